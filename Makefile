@@ -1,0 +1,47 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FLASK_APP := wsgi:app
+
+.PHONY: run test install lint migration bench clean browser-deps
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve the directory with fictional demo data on http://127.0.0.1:8000
+run: $(STAMP)
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo load
+	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
+
+## Debian's Chromium for the browser tests (skipped with a message where it cannot install)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
+	  ( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	    || (sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	    || echo "Chromium could not be installed: the browser tests will be skipped." )
+
+## Lint and the whole test suite
+test: $(STAMP) browser-deps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## Regenerate the initial migration from the models (while the project has not shipped)
+migration: $(STAMP)
+	rm -f directory/migrations/versions/0001_initial_schema.py /tmp/directory-migration.sqlite3
+	DIRECTORY_SQLALCHEMY_DATABASE_URI=sqlite:////tmp/directory-migration.sqlite3 \
+	  $(BIN)/flask db migrate -m "initial schema" --rev-id 0001
+	rm -f /tmp/directory-migration.sqlite3
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,77 @@
+"""The practitioner verification and directory service (a Flask application)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from directory.extensions import db, migrate
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """App factory: defaults from ``config.settings``, then ``DIRECTORY_*`` env, then ``config``."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object("config.settings.DefaultConfig")
+    app.config.from_prefixed_env("DIRECTORY")
+    if config:
+        app.config.update(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        db_path = Path(app.instance_path) / "directory.sqlite3"
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_path}"
+    if not app.config.get("SEARCH_INDEX_DIR"):
+        app.config["SEARCH_INDEX_DIR"] = os.path.join(app.instance_path, "search-index")
+    _check_settings(app)
+
+    if not app.debug and not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    _configure_sqlite(app)
+
+    from directory import models  # noqa: F401  (every model registered with the metadata)
+    from directory.registry.cli import registry_cli
+    from directory.web import web
+
+    app.register_blueprint(web)
+    app.cli.add_command(registry_cli)
+    return app
+
+
+def _check_settings(app: Flask) -> None:
+    """Fail at start-up, with the setting's name, rather than at the first request."""
+    from directory.registry.policy import RegistryPolicy
+
+    try:
+        RegistryPolicy.from_config(app.config)
+    except (ValueError, KeyError) as exc:
+        raise RuntimeError(f"invalid setting: {exc}") from exc
+
+
+def _configure_sqlite(app: Flask) -> None:
+    """WAL and a busy timeout, so that web workers and jobs can share one SQLite file."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):  # pragma: no cover - driver hook
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()

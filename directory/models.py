@@ -1,0 +1,8 @@
+"""Imports every domain's models so that the metadata (and Alembic) sees all tables."""
+
+from directory.registry.models import (  # noqa: F401
+    Practitioner,
+    RegistrationCategory,
+    StatusEvent,
+    VerificationCheck,
+)

@@ -1,0 +1,1 @@
+"""Registrations: numbers, statuses, what the register said and what the system believes."""

@@ -1,0 +1,156 @@
+"""What the system believes about each registration, and the never-rewritten history of checks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from directory.extensions import db
+from directory.util.clock import UTCDateTime, utcnow
+
+
+class Practitioner(db.Model):
+    """One registration number and the system's current belief about it.
+
+    ``status`` changes only on an answer from the register (a check with outcome ``ok``
+    or a confirmed ``not_found``); an ``error`` check only touches the bookkeeping
+    (``last_checked_at``, ``consecutive_failures``, ``next_check_at``).
+    """
+
+    __tablename__ = "practitioners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_number: Mapped[str] = mapped_column(String(12), unique=True)
+    prefix: Mapped[str] = mapped_column(String(4))
+    title: Mapped[str | None] = mapped_column(String(20))
+    surname: Mapped[str | None] = mapped_column(String(120))
+    full_names: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(120))
+    postal_code: Mapped[str | None] = mapped_column(String(10))
+    # The first category row the register listed; every row is in ``categories``.
+    category: Mapped[str | None] = mapped_column(String(120))
+    # The raw status string(s) the register gave, " / "-joined when several rows.
+    raw_status: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="unknown", index=True)
+    # When the register's answer that set ``status`` was given (snapshot date or lookup).
+    status_as_of: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the register last confirmed this registration with an answer of rows.
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    last_outcome: Mapped[str | None] = mapped_column(String(16))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # First unconfirmed not-found for a registration the register had confirmed.
+    not_found_pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # Recheck work claims: who holds this registration and until when.
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    categories: Mapped[list[RegistrationCategory]] = relationship(
+        back_populates="practitioner",
+        cascade="all, delete-orphan",
+        order_by="RegistrationCategory.position",
+    )
+
+    __table_args__ = (Index("ix_practitioners_due", "next_check_at"),)
+
+    @property
+    def display_name(self) -> str:
+        parts = [self.title, self.full_names, self.surname]
+        return " ".join(p.strip().title() if p.isupper() else p.strip() for p in parts if p)
+
+    def __repr__(self) -> str:
+        return f"<Practitioner {self.registration_number} {self.status}>"
+
+
+class RegistrationCategory(db.Model):
+    """One category row the register listed for a number (several rows are common)."""
+
+    __tablename__ = "registration_categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practitioner_id: Mapped[int] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    category: Mapped[str] = mapped_column(String(120))
+    raw_status: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16))
+
+    practitioner: Mapped[Practitioner] = relationship(back_populates="categories")
+
+    __table_args__ = (UniqueConstraint("practitioner_id", "category"),)
+
+
+class VerificationCheck(db.Model):
+    """One look-up or snapshot row: appended for every check, never rewritten or deleted."""
+
+    __tablename__ = "verification_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practitioner_id: Mapped[int] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    # When the register's answer is from (a snapshot's as-of date, or the look-up time).
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    source: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))
+    raw_status: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str | None] = mapped_column(String(16))
+    response_digest: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    # What the check did to the belief: "changed", "unchanged", "pending_not_found",
+    # "ignored_stale" (an answer older than the current belief), "no_effect" (errors).
+    effect: Mapped[str | None] = mapped_column(String(24))
+
+    practitioner: Mapped[Practitioner] = relationship()
+
+    __table_args__ = (Index("ix_verification_checks_practitioner_time", "practitioner_id", "id"),)
+
+
+class StatusEvent(db.Model):
+    """A change of canonical status: the audit trail, the public change feed, notifications."""
+
+    __tablename__ = "status_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(
+        String(36), unique=True, default=lambda: str(uuid.uuid4())
+    )
+    practitioner_id: Mapped[int] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    registration_number: Mapped[str] = mapped_column(String(12))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    source: Mapped[str] = mapped_column(String(200))
+
+    practitioner: Mapped[Practitioner] = relationship()
+
+
+class HistoryIsAppendOnly(RuntimeError):
+    pass
+
+
+@event.listens_for(VerificationCheck, "before_update")
+@event.listens_for(StatusEvent, "before_update")
+def _refuse_rewrite(mapper, connection, target) -> None:  # pragma: no cover - guarded path
+    raise HistoryIsAppendOnly(f"{type(target).__name__} rows are never rewritten")
+
+
+@event.listens_for(VerificationCheck, "before_delete")
+@event.listens_for(StatusEvent, "before_delete")
+def _refuse_delete(mapper, connection, target) -> None:
+    raise HistoryIsAppendOnly(f"{type(target).__name__} rows are never deleted")

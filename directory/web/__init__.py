@@ -1,0 +1,5 @@
+"""Server-rendered pages for patients: home, search, practitioner, clinic and service pages."""
+
+from directory.web.views import web
+
+__all__ = ["web"]

@@ -1,0 +1,100 @@
+"""Shared fixtures: ``app``, ``client``, ``runner`` (as in Flask's tutorial), the fake
+iRegister on loopback, and a throwaway PostgreSQL database for the portability tests."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from directory import create_app
+from directory.extensions import db
+from directory.registry.policy import RegistryPolicy
+from tests.fake_iregister import FakeIRegister, FakeRegister
+
+PG_ADMIN_URL = os.environ.get("DIRECTORY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def fake_iregister() -> Iterator[FakeIRegister]:
+    """A real HTTP server on 127.0.0.1 serving the fictional fixture register."""
+    register = FakeRegister()
+    register.load_fixture()
+    with FakeIRegister(register) as server:
+        yield server
+
+
+@pytest.fixture
+def app_config(tmp_path, fake_iregister) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite3'}",
+        "SEARCH_INDEX_DIR": str(tmp_path / "search-index"),
+        "HPCSA_URL": fake_iregister.url,
+        "HPCSA_TIMEOUT": 2.0,
+        "VERIFY_RATE": 1000.0,
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def policy(app) -> RegistryPolicy:
+    return RegistryPolicy.from_config(app.config)
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session; skipped when no server answers."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(
+            PG_ADMIN_URL.replace("postgresql://", "postgresql://", 1),
+            autocommit=True,
+            connect_timeout=3,
+        )
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
+    name = f"directory_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def pg_app(pg_database_url, app_config):
+    """The app on PostgreSQL, with every table emptied afterwards."""
+    app = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": pg_database_url})
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
