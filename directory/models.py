@@ -6,3 +6,4 @@ from directory.registry.models import (  # noqa: F401
     StatusEvent,
     VerificationCheck,
 )
+from directory.listings.models import Clinic, Listing, Service, listing_services  # noqa: F401

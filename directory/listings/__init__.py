@@ -1,0 +1,1 @@
+"""Clinics, the service vocabulary, and listings (a practitioner offering services at a clinic)."""

@@ -1,0 +1,1 @@
+"""Full-text search over the directory, behind a small backend interface."""

@@ -1,0 +1,91 @@
+"""The search-backend interface: views and the API speak only these types, so another engine
+(SQLite FTS5, PostgreSQL full text, OpenSearch...) can be added and measured behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+SortOrder = Literal["relevance", "name", "verified"]
+SORT_ORDERS: tuple[str, ...] = ("relevance", "name", "verified")
+MAX_PER_PAGE = 100
+
+
+class QueryError(ValueError):
+    """A query that cannot be run; the message is plain words for the person who typed it."""
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str = ""  # free text: treatment, name, anything
+    place: str = ""  # the "where" box: a city, a province or a postal code
+    service: str | None = None  # a service slug
+    city: str | None = None
+    province: str | None = None
+    clinic: str | None = None  # a clinic slug
+    status: str | None = None  # a canonical status
+    include_unverified: bool = False  # default: only currently verified practitioners
+    sort: SortOrder = "relevance"
+    page: int = 1
+    per_page: int = 20
+
+
+@dataclass(frozen=True)
+class ClinicRef:
+    slug: str
+    name: str
+    city: str
+    province: str
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    registration_number: str
+    name: str
+    status: str
+    verified: bool
+    verified_at: datetime | None
+    services: tuple[str, ...]  # service slugs
+    service_names: tuple[str, ...]
+    clinics: tuple[ClinicRef, ...]
+    snippet: str = ""  # HTML-safe, with <mark> around the words that matched
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str  # slug for services, the name for cities
+    label: str
+    count: int
+
+
+@dataclass
+class SearchResults:
+    hits: list[SearchHit]
+    total: int
+    page: int
+    per_page: int
+    facets: dict[str, list[FacetValue]] = field(default_factory=dict)  # "services", "cities"
+    did_you_mean: str | None = None
+    understood: dict[str, str] = field(default_factory=dict)  # e.g. {"service": "mesotherapy"}
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+class SearchBackend(Protocol):
+    def search(self, query: SearchQuery) -> SearchResults:
+        """Raises QueryError for a query that cannot be run; never anything else for input."""
+        ...
+
+    def update_practitioners(self, practitioner_ids: Iterable[int]) -> None:
+        """Bring these practitioners' documents in line with the database (add, replace,
+        or delete when they no longer belong in the index)."""
+        ...
+
+    def rebuild(self) -> None:
+        """Rebuild the whole index from the database, switching over atomically."""
+        ...
