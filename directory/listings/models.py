@@ -71,6 +71,8 @@ class Listing(db.Model):
 
     practitioner: Mapped[Practitioner] = relationship()
     clinic: Mapped[Clinic] = relationship(back_populates="listings")
-    services: Mapped[list[Service]] = relationship(secondary=listing_services, order_by=Service.name)
+    services: Mapped[list[Service]] = relationship(
+        secondary=listing_services, order_by=Service.name
+    )
 
     __table_args__ = (UniqueConstraint("practitioner_id", "clinic_id"),)
