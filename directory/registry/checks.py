@@ -12,13 +12,18 @@ whatever asked the register:
 
 An answer older than the one the current belief rests on (an old snapshot imported after a
 live check) is recorded in the history but changes nothing.
+
+``decide`` is the pure form of the rules (plain values in, plain values out); ``record_check``
+applies a decision to ORM objects, and bulk importers apply the same decisions with Core
+statements, so both paths share one set of rules.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +38,205 @@ from directory.registry.models import (
 from directory.registry.policy import RegistryPolicy
 from directory.registry.statuses import Outcome, Status, combine, map_raw_status
 from directory.util.clock import utcnow
+
+
+@dataclass(frozen=True)
+class Belief:
+    """The part of a registration the rules read and write."""
+
+    status: str = Status.UNKNOWN.value
+    status_as_of: datetime | None = None
+    status_changed_at: datetime | None = None
+    verified_at: datetime | None = None
+    not_found_pending_since: datetime | None = None
+    consecutive_failures: int = 0
+    last_outcome: str | None = None
+    last_checked_at: datetime | None = None
+    next_check_at: datetime | None = None
+
+    FIELDS = (
+        "status", "status_as_of", "status_changed_at", "verified_at", "not_found_pending_since",
+        "consecutive_failures", "last_outcome", "last_checked_at", "next_check_at",
+    )  # fmt: skip
+
+    @classmethod
+    def of(cls, row: Any) -> Belief:
+        """From a ``Practitioner`` or any row with the same attribute names."""
+        values = {name: getattr(row, name) for name in cls.FIELDS}
+        values["consecutive_failures"] = values["consecutive_failures"] or 0
+        values["status"] = values["status"] or Status.UNKNOWN.value
+        return cls(**values)
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one check does to a belief; ``event_from`` is set when a status event is due."""
+
+    effect: str  # changed | unchanged | pending_not_found | ignored_stale | no_effect | created
+    before: Belief | None  # None for a registration seen for the first time
+    after: Belief
+    answer_status: Status | None  # what the answer itself says (for the history row)
+    category_statuses: tuple[Status, ...]  # one per result row, for copying register facts
+    copy_register_facts: bool
+    event_from: str | None = None
+    event_due: bool = False
+    unknown_raw_statuses: tuple[str, ...] = ()
+
+
+def decide(
+    before: Belief | None,
+    result: LookupResult,
+    policy: RegistryPolicy,
+    *,
+    now: datetime,
+    rng: random.Random | None = None,
+) -> Decision:
+    """The rules, as a pure function of the current belief and one register answer."""
+    belief = before or Belief()
+    previous = belief.status
+    first_answer = belief.status_as_of is None
+    after = replace(belief, last_checked_at=now, last_outcome=result.outcome.value)
+    statuses: tuple[Status, ...] = ()
+    answer_status: Status | None = None
+    copy_facts = False
+    event_due = False
+    unknown_raw: tuple[str, ...] = ()
+
+    def moved_to(status: Status) -> tuple[Belief, bool]:
+        """Set the status from this answer; a real change (not a first sighting) is an event."""
+        changes: dict[str, Any] = {"status": status.value, "status_as_of": result.observed_at}
+        is_event = not first_answer and previous != status.value
+        if is_event:
+            changes["status_changed_at"] = result.observed_at
+        return replace(after, **changes), is_event
+
+    if result.outcome is Outcome.ERROR:
+        after = replace(after, consecutive_failures=belief.consecutive_failures + 1)
+        effect = "no_effect"
+    elif belief.status_as_of is not None and result.observed_at < belief.status_as_of:
+        after = replace(after, consecutive_failures=0)
+        effect = "ignored_stale"
+    elif result.outcome is Outcome.OK:
+        statuses = tuple(map_raw_status(row.status) for row in result.rows)
+        unknown_raw = tuple(
+            row.status for row, s in zip(result.rows, statuses, strict=True) if s is Status.UNKNOWN
+        )
+        answer_status = combine(statuses)
+        copy_facts = True
+        verified_at = belief.verified_at
+        if verified_at is None or result.observed_at > verified_at:
+            verified_at = result.observed_at
+        after = replace(
+            after, consecutive_failures=0, not_found_pending_since=None, verified_at=verified_at
+        )
+        after, event_due = moved_to(answer_status)
+        effect = "changed" if event_due else "unchanged"
+    else:  # Outcome.NOT_FOUND
+        answer_status = Status.NOT_FOUND
+        after = replace(after, consecutive_failures=0)
+        confirmed_before = belief.verified_at is not None and previous != Status.NOT_FOUND
+        pending = belief.not_found_pending_since
+        if not confirmed_before:
+            after, event_due = moved_to(Status.NOT_FOUND)
+            effect = "changed" if event_due else "unchanged"
+        elif pending is None:
+            after = replace(after, not_found_pending_since=result.observed_at)
+            effect = "pending_not_found"
+        elif result.observed_at - pending >= policy.not_found_confirm_after:
+            after = replace(after, not_found_pending_since=None)
+            after, event_due = moved_to(Status.NOT_FOUND)
+            effect = "changed"
+        else:
+            effect = "pending_not_found"
+
+    if before is None and effect in ("changed", "unchanged"):
+        effect = "created"
+    after = replace(
+        after,
+        next_check_at=policy.next_check_at(
+            now=now,
+            status=after.status,
+            last_outcome=after.last_outcome,
+            consecutive_failures=after.consecutive_failures,
+            status_changed_at=after.status_changed_at,
+            not_found_pending_since=after.not_found_pending_since,
+            rng=rng,
+        ),
+    )
+    return Decision(
+        effect=effect,
+        before=before,
+        after=after,
+        answer_status=answer_status,
+        category_statuses=statuses,
+        copy_register_facts=copy_facts,
+        event_from=previous if event_due else None,
+        event_due=event_due,
+        unknown_raw_statuses=unknown_raw,
+    )
+
+
+def register_facts(result: LookupResult) -> dict[str, Any]:
+    """The practitioner columns an answer with rows sets (the first row's names and place)."""
+    first = result.rows[0]
+    facts = {
+        "title": first.title,
+        "surname": first.surname,
+        "full_names": first.full_names,
+        "city": first.city,
+        "postal_code": first.postal_code,
+    }
+    facts = {k: v for k, v in facts.items() if v}
+    facts["category"] = first.category
+    facts["raw_status"] = " / ".join(row.status for row in result.rows)[:200]
+    return facts
+
+
+def category_rows(result: LookupResult, decision: Decision) -> list[dict[str, Any]]:
+    """One dict per category row (first row wins when the register repeats a category)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for position, (row, status) in enumerate(
+        zip(result.rows, decision.category_statuses, strict=True)
+    ):
+        rows.setdefault(
+            row.category,
+            {
+                "position": position,
+                "category": row.category,
+                "raw_status": row.status,
+                "status": status.value,
+            },
+        )
+    return list(rows.values())
+
+
+def history_values(result: LookupResult, decision: Decision, now: datetime) -> dict[str, Any]:
+    """The columns of the history row every check appends."""
+    return {
+        "checked_at": result.observed_at,
+        "recorded_at": now,
+        "source": result.source[:200],
+        "outcome": result.outcome.value,
+        "raw_status": " / ".join(r.status for r in result.rows)[:200] or None,
+        "status": decision.answer_status.value if decision.answer_status else None,
+        "response_digest": result.digest,
+        "error": result.error,
+        "duration_ms": result.duration_ms,
+        "effect": decision.effect,
+    }
+
+
+def event_values(registration_number: str, result: LookupResult, decision: Decision) -> dict:
+    return {
+        "registration_number": registration_number,
+        "from_status": decision.event_from,
+        "to_status": decision.after.status,
+        "occurred_at": result.observed_at,
+        "source": result.source[:200],
+    }
 
 
 @dataclass(frozen=True)
@@ -79,139 +283,50 @@ def record_check(
     is_new = practitioner.id is None and practitioner not in session
     if is_new:
         session.add(practitioner)
-    before = practitioner.status
-    event: StatusEvent | None = None
-    unknown_raw: tuple[str, ...] = ()
-    combined: Status | None = None
+    before = None if is_new else Belief.of(practitioner)
+    decision = decide(before, result, policy, now=now, rng=rng)
 
-    practitioner.last_checked_at = now
-    practitioner.last_outcome = result.outcome.value
+    for name, value in decision.after.values().items():
+        setattr(practitioner, name, value)
+    if decision.copy_register_facts:
+        for name, value in register_facts(result).items():
+            setattr(practitioner, name, value)
+        _replace_categories(practitioner, category_rows(result, decision))
+    elif decision.effect == "changed" and decision.after.status == Status.NOT_FOUND:
+        practitioner.raw_status = None
 
-    if result.outcome is Outcome.ERROR:
-        practitioner.consecutive_failures = (practitioner.consecutive_failures or 0) + 1
-        effect = "no_effect"
-    else:
-        practitioner.consecutive_failures = 0
-        if practitioner.status_as_of is not None and result.observed_at < practitioner.status_as_of:
-            effect = "ignored_stale"
-        elif result.outcome is Outcome.OK:
-            statuses = [map_raw_status(row.status) for row in result.rows]
-            unknown_raw = tuple(
-                row.status
-                for row, s in zip(result.rows, statuses, strict=True)
-                if s is Status.UNKNOWN
-            )
-            combined = combine(statuses)
-            _copy_register_facts(practitioner, result, statuses)
-            practitioner.not_found_pending_since = None
-            if practitioner.verified_at is None or result.observed_at > practitioner.verified_at:
-                practitioner.verified_at = result.observed_at
-            event = _set_status(practitioner, combined, result)
-            effect = "changed" if event else "unchanged"
-        else:  # NOT_FOUND
-            confirmed_before = practitioner.verified_at is not None and before != Status.NOT_FOUND
-            pending = practitioner.not_found_pending_since
-            if not confirmed_before:
-                event = _set_status(practitioner, Status.NOT_FOUND, result)
-                effect = "changed" if event else "unchanged"
-            elif pending is None:
-                practitioner.not_found_pending_since = result.observed_at
-                effect = "pending_not_found"
-            elif result.observed_at - pending >= policy.not_found_confirm_after:
-                practitioner.not_found_pending_since = None
-                practitioner.raw_status = None
-                event = _set_status(practitioner, Status.NOT_FOUND, result)
-                effect = "changed"
-            else:
-                effect = "pending_not_found"
-            combined = Status.NOT_FOUND
-
-    if event is not None:
-        session.add(event)
-    if is_new and effect in ("changed", "unchanged"):
-        effect = "created"
-    session.add(
-        VerificationCheck(
+    event = None
+    if decision.event_due:
+        event = StatusEvent(
             practitioner=practitioner,
-            checked_at=result.observed_at,
-            recorded_at=now,
-            source=result.source[:200],
-            outcome=result.outcome.value,
-            raw_status=" / ".join(r.status for r in result.rows)[:200] or None,
-            status=combined.value if combined else None,
-            response_digest=result.digest,
-            error=result.error,
-            duration_ms=result.duration_ms,
-            effect=effect,
+            **event_values(practitioner.registration_number, result, decision),
         )
-    )
-    practitioner.next_check_at = policy.next_check_at(
-        now=now,
-        status=practitioner.status,
-        last_outcome=practitioner.last_outcome,
-        consecutive_failures=practitioner.consecutive_failures,
-        status_changed_at=practitioner.status_changed_at,
-        not_found_pending_since=practitioner.not_found_pending_since,
-        rng=rng,
+        session.add(event)
+    session.add(
+        VerificationCheck(practitioner=practitioner, **history_values(result, decision, now))
     )
     return CheckEffect(
         registration_number=practitioner.registration_number,
         outcome=result.outcome,
-        effect=effect,
-        from_status=None if is_new else before,
-        to_status=practitioner.status,
+        effect=decision.effect,
+        from_status=None if before is None else before.status,
+        to_status=decision.after.status,
         event=event,
-        unknown_raw_statuses=unknown_raw,
+        unknown_raw_statuses=decision.unknown_raw_statuses,
     )
 
 
-def _copy_register_facts(
-    practitioner: Practitioner, result: LookupResult, statuses: list[Status]
-) -> None:
-    first = result.rows[0]
-    practitioner.title = first.title or practitioner.title
-    practitioner.surname = first.surname or practitioner.surname
-    practitioner.full_names = first.full_names or practitioner.full_names
-    practitioner.city = first.city or practitioner.city
-    practitioner.postal_code = first.postal_code or practitioner.postal_code
-    practitioner.category = first.category
-    practitioner.raw_status = " / ".join(row.status for row in result.rows)[:200]
-    wanted = {
-        row.category: (i, row, s)
-        for i, (row, s) in enumerate(zip(result.rows, statuses, strict=True))
-    }
+def _replace_categories(practitioner: Practitioner, rows: list[dict[str, Any]]) -> None:
+    wanted = {row["category"]: row for row in rows}
     existing = {c.category: c for c in practitioner.categories}
     for name, cat in existing.items():
         if name not in wanted:
             practitioner.categories.remove(cat)
-    for name, (position, row, status) in wanted.items():
+    for name, row in wanted.items():
         cat = existing.get(name)
         if cat is None:
             cat = RegistrationCategory(category=name)
             practitioner.categories.append(cat)
-        cat.position = position
-        cat.raw_status = row.status
-        cat.status = status.value
-
-
-def _set_status(
-    practitioner: Practitioner, status: Status, result: LookupResult
-) -> StatusEvent | None:
-    """Move the canonical status; a real change (not a first sighting) becomes an event."""
-    previous = practitioner.status
-    is_first_answer = practitioner.status_as_of is None
-    practitioner.status_as_of = result.observed_at
-    if previous == status and not is_first_answer:
-        return None
-    practitioner.status = status.value
-    if is_first_answer:
-        return None
-    practitioner.status_changed_at = result.observed_at
-    return StatusEvent(
-        practitioner=practitioner,
-        registration_number=practitioner.registration_number,
-        from_status=previous,
-        to_status=status.value,
-        occurred_at=result.observed_at,
-        source=result.source[:200],
-    )
+        cat.position = row["position"]
+        cat.raw_status = row["raw_status"]
+        cat.status = row["status"]
