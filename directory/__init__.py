@@ -45,6 +45,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(web)
     app.cli.add_command(registry_cli)
+
+    from directory.listings.cli import directory_cli
+
+    app.cli.add_command(directory_cli)
     return app
 
 
