@@ -32,7 +32,7 @@ class DefaultConfig:
     # "Verified" only while the register confirmed an active status this recently.
     VERIFICATION_MAX_AGE = "30d"
 
-    # --- When each registration is next checked (see directory/registry/schedule.py) --
+    # --- When each registration is next checked (see directory/registry/policy.py) ----
     RECHECK_ACTIVE_EVERY = "7d"
     RECHECK_JITTER = 0.2  # +-20 % so the load spreads evenly
     RECHECK_RECENTLY_CHANGED_EVERY = "1d"
@@ -41,3 +41,38 @@ class DefaultConfig:
     RECHECK_NOT_FOUND_EVERY = "30d"
     RECHECK_ERROR_BACKOFF_FIRST = "15m"
     RECHECK_ERROR_BACKOFF_MAX = "1d"
+
+    # --- `flask registry recheck` (importers/recheck/) ----------------------------------
+    # Look-ups in flight at once (--concurrency); also the HTTP connection pool's size.
+    RECHECK_CONCURRENCY = 4
+    # Requests per second to the register (--rate); never more in any one-second window.
+    RECHECK_RATE = 2.0
+    # The highest --concurrency / --rate an operator may ask for: the register is not ours.
+    RECHECK_CONCURRENCY_LIMIT = 32
+    RECHECK_RATE_LIMIT = 50.0
+    # After a 429 the run's rate is halved, down to this floor (requests per second)...
+    RECHECK_RATE_FLOOR = 0.1
+    # ...and climbs back linearly: from zero to the full --rate in this long without a 429.
+    RECHECK_RATE_RECOVERY = "60s"
+    # Seconds of margin added to each one-second window, so that network jitter between
+    # us and the register never lets it see more than --rate requests in one second.
+    RECHECK_RATE_WINDOW_MARGIN = 0.05
+    # How long a claimed registration stays reserved for one run (renewed while it runs);
+    # a crashed run's claims become free again after this.
+    RECHECK_LEASE = "10m"
+    # Registrations claimed per database round trip (small: others' runs share the work).
+    RECHECK_CLAIM_BATCH = 16
+    # Attempts per look-up for transient failures (timeouts, 5xx, 429, unreadable bodies).
+    RECHECK_RETRY_ATTEMPTS = 4
+    # Backoff before retry n: uniform(0, min(MAX_DELAY, BASE * 2**(n-1))) seconds.
+    RECHECK_RETRY_BASE = 0.5
+    RECHECK_RETRY_MAX_DELAY = "30s"
+    # A Retry-After longer than this is not waited out: the look-up counts as failed.
+    RECHECK_RETRY_AFTER_MAX = "5m"
+    # Circuit breaker: this many failed requests in a row open it...
+    RECHECK_BREAKER_CONSECUTIVE = 20
+    # ...as does a failure share above RECHECK_BREAKER_RATIO over the last WINDOW requests.
+    RECHECK_BREAKER_WINDOW = 50
+    RECHECK_BREAKER_RATIO = 0.5
+    # How often a run without a terminal logs a progress line.
+    RECHECK_PROGRESS_EVERY = "10s"
