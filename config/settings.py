@@ -12,6 +12,27 @@ class DefaultConfig:
     # None means: ``search-index/`` under Flask's instance folder.
     SEARCH_INDEX_DIR: str | None = None
 
+    # --- Search (docs/search.md) -----------------------------------------------------
+    # The search engine behind directory.search.get_search_backend(); only "whoosh" so far.
+    SEARCH_BACKEND = "whoosh"
+    # Apply the search outbox right after each commit that wrote to it (never waits for the
+    # index lock: a busy index leaves the rows for the next commit or `flask search sync`).
+    SEARCH_APPLY_AFTER_COMMIT = True
+    # Outbox ids may commit out of order (PostgreSQL); rows younger than this are re-read on
+    # every pass. Must exceed the longest write transaction.
+    SEARCH_OUTBOX_WINDOW = "1h"
+    # `flask search sync` deletes outbox rows older than this; an index further behind than
+    # that (a host down for longer) must be rebuilt with `flask search reindex`.
+    SEARCH_OUTBOX_RETENTION = "7d"
+    # After a lock collision on commit, retry once this many seconds later (in-process).
+    SEARCH_RETRY_DELAY = 1.0
+    # Index generations kept on disk after a reindex (the current one and the one before).
+    SEARCH_KEEP_GENERATIONS = 2
+    # Cached plans, match sets and result pages per index generation and process (0: none).
+    SEARCH_CACHE_SIZE = 2048
+    # Seconds the service, city and word vocabularies are reused before re-reading them.
+    SEARCH_VOCABULARY_TTL = 30
+
     # --- The register ----------------------------------------------------------------
     # The public iRegister report endpoint. Only an operator's explicit command calls it.
     HPCSA_URL = "https://hpcsaonline.custhelp.com/cc/ReportController/getDataFromRnow"

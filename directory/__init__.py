@@ -49,6 +49,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from directory.listings.cli import directory_cli
 
     app.cli.add_command(directory_cli)
+
+    from directory import search
+    from directory.health import health
+
+    search.init_app(app)  # the backend, the index outbox, `flask search`
+    app.register_blueprint(health)  # /healthz
     return app
 
 

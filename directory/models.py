@@ -7,3 +7,4 @@ from directory.registry.models import (  # noqa: F401
     StatusEvent,
     VerificationCheck,
 )
+from directory.search.models import SearchOutbox  # noqa: F401

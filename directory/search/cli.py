@@ -1,0 +1,150 @@
+"""``flask search ...``: keep the index in line with the database and look at it.
+
+Every command takes ``--json`` (one JSON object per line) and exits non-zero on trouble:
+1 for drift (``check``) or a failed run, 2 when another rebuild holds the index.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from flask.cli import AppGroup, with_appcontext
+
+from directory.search import QueryError, SearchQuery, get_search_backend
+from directory.search.store import BuildInProgress
+
+search_cli = AppGroup("search", help="The search index: sync, reindex, check, query.")
+
+
+def _emit(as_json: bool, record: dict[str, Any], human: str) -> None:
+    click.echo(json.dumps(record, default=str) if as_json else human)
+
+
+@search_cli.command("sync")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--no-prune", is_flag=True, help="Keep outbox rows older than the retention.")
+@with_appcontext
+def sync_command(as_json: bool, no_prune: bool) -> None:
+    """Apply every pending outbox row to the index (waits for the index lock). For cron."""
+    report = get_search_backend().indexer.sync(prune=not no_prune)
+    _emit(
+        as_json,
+        {"event": "sync", **report},
+        f"{report['rows']} outbox rows applied ({report['upserted']} documents written, "
+        f"{report['deleted']} removed) to {report['generation']}; "
+        f"{report['pruned']} old rows pruned",
+    )
+
+
+@search_cli.command("reindex")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@with_appcontext
+def reindex_command(as_json: bool) -> None:
+    """Rebuild the index from the database into a new directory and switch to it atomically
+    (searches keep being served from the old one until the switch)."""
+    try:
+        report = get_search_backend().indexer.rebuild()
+    except BuildInProgress as exc:
+        _emit(as_json, {"event": "error", "error": str(exc)}, f"error: {exc}")
+        sys.exit(2)
+    _emit(
+        as_json,
+        {"event": "reindex", **report.as_dict()},
+        f"rebuilt {report.generation}: {report.documents} documents in {report.seconds:.1f}s",
+    )
+
+
+@search_cli.command("check")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--fix", is_flag=True, help="Rewrite the drifting documents after reporting.")
+@click.option("--show", default=20, show_default=True, help="Numbers to list per kind.")
+@with_appcontext
+def check_command(as_json: bool, fix: bool, show: int) -> None:
+    """Report drift between database and index: missing, extra and stale documents.
+    Exits 1 when there is any."""
+    report = get_search_backend().indexer.check(fix=fix)
+    if as_json:
+        for kind in ("missing", "extra", "stale"):
+            for number in getattr(report, kind)[: max(show, 0)]:
+                click.echo(json.dumps({"event": kind, "registration_number": number}))
+        click.echo(json.dumps({"event": "summary", **report.as_dict(), "fixed": fix}))
+    else:
+        summary = report.as_dict()
+        click.echo(
+            f"index {summary['generation']}: {summary['documents_indexed']} documents, "
+            f"database implies {summary['documents_expected']}"
+        )
+        for kind in ("missing", "extra", "stale"):
+            numbers = getattr(report, kind)
+            if numbers:
+                listed = ", ".join(numbers[: max(show, 0)])
+                more = f" and {len(numbers) - show} more" if len(numbers) > show else ""
+                click.echo(f"  {kind}: {len(numbers)} ({listed}{more})")
+        click.echo(f"  outbox rows not yet applied: {report.outbox_backlog}")
+        if report.drift:
+            click.echo(
+                "drift found"
+                + (
+                    " (fixed)"
+                    if fix
+                    else ": run `flask search sync`, "
+                    "or `flask search check --fix`, or `flask search reindex`"
+                )
+            )
+        else:
+            click.echo("no drift")
+    if report.drift:
+        sys.exit(1)
+
+
+@search_cli.command("query")
+@click.argument("text", required=False, default="")
+@click.option("--place", default="", help="A city, province or postal code.")
+@click.option("--service", default=None, help="A service slug or name.")
+@click.option("--everyone", is_flag=True, help="Include practitioners not currently verified.")
+@click.option("--sort", default="relevance", type=click.Choice(["relevance", "name", "verified"]))
+@click.option("--page", default=1, type=int)
+@click.option("--per-page", default=10, type=int)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@with_appcontext
+def query_command(text, place, service, everyone, sort, page, per_page, as_json) -> None:
+    """Run a search as the directory would (for operators checking relevance)."""
+    query = SearchQuery(
+        text=text, place=place, service=service, include_unverified=everyone,
+        sort=sort, page=page, per_page=per_page,
+    )  # fmt: skip
+    try:
+        results = get_search_backend().search(query)
+    except QueryError as exc:
+        _emit(as_json, {"event": "error", "error": str(exc)}, f"error: {exc}")
+        sys.exit(1)
+    for hit in results.hits:
+        record = {
+            "event": "hit",
+            "registration_number": hit.registration_number,
+            "name": hit.name,
+            "status": hit.status,
+            "verified": hit.verified,
+            "services": list(hit.services),
+            "cities": sorted({c.city for c in hit.clinics}),
+            "score": round(hit.score, 3),
+        }
+        badge = "verified" if hit.verified else hit.status
+        _emit(as_json, record, f"{hit.registration_number}  {hit.name}  [{badge}]  "
+              f"{', '.join(record['cities'])}  {hit.score:.2f}")  # fmt: skip
+    summary = {
+        "event": "summary",
+        "total": results.total,
+        "page": results.page,
+        "did_you_mean": results.did_you_mean,
+        "understood": results.understood,
+    }
+    _emit(
+        as_json,
+        summary,
+        f"{results.total} results"
+        + (f"; did you mean {results.did_you_mean!r}?" if results.did_you_mean else ""),
+    )

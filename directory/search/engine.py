@@ -1,0 +1,564 @@
+"""The whoosh search backend.
+
+How a query is answered (see docs/search.md for what each step bought):
+
+1. ``understand`` turns the text into filters (services, places, a registration number) and
+   free words. Typos are corrected against the service vocabulary and the index's words.
+2. Filters are answered from document sets cached per index generation (one set per service,
+   city, province..., read once from the postings) and intersected in Python. "Currently
+   verified" is a suffix of the verified documents sorted by ``verified_at``, cut at
+   ``now - VERIFICATION_MAX_AGE`` for every query: the index never goes stale with time.
+3. Only the free words go to whoosh (AND of words, each word an OR over the weighted text
+   fields; quoted phrases as phrase queries), restricted to the filtered set.
+4. Totals and facets come from the exact matching set; ranking asks whoosh for the top of a
+   page only when no other signal has to be combined with its score.
+5. Results are cached per (generation, plan, verified cut, sort, page); a new generation
+   (any index commit or a reindex) starts with empty caches.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import threading
+import time
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+from sqlalchemy import Engine, func, select
+from whoosh import index as whoosh_index
+from whoosh.analysis import STOP_WORDS
+from whoosh.query import And, Or, Phrase, Query, Term
+from whoosh.reading import TermNotFound
+
+from directory.listings import services as vocabulary
+from directory.listings.models import Clinic, Service
+from directory.registry.policy import RegistryPolicy
+from directory.registry.statuses import Status
+from directory.registry.verification import verdict
+from directory.search import store, text
+from directory.search.backend import (
+    ClinicRef,
+    FacetValue,
+    QueryError,
+    SearchHit,
+    SearchQuery,
+    SearchResults,
+)
+from directory.search.documents import (
+    FIELD_BOOSTS,
+    PRACTITIONER_KIND,
+    TEXT_FIELDS,
+    epoch_us,
+    from_epoch_us,
+)
+from directory.search.snippets import highlight
+from directory.search.understand import Places, Plan, understand
+from directory.util.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+STEMMED_FIELDS = frozenset({"services", "description"})
+# How much one unit of service "strength" (a listing offering it, a description naming it)
+# weighs against whoosh's text score when both rank a result.
+SERVICE_WEIGHT = 0.5
+CITY_FACET_LIMIT = 50
+
+
+class LRU(OrderedDict):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.lock = threading.Lock()
+
+    def get_(self, key):
+        with self.lock:
+            value = self.get(key)
+            if value is not None:
+                self.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        if self.size <= 0:
+            return
+        with self.lock:
+            self[key] = value
+            self.move_to_end(key)
+            while len(self) > self.size:
+                self.popitem(last=False)
+
+
+@dataclass
+class Vocab:
+    """What the database says about names: services, cities, provinces (display names)."""
+
+    services: dict[str, str]  # slug -> name
+    places: Places
+    loaded_at: float
+
+
+@dataclass
+class ThreadState:
+    pid: int
+    signature: tuple[int, int] | None
+    generation: Path
+    ix: Any
+    searcher: Any
+
+
+@dataclass
+class Matches:
+    docs: frozenset[int]
+    facets: dict[str, list[FacetValue]]
+
+
+@dataclass
+class GenerationView:
+    """Caches valid for one index generation (document numbers mean nothing across them)."""
+
+    key: tuple[str, int]
+    cache_size: int
+    term_sets: dict[tuple[str, str], frozenset[int]] = field(default_factory=dict)
+    strengths: dict[str, dict[int, int]] = field(default_factory=dict)
+    verified_values: list[int] | None = None
+    verified_docs: list[int] | None = None
+    verified_sets: LRU = field(default_factory=lambda: LRU(8))
+    name_rank: list[int] | None = None
+    verified_at: list[int] | None = None
+    plans: LRU = field(init=False)
+    matches: LRU = field(init=False)
+    results: LRU = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plans = LRU(self.cache_size)
+        self.matches = LRU(self.cache_size)
+        self.results = LRU(self.cache_size)
+
+    # --- document sets -----------------------------------------------------------------
+
+    def term_set(self, searcher, fieldname: str, value: str) -> frozenset[int]:
+        cache_key = (fieldname, value)
+        found = self.term_sets.get(cache_key)
+        if found is None:
+            found = frozenset(searcher.docs_for_query(Term(fieldname, value)))
+            self.term_sets[cache_key] = found
+        return found
+
+    def all_docs(self, searcher) -> frozenset[int]:
+        return self.term_set(searcher, "kind", PRACTITIONER_KIND)
+
+    def field_values(self, searcher, fieldname: str) -> list[str]:
+        cache_key = ("__values__", fieldname)
+        found = self.term_sets.get(cache_key)
+        if found is None:
+            values = [v for v in searcher.reader().field_terms(fieldname)]
+            found = tuple(values)
+            self.term_sets[cache_key] = found  # type: ignore[assignment]
+        return list(found)
+
+    def strength(self, searcher, slug: str) -> dict[int, int]:
+        """docnum -> how strongly the practitioner offers this service (postings weights)."""
+        found = self.strengths.get(slug)
+        if found is None:
+            found = {}
+            for reader, offset in searcher.reader().leaf_readers():
+                try:
+                    matcher = reader.postings("strength", slug)
+                except TermNotFound:
+                    continue
+                while matcher.is_active():
+                    found[matcher.id() + offset] = int(matcher.weight())
+                    matcher.next()
+            self.strengths[slug] = found
+        return found
+
+    # --- the verified window -------------------------------------------------------------
+
+    def _load_verified(self, searcher) -> None:
+        candidates = self.term_set(searcher, "status", Status.ACTIVE.value) & self.term_set(
+            searcher, "pending", "0"
+        )
+        values = self.verified_at_values(searcher)
+        pairs = sorted((values[d], d) for d in candidates if values[d] > 0)
+        self.verified_values = [v for v, _ in pairs]
+        self.verified_docs = [d for _, d in pairs]
+
+    def verified_cut(self, searcher, cutoff_us: int) -> int:
+        """The position, in verified_at order, from which documents are currently verified.
+        Cached sets are keyed by it: it moves only when some document leaves the window."""
+        if self.verified_values is None:
+            self._load_verified(searcher)
+        return bisect_right(self.verified_values, cutoff_us)
+
+    def verified_set(self, searcher, position: int) -> frozenset[int]:
+        found = self.verified_sets.get_(position)
+        if found is None:
+            if self.verified_docs is None:
+                self._load_verified(searcher)
+            found = frozenset(self.verified_docs[position:])
+            self.verified_sets.put(position, found)
+        return found
+
+    # --- sort keys -----------------------------------------------------------------------
+
+    def verified_at_values(self, searcher) -> list[int]:
+        if self.verified_at is None:
+            column = searcher.reader().column_reader("verified_at")
+            self.verified_at = [int(v or 0) for v in column]
+        return self.verified_at
+
+    def name_ranks(self, searcher) -> list[int]:
+        if self.name_rank is None:
+            column = list(searcher.reader().column_reader("sort_name"))
+            order = sorted(range(len(column)), key=lambda d: column[d] or "")
+            ranks = [0] * len(column)
+            for rank, docnum in enumerate(order):
+                ranks[docnum] = rank
+            self.name_rank = ranks
+        return self.name_rank
+
+
+class WhooshBackend:
+    """``SearchBackend`` over a whoosh index that follows the database through the outbox."""
+
+    name = "whoosh"
+
+    def __init__(self, app) -> None:
+        from directory.search.indexer import Indexer
+
+        config = app.config
+        self.app = app
+        self.root = Path(config["SEARCH_INDEX_DIR"])
+        self.max_age = RegistryPolicy.from_config(config).verification_max_age
+        self.cache_size = int(config.get("SEARCH_CACHE_SIZE", 1024))
+        self.vocab_ttl = float(config.get("SEARCH_VOCABULARY_TTL", 30))
+        self._local = threading.local()
+        self._views: OrderedDict[tuple[str, int], GenerationView] = OrderedDict()
+        self._views_lock = threading.Lock()
+        self._vocab: Vocab | None = None
+        self._words: tuple[float, list[str], dict[str, int]] | None = None
+        self.indexer = Indexer(self)
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        from directory.extensions import db
+
+        with self.app.app_context():
+            return db.engine
+
+    def _state(self) -> ThreadState:
+        """This thread's searcher on the current generation, opened or refreshed as needed."""
+        state: ThreadState | None = getattr(self._local, "state", None)
+        signature = store.pointer_signature(self.root)
+        if state is None or state.pid != os.getpid() or state.signature != signature:
+            if state is not None and state.pid == os.getpid():
+                state.searcher.close()
+            generation = store.current_generation(self.root)
+            if generation is None:
+                generation = self.indexer.ensure_index()
+                signature = store.pointer_signature(self.root)
+            ix = whoosh_index.open_dir(str(generation))
+            state = ThreadState(os.getpid(), signature, generation, ix, ix.searcher())
+            self._local.state = state
+        elif not state.searcher.up_to_date():
+            state.searcher = state.searcher.refresh()
+        return state
+
+    def _view(self, state: ThreadState) -> GenerationView:
+        key = (state.generation.name, state.searcher.reader().generation())
+        with self._views_lock:
+            view = self._views.get(key)
+            if view is None:
+                view = GenerationView(key, self.cache_size)
+                self._views[key] = view
+                while len(self._views) > 3:
+                    self._views.popitem(last=False)
+            else:
+                self._views.move_to_end(key)
+        return view
+
+    def vocab(self) -> Vocab:
+        current = self._vocab
+        if current is not None and time.monotonic() - current.loaded_at < self.vocab_ttl:
+            return current
+        with self.engine.connect() as conn:
+            services = dict(conn.execute(select(Service.slug, Service.name)).all())
+            cities: dict[str, str] = {}
+            for city, _count in conn.execute(
+                select(Clinic.city, func.count()).group_by(Clinic.city).order_by(func.count())
+            ):
+                if city and text.key(city):
+                    cities[text.key(city)] = city  # the most common spelling wins
+            provinces: dict[str, str] = {}
+            for (province,) in conn.execute(select(Clinic.province).distinct()):
+                if province and text.key(province):
+                    provinces[text.key(province)] = province
+        longest = max((len(k.split()) for k in cities), default=1)
+        self._vocab = Vocab(services, Places(cities, provinces, longest), time.monotonic())
+        return self._vocab
+
+    def invalidate_vocabulary(self) -> None:
+        self._vocab = None
+        self._words = None
+
+    def _index_words(self, searcher) -> tuple[list[str], dict[str, int]]:
+        current = self._words
+        if current is not None and time.monotonic() - current[0] < self.vocab_ttl:
+            return current[1], current[2]
+        reader = searcher.reader()
+        words: list[str] = []
+        freq: dict[str, int] = {}
+        for word, info in reader.iter_field("words"):
+            words.append(word)
+            freq[word] = info.doc_frequency()
+        self._words = (time.monotonic(), words, freq)
+        return words, freq
+
+    # --- the interface -----------------------------------------------------------------
+
+    def search(self, query: SearchQuery, *, now: datetime | None = None) -> SearchResults:
+        """Raises QueryError (plain message) for a query that cannot be run."""
+        if not isinstance(query, SearchQuery):
+            raise QueryError("not a search query")
+        state = self._state()
+        view = self._view(state)
+        searcher = state.searcher
+        now = now or utcnow()
+
+        plan_key = (
+            query.text, query.place, query.service, query.city, query.province,
+            query.clinic, query.status, query.page, query.per_page, query.sort,
+        )  # fmt: skip
+        plan = view.plans.get_(plan_key)
+        if plan is None:
+            plan = self._plan(query, searcher)
+            view.plans.put(plan_key, plan)
+
+        cut = view.verified_cut(searcher, epoch_us(now - self.max_age))
+        result_key = (plan.key(), cut, query.include_unverified, query.sort, query.page,
+                      query.per_page)  # fmt: skip
+        cached = view.results.get_(result_key)
+        if cached is not None:
+            hits_docs, total, facets = cached
+        else:
+            matches = self._matches(view, searcher, plan, cut, query.include_unverified)
+            hits_docs = self._rank(view, searcher, plan, matches.docs, query)
+            total, facets = len(matches.docs), matches.facets
+            view.results.put(result_key, (hits_docs, total, facets))
+        hits = [self._hit(searcher, docnum, score, plan, now) for docnum, score in hits_docs]
+        return SearchResults(
+            hits=hits,
+            total=total,
+            page=query.page,
+            per_page=query.per_page,
+            facets=facets,
+            did_you_mean=plan.did_you_mean,
+            understood=dict(plan.understood),
+        )
+
+    def update_practitioners(self, practitioner_ids: Iterable[int]) -> None:
+        self.indexer.update_practitioners(practitioner_ids)
+
+    def rebuild(self) -> None:
+        self.indexer.rebuild()
+
+    def apply_outbox(self, *, blocking: bool):
+        return self.indexer.apply_outbox(blocking=blocking)
+
+    # --- steps -------------------------------------------------------------------------
+
+    def _plan(self, query: SearchQuery, searcher) -> Plan:
+        vocab = self.vocab()
+        reader = searcher.reader()
+
+        def known_service(term: str) -> str | None:
+            slug = vocabulary.resolve_slug(term) or term.strip().lower()
+            return slug if slug in vocab.services else None
+
+        def known_word(word: str) -> bool:
+            return all(("words", w) in reader for w in word.split())
+
+        def suggest_word(word: str) -> str | None:
+            words, freq = self._index_words(searcher)
+            max_edits = 1 if len(word) <= 5 else 2
+            found = process.extract(
+                word, words, scorer=Levenshtein.distance, score_cutoff=max_edits, limit=8
+            )
+            if not found:
+                return None
+            best = min(found, key=lambda f: (f[1], -freq.get(f[0], 0)))
+            return best[0]
+
+        return understand(query, vocab.places, known_service, known_word, suggest_word)
+
+    def _matches(self, view, searcher, plan: Plan, cut: int, everyone: bool) -> Matches:
+        key = (plan.key(), cut if not everyone else -1)
+        found = view.matches.get_(key)
+        if found is not None:
+            return found
+        sets: list[frozenset[int]] = []
+        for slug in plan.services:
+            sets.append(view.term_set(searcher, "service", slug))
+        for value in plan.cities:
+            sets.append(view.term_set(searcher, "city", value))
+        for value in plan.provinces:
+            sets.append(view.term_set(searcher, "province", value))
+        for value in plan.postcodes:
+            sets.append(view.term_set(searcher, "postcode", value))
+        for value in plan.clinics:
+            sets.append(view.term_set(searcher, "clinic", value))
+        if plan.number:
+            sets.append(view.term_set(searcher, "number", plan.number))
+        if plan.status:
+            sets.append(view.term_set(searcher, "status", plan.status))
+        if not everyone:
+            sets.append(view.verified_set(searcher, cut))
+        if sets:
+            sets.sort(key=len)
+            docs = sets[0]
+            for other in sets[1:]:
+                if not docs:
+                    break
+                docs = docs & other
+        else:
+            docs = view.all_docs(searcher)
+        query = self._text_query(plan)
+        if query is not None and docs:
+            docs = frozenset(d for d in searcher.docs_for_query(query) if d in docs)
+        matches = Matches(frozenset(docs), self._facets(view, searcher, docs))
+        view.matches.put(key, matches)
+        return matches
+
+    def _facets(self, view, searcher, docs: frozenset[int]) -> dict[str, list[FacetValue]]:
+        vocab = self.vocab()
+        services: list[FacetValue] = []
+        cities: list[FacetValue] = []
+        if docs:
+            for slug in view.field_values(searcher, "service"):
+                count = len(docs & view.term_set(searcher, "service", slug))
+                if count:
+                    services.append(FacetValue(slug, vocab.services.get(slug, slug), count))
+            for key in view.field_values(searcher, "city"):
+                count = len(docs & view.term_set(searcher, "city", key))
+                if count:
+                    name = vocab.places.cities.get(key, key.title())
+                    cities.append(FacetValue(name, name, count))
+        services.sort(key=lambda f: (-f.count, f.label))
+        cities.sort(key=lambda f: (-f.count, f.label))
+        return {"services": services, "cities": cities[:CITY_FACET_LIMIT]}
+
+    def _text_query(self, plan: Plan) -> Query | None:
+        parts: list[Query] = []
+        for word in plan.words:
+            alternatives = _field_terms(word)
+            if alternatives:
+                parts.append(Or(alternatives))
+        for phrase in plan.phrases:
+            alternatives = []
+            for fieldname in TEXT_FIELDS:
+                analyzer = text.STEM_ANALYZER if fieldname in STEMMED_FIELDS else text.NAME_ANALYZER
+                terms = text.analyse(analyzer, " ".join(phrase))
+                boost = FIELD_BOOSTS[fieldname]
+                if len(terms) > 1:
+                    alternatives.append(Phrase(fieldname, terms, boost=boost))
+                elif terms:
+                    alternatives.append(Term(fieldname, terms[0], boost=boost))
+            if alternatives:
+                parts.append(Or(alternatives))
+        for word in plan.place_words:
+            for term in text.analyse(text.NAME_ANALYZER, word):
+                parts.append(Term("places", term))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else And(parts)
+
+    def _rank(
+        self, view, searcher, plan: Plan, docs: frozenset[int], query: SearchQuery
+    ) -> list[tuple[int, float]]:
+        """The (docnum, score) pairs of the requested page."""
+        start = (query.page - 1) * query.per_page
+        end = start + query.per_page
+        if start >= len(docs):
+            return []
+        names = view.name_ranks(searcher)
+        verified_at = view.verified_at_values(searcher)
+        if query.sort == "name":
+            top = heapq.nsmallest(end, docs, key=names.__getitem__)
+            return [(d, 0.0) for d in top[start:end]]
+        if query.sort == "verified":
+            top = heapq.nsmallest(end, docs, key=lambda d: (-verified_at[d], names[d]))
+            return [(d, 0.0) for d in top[start:end]]
+
+        text_query = self._text_query(plan)
+        scores: dict[int, float] = {}
+        if text_query is not None:
+            if not plan.services:
+                # Only whoosh's score ranks: let it prune to the page.
+                results = searcher.search(text_query, filter=set(docs), limit=end, terms=False)
+                ranked = [(hit.docnum, hit.score) for hit in results]
+                return ranked[start:end]
+            results = searcher.search(text_query, filter=set(docs), limit=None, terms=False)
+            scores = {hit.docnum: hit.score for hit in results}
+        strengths = [view.strength(searcher, slug) for slug in plan.services]
+
+        def score(d: int) -> float:
+            return scores.get(d, 0.0) + SERVICE_WEIGHT * sum(s.get(d, 0) for s in strengths)
+
+        top = heapq.nsmallest(end, docs, key=lambda d: (-score(d), -verified_at[d], names[d]))
+        return [(d, score(d)) for d in top[start:end]]
+
+    def _hit(self, searcher, docnum: int, score: float, plan: Plan, now: datetime) -> SearchHit:
+        stored = searcher.stored_fields(docnum)
+        payload = stored["payload"]
+        verified_at = from_epoch_us(payload["verified_at"])
+        belief = SimpleNamespace(
+            status=payload["status"],
+            verified_at=verified_at,
+            not_found_pending_since=from_epoch_us(payload["pending_since"]),
+        )
+        decided = verdict(belief, now=now, max_age_=self.max_age)
+        return SearchHit(
+            registration_number=payload["number"],
+            name=payload["name"],
+            status=payload["status"],
+            verified=decided.verified,
+            verified_at=verified_at,
+            services=tuple(payload["services"]),
+            service_names=tuple(payload["service_names"]),
+            clinics=tuple(ClinicRef(*clinic) for clinic in payload["clinics"]),
+            snippet=highlight(stored.get("description") or "", self._highlight_terms(plan)),
+            score=float(score),
+        )
+
+    def _highlight_terms(self, plan: Plan) -> set[str]:
+        words = [*plan.words, *(w for phrase in plan.phrases for w in phrase)]
+        vocab = self.vocab()
+        for slug in plan.services:
+            words.extend(text.words(vocab.services.get(slug, "")))
+            term = vocabulary.by_slug().get(slug)
+            if term is not None:
+                for synonym in term.synonyms:
+                    words.extend(text.words(synonym))
+        return {
+            t for w in words if w not in STOP_WORDS for t in text.analyse(text.STEM_ANALYZER, w)
+        }
+
+
+def _field_terms(word: str) -> list[Query]:
+    terms: list[Query] = []
+    for fieldname in TEXT_FIELDS:
+        analyzer = text.STEM_ANALYZER if fieldname in STEMMED_FIELDS else text.NAME_ANALYZER
+        for term in text.analyse(analyzer, word):
+            terms.append(Term(fieldname, term, boost=FIELD_BOOSTS[fieldname]))
+    return terms

@@ -1,0 +1,253 @@
+"""Writing the index: rebuild into a new generation, apply the outbox, check for drift."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from whoosh import index as whoosh_index
+
+from directory.search import store
+from directory.search.documents import CURSOR_DOC_ID, build_documents, iter_all_documents
+from directory.search.models import SearchOutbox
+from directory.search.outbox import (
+    ApplyResult,
+    Cursor,
+    RetryTimer,
+    apply_pending,
+    outbox_backlog,
+    prune_outbox,
+    read_cursor,
+    start_cursor,
+)
+from directory.util.clock import utcnow
+from directory.util.durations import parse_duration
+
+if TYPE_CHECKING:
+    from directory.search.engine import WhooshBackend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RebuildReport:
+    generation: str
+    documents: int
+    seconds: float
+    caught_up: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "documents": self.documents,
+            "seconds": round(self.seconds, 2),
+            "caught_up": self.caught_up,
+        }
+
+
+@dataclass
+class DriftReport:
+    generation: str | None
+    documents_expected: int = 0
+    documents_indexed: int = 0
+    missing: list[str] = field(default_factory=list)  # registration numbers / ids
+    extra: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    outbox_backlog: int = 0
+    last_sync_age_seconds: float | None = None
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.missing or self.extra or self.stale) or self.generation is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "documents_expected": self.documents_expected,
+            "documents_indexed": self.documents_indexed,
+            "missing": len(self.missing),
+            "extra": len(self.extra),
+            "stale": len(self.stale),
+            "outbox_backlog": self.outbox_backlog,
+            "last_sync_age_seconds": self.last_sync_age_seconds,
+            "drift": self.drift,
+        }
+
+
+class Indexer:
+    def __init__(self, backend: WhooshBackend) -> None:
+        self.backend = backend
+        config = backend.app.config
+        self.root: Path = backend.root
+        self.window = parse_duration(config.get("SEARCH_OUTBOX_WINDOW", "1h"))
+        self.retention = parse_duration(config.get("SEARCH_OUTBOX_RETENTION", "7d"))
+        self.keep = int(config.get("SEARCH_KEEP_GENERATIONS", 2))
+        self.retry_delay = float(config.get("SEARCH_RETRY_DELAY", 1.0))
+        self._retry = RetryTimer()
+        self._indexes: dict[Path, Any] = {}
+
+    def _open(self, generation: Path):
+        ix = self._indexes.get(generation)
+        if ix is None:
+            ix = whoosh_index.open_dir(str(generation))
+            self._indexes = {generation: ix}  # only the current one is worth keeping
+        return ix
+
+    # --- building ----------------------------------------------------------------------
+
+    def ensure_index(self) -> Path:
+        """The current generation, building the first one if there is none (waits for a
+        build another process is running)."""
+        generation = store.current_generation(self.root)
+        if generation is not None:
+            return generation
+        with store.build_lock(self.root, blocking=True):
+            generation = store.current_generation(self.root)
+            if generation is not None:
+                return generation
+            self._rebuild_locked()
+        generation = store.current_generation(self.root)
+        assert generation is not None
+        return generation
+
+    def rebuild(self) -> RebuildReport:
+        """Build a new generation from the database and switch to it atomically. Raises
+        ``store.BuildInProgress`` when another process is already rebuilding."""
+        with store.build_lock(self.root, blocking=False):
+            return self._rebuild_locked()
+
+    def _rebuild_locked(self) -> RebuildReport:
+        started = time.monotonic()
+        engine = self.backend.engine
+        path, ix = store.new_generation(self.root)
+        count = 0
+        try:
+            with engine.connect() as conn:
+                cursor = start_cursor(conn, self.window)
+                writer = ix.writer(limitmb=256)
+                try:
+                    for doc in iter_all_documents(conn):
+                        writer.add_document(**doc)
+                        count += 1
+                    writer.add_document(**cursor.document())
+                    writer.commit(optimize=True)
+                except BaseException:
+                    writer.cancel()
+                    raise
+            # Catch up with what changed while building, then switch, then once more.
+            apply_pending(engine, ix, blocking=True, window=self.window)
+        except BaseException:
+            store.shutil.rmtree(path, ignore_errors=True)
+            raise
+        store.switch_to(self.root, path, keep=self.keep)
+        caught_up = apply_pending(engine, ix, blocking=True, window=self.window)
+        self.backend.invalidate_vocabulary()
+        seconds = time.monotonic() - started
+        log.info("search index rebuilt: %s documents in %.1fs (%s)", count, seconds, path.name)
+        return RebuildReport(path.name, count, seconds, caught_up.as_dict())
+
+    # --- following the database --------------------------------------------------------
+
+    def apply_outbox(self, *, blocking: bool, retries: int = 3) -> ApplyResult:
+        """Apply pending outbox rows to the current generation. Non-blocking: a held lock
+        returns ``locked`` at once (and schedules one quiet retry in this process)."""
+        generation = store.current_generation(self.root)
+        if generation is None:
+            return ApplyResult("no-index")
+        result = apply_pending(
+            self.backend.engine, self._open(generation), blocking=blocking, window=self.window
+        )
+        if result.state == "locked" and not blocking and retries > 0:
+            app = self.backend.app
+
+            def retry() -> None:
+                with app.app_context():
+                    self.apply_outbox(blocking=False, retries=retries - 1)
+
+            self._retry.schedule(self.retry_delay, retry)
+        if result.state == "applied":
+            self.backend.invalidate_vocabulary()
+        return result
+
+    def sync(self, *, prune: bool = True) -> dict[str, Any]:
+        """``flask search sync``: wait for the lock, drain the outbox, prune old rows."""
+        generation = self.ensure_index()
+        result = apply_pending(
+            self.backend.engine, self._open(generation), blocking=True, window=self.window
+        )
+        pruned = 0
+        if prune:
+            with self.backend.engine.begin() as conn:
+                pruned = prune_outbox(conn, utcnow() - self.retention)
+        return {"generation": generation.name, **result.as_dict(), "pruned": pruned}
+
+    def update_practitioners(self, practitioner_ids: Iterable[int]) -> int:
+        """Rewrite these practitioners' documents now (waits for the lock)."""
+        ids = {int(i) for i in practitioner_ids}
+        if not ids:
+            return 0
+        ix = self._open(self.ensure_index())
+        with self.backend.engine.connect() as conn:
+            docs = build_documents(conn, ids)
+        writer = ix.writer(timeout=30.0)
+        try:
+            for pid in ids:
+                if pid in docs:
+                    writer.update_document(**docs[pid])
+                else:
+                    writer.delete_by_term("pid", str(pid))
+            writer.commit()
+        except BaseException:
+            writer.cancel()
+            raise
+        return len(ids)
+
+    # --- checking ----------------------------------------------------------------------
+
+    def check(self, *, fix: bool = False) -> DriftReport:
+        """Compare every document the database implies with what the index holds."""
+        generation = store.current_generation(self.root)
+        report = DriftReport(generation.name if generation else None)
+        with self.backend.engine.connect() as conn:
+            expected = {doc["pid"]: doc for doc in iter_all_documents(conn)}
+            report.documents_expected = len(expected)
+            if generation is None:
+                report.missing = sorted(d["number"] for d in expected.values())
+                return report
+            ix = whoosh_index.open_dir(str(generation))
+            with ix.searcher() as searcher:
+                indexed: dict[str, tuple[str, str]] = {}
+                cursor = Cursor()
+                for stored in searcher.all_stored_fields():
+                    if stored.get("pid") == CURSOR_DOC_ID:
+                        cursor = Cursor.from_payload(stored.get("payload"))
+                        continue
+                    indexed[stored["pid"]] = (stored.get("number", ""), stored.get("digest", ""))
+                cursor = read_cursor(searcher) if cursor.low == 0 else cursor
+            report.outbox_backlog = outbox_backlog(conn, cursor)
+            oldest = conn.execute(select(func.min(SearchOutbox.id))).scalar()
+        report.documents_indexed = len(indexed)
+        if cursor.synced_at:
+            synced = utcnow().timestamp() - cursor.synced_at / 1_000_000
+            report.last_sync_age_seconds = round(synced, 1)
+        del oldest
+        for pid, doc in expected.items():
+            if pid not in indexed:
+                report.missing.append(doc["number"])
+            elif indexed[pid][1] != doc["digest"]:
+                report.stale.append(doc["number"])
+        report.extra = sorted(indexed[pid][0] or pid for pid in set(indexed) - set(expected))
+        report.missing.sort()
+        report.stale.sort()
+        if fix and report.drift:
+            ids = [int(pid) for pid in expected if pid not in indexed]
+            ids += [int(pid) for pid, doc in expected.items() if pid in indexed
+                    and indexed[pid][1] != doc["digest"]]  # fmt: skip
+            ids += [int(pid) for pid in set(indexed) - set(expected) if pid.isdigit()]
+            self.update_practitioners(ids)
+        return report

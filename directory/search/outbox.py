@@ -1,0 +1,382 @@
+"""Keeping the index in line with the database: the outbox, its cursor, and applying it.
+
+Writing (in the writer's transaction). Session events look at every flush: a changed
+practitioner (indexed columns only, and only when listed), listing, clinic or service is
+resolved to the practitioners whose documents it touches, and one ``search_outbox`` row per
+practitioner is inserted on the same connection, so the row commits or rolls back with the
+change. Statements that bypass the ORM unit of work (Core ``insert``/``update``, ORM bulk
+``update()``) are not seen: call ``enqueue_practitioners`` next to them.
+
+Applying (after the commit, or ``flask search sync``). Under the index's whoosh write lock,
+taken WITHOUT waiting on the request path (a held lock leaves the rows for the next
+attempt), the rows past the index's cursor are read, each named practitioner's document is
+rebuilt from the current database state (or deleted), and the cursor advances in the same
+whoosh commit as the documents (it is a document of the index), so a crash never records
+rows as applied that were not. Applying is idempotent, so re-applying is always safe.
+
+The cursor is a low-water mark plus the ids seen above it. Ids may commit out of order
+(PostgreSQL assigns them at insert, a slower transaction commits later), so the mark only
+passes rows older than ``SEARCH_OUTBOX_WINDOW``; every row newer than that is re-read on
+each pass and skipped when already seen. A transaction open longer than the window could
+be missed; ``flask search check`` reports such drift and ``reindex`` repairs it. Each index
+directory (each host, each generation) has its own cursor, so any number of hosts can
+follow one outbox, and a rebuilt generation starts from a mark one window before its build.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event, func, insert, inspect, select
+from sqlalchemy.orm import Session
+from whoosh.index import LockError
+
+from directory.listings.models import Clinic, Listing, Service, listing_services
+from directory.registry.models import Practitioner
+from directory.search.documents import (
+    CURSOR_DOC_ID,
+    INDEXED_CLINIC_COLUMNS,
+    INDEXED_PRACTITIONER_COLUMNS,
+    INDEXED_SERVICE_COLUMNS,
+    build_documents,
+    epoch_us,
+)
+from directory.search.models import SearchOutbox
+from directory.util.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+_PENDING_KEY = "search_outbox_written"
+_DELETED_KEY = "search_outbox_deleted"
+outbox = SearchOutbox.__table__
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def enqueue_practitioners(conn: Connection, ids: Iterable[int], reason: str = "bulk") -> int:
+    """Record that these practitioners' documents may have changed (same transaction as
+    ``conn``). For code that writes with Core statements; ORM flushes do this on their own."""
+    now = utcnow()
+    rows = [{"practitioner_id": int(i), "reason": reason, "created_at": now} for i in set(ids)]
+    if rows:
+        conn.execute(insert(outbox), rows)
+    return len(rows)
+
+
+def _changed(obj: Any, columns: Iterable[str]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in columns)
+
+
+def _listing_practitioners(conn: Connection, *, clinic_ids=(), service_ids=()) -> set[int]:
+    found: set[int] = set()
+    if clinic_ids:
+        found.update(
+            conn.execute(
+                select(Listing.practitioner_id).where(Listing.clinic_id.in_(list(clinic_ids)))
+            ).scalars()
+        )
+    if service_ids:
+        found.update(
+            conn.execute(
+                select(Listing.practitioner_id)
+                .join(listing_services, listing_services.c.listing_id == Listing.id)
+                .where(listing_services.c.service_id.in_(list(service_ids)))
+            ).scalars()
+        )
+    return found
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, flush_context, instances) -> None:
+    """Deleted clinics and services: find their practitioners while the rows still exist."""
+    clinic_ids = [o.id for o in session.deleted if isinstance(o, Clinic) and o.id is not None]
+    service_ids = [o.id for o in session.deleted if isinstance(o, Service) and o.id is not None]
+    if not clinic_ids and not service_ids:
+        return
+    affected = _listing_practitioners(
+        session.connection(), clinic_ids=clinic_ids, service_ids=service_ids
+    )
+    session.info.setdefault(_DELETED_KEY, set()).update(affected)
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, flush_context) -> None:
+    """Write one outbox row per practitioner whose document this flush may have changed."""
+    reasons: dict[int, str] = {pid: "deleted" for pid in session.info.pop(_DELETED_KEY, ())}
+    maybe_listed: set[int] = set()
+    clinic_ids: set[int] = set()
+    service_ids: set[int] = set()
+
+    for obj in session.new:
+        if isinstance(obj, Listing) and obj.practitioner_id is not None:
+            reasons[obj.practitioner_id] = "listing"
+    for obj in session.dirty:
+        if isinstance(obj, Practitioner):
+            if _changed(obj, INDEXED_PRACTITIONER_COLUMNS):
+                maybe_listed.add(obj.id)
+        elif isinstance(obj, Listing):
+            if session.is_modified(obj, include_collections=True):
+                history = inspect(obj).attrs.practitioner_id.history
+                for pid in (*history.added, *history.unchanged, *history.deleted):
+                    if pid is not None:
+                        reasons[pid] = "listing"
+        elif isinstance(obj, Clinic):
+            if _changed(obj, INDEXED_CLINIC_COLUMNS):
+                clinic_ids.add(obj.id)
+        elif isinstance(obj, Service) and _changed(obj, INDEXED_SERVICE_COLUMNS):
+            service_ids.add(obj.id)
+    for obj in session.deleted:
+        if isinstance(obj, Practitioner) and obj.id is not None:
+            reasons[obj.id] = "practitioner"
+        elif isinstance(obj, Listing) and obj.practitioner_id is not None:
+            reasons[obj.practitioner_id] = "listing"
+
+    if not (reasons or maybe_listed or clinic_ids or service_ids):
+        return
+    conn = session.connection()
+    for pid in _listing_practitioners(conn, clinic_ids=clinic_ids):
+        reasons.setdefault(pid, "clinic")
+    for pid in _listing_practitioners(conn, service_ids=service_ids):
+        reasons.setdefault(pid, "service")
+    maybe_listed -= set(reasons)
+    if maybe_listed:
+        listed = conn.execute(
+            select(Listing.practitioner_id)
+            .where(Listing.practitioner_id.in_(sorted(maybe_listed)))
+            .distinct()
+        ).scalars()
+        for pid in listed:
+            reasons[pid] = "practitioner"
+    if not reasons:
+        return
+    now = utcnow()
+    conn.execute(
+        insert(outbox),
+        [
+            {"practitioner_id": pid, "reason": why, "created_at": now}
+            for pid, why in reasons.items()
+        ],
+    )
+    session.info[_PENDING_KEY] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if not session.info.pop(_PENDING_KEY, False):
+        return
+    from flask import current_app, has_app_context
+
+    if not has_app_context():
+        return  # a script without an app: `flask search sync` picks the rows up
+    app = current_app._get_current_object()
+    backend = app.extensions.get("directory_search")
+    if backend is None or not app.config.get("SEARCH_APPLY_AFTER_COMMIT", True):
+        return
+    try:
+        backend.apply_outbox(blocking=False)
+    except Exception:  # the change is committed; the index catches up on the next sync
+        log.exception("applying the search outbox after commit failed; left for the next sync")
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction) -> None:
+    session.info.pop(_PENDING_KEY, None)
+    session.info.pop(_DELETED_KEY, None)
+
+
+# --- the cursor and applying -----------------------------------------------------------
+
+
+@dataclass
+class Cursor:
+    """Everything at or below ``low`` is applied; ``seen`` are the applied ids above it."""
+
+    low: int = 0
+    seen: set[int] = field(default_factory=set)
+    synced_at: int = 0  # epoch microseconds of the last pass
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"low": self.low, "seen": sorted(self.seen), "synced_at": self.synced_at}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any] | None) -> Cursor:
+        if not payload:
+            return cls()
+        return cls(int(payload["low"]), set(payload.get("seen", ())), payload.get("synced_at", 0))
+
+    def document(self) -> dict[str, Any]:
+        return {"pid": CURSOR_DOC_ID, "kind": "cursor", "payload": self.to_payload()}
+
+
+def read_cursor(searcher) -> Cursor:
+    stored = searcher.document(pid=CURSOR_DOC_ID)
+    return Cursor.from_payload(stored.get("payload") if stored else None)
+
+
+def start_cursor(conn: Connection, window: timedelta, now: datetime | None = None) -> Cursor:
+    """Where a generation built now starts: past every row older than the window (those
+    are committed and already in the database state the build reads)."""
+    cutoff = (now or utcnow()) - window
+    low = conn.execute(
+        select(func.max(SearchOutbox.id)).where(SearchOutbox.created_at < cutoff)
+    ).scalar()
+    return Cursor(low=int(low or 0))
+
+
+@dataclass
+class ApplyResult:
+    state: str  # "applied", "idle" (nothing new), "locked", "no-index"
+    rows: int = 0
+    practitioners: int = 0
+    upserted: int = 0
+    deleted: int = 0
+    passes: int = 0
+    cursor: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def apply_pending(
+    engine: Engine,
+    ix,
+    *,
+    blocking: bool,
+    window: timedelta,
+    batch: int = 5000,
+    max_passes: int = 1000,
+    now: datetime | None = None,
+) -> ApplyResult:
+    """Apply outbox rows past ``ix``'s cursor. Non-blocking: returns ``locked`` at once
+    when another writer holds the index."""
+    total = ApplyResult("idle")
+    for _ in range(max_passes):
+        result = _apply_one_pass(engine, ix, blocking=blocking, window=window, batch=batch, now=now)
+        if result.state == "locked":
+            return result if total.passes == 0 else total
+        total.passes += 1
+        total.cursor = result.cursor
+        if result.state == "idle":
+            break
+        total.state = "applied"
+        for name in ("rows", "practitioners", "upserted", "deleted"):
+            setattr(total, name, getattr(total, name) + getattr(result, name))
+    return total
+
+
+def _apply_one_pass(engine, ix, *, blocking, window, batch, now) -> ApplyResult:
+    try:
+        writer = ix.writer(timeout=30.0 if blocking else 0.0)
+    except LockError:
+        return ApplyResult("locked")
+    try:
+        with writer.searcher() as searcher:
+            cursor = read_cursor(searcher)
+        now = now or utcnow()
+        cutoff_us = epoch_us(now - window)
+        with engine.connect() as conn:
+            fresh, new_low = _scan(conn, cursor, cutoff_us, batch)
+            ids = {pid for _, pid in fresh}
+            docs = build_documents(conn, ids) if ids else {}
+        if not fresh and new_low == cursor.low:
+            writer.cancel()
+            return ApplyResult("idle", cursor=cursor.low)
+        for pid in ids:
+            doc = docs.get(pid)
+            if doc is None:
+                writer.delete_by_term("pid", str(pid))
+            else:
+                writer.update_document(**doc)
+        seen = {i for i in cursor.seen | {row_id for row_id, _ in fresh} if i > new_low}
+        writer.update_document(**Cursor(new_low, seen, epoch_us(now)).document())
+        writer.commit()
+    except BaseException:
+        writer.cancel()
+        raise
+    return ApplyResult(
+        "applied" if fresh else "idle",
+        rows=len(fresh),
+        practitioners=len(ids),
+        upserted=len(docs),
+        deleted=len(ids) - len(docs),
+        passes=1,
+        cursor=new_low,
+    )
+
+
+def _scan(
+    conn: Connection, cursor: Cursor, cutoff_us: int, batch: int
+) -> tuple[list[tuple[int, int]], int]:
+    """Unapplied rows past the cursor (at most ``batch``), and the new low-water mark: the
+    last row scanned that is older than the window (everything up to it is now applied)."""
+    fresh: list[tuple[int, int]] = []
+    scanned_to = new_low = cursor.low
+    while len(fresh) < batch:
+        rows = conn.execute(
+            select(SearchOutbox.id, SearchOutbox.practitioner_id, SearchOutbox.created_at)
+            .where(SearchOutbox.id > scanned_to)
+            .order_by(SearchOutbox.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            break
+        for row_id, pid, created_at in rows:
+            if row_id not in cursor.seen:
+                fresh.append((row_id, pid))
+            if epoch_us(created_at) < cutoff_us:
+                new_low = row_id
+            scanned_to = row_id
+            if len(fresh) >= batch:
+                break
+    return fresh, new_low
+
+
+class RetryTimer:
+    """One deferred retry per process after a lock collision, so a change does not wait
+    for the next cron ``sync`` when the other writer finishes a moment later."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending = False
+
+    def schedule(self, delay: float, fn) -> None:
+        with self._lock:
+            if self._pending:
+                return
+            self._pending = True
+
+        def run() -> None:
+            with self._lock:
+                self._pending = False
+            try:
+                fn()
+            except Exception:
+                log.exception("deferred search outbox apply failed; left for the next sync")
+
+        timer = threading.Timer(delay, run)
+        timer.daemon = True
+        timer.start()
+
+
+def outbox_backlog(conn: Connection, cursor: Cursor) -> int:
+    """Rows the index has not applied yet (what ``sync`` would do now)."""
+    rows = conn.execute(select(SearchOutbox.id).where(SearchOutbox.id > cursor.low)).scalars()
+    return sum(1 for row_id in rows if row_id not in cursor.seen)
+
+
+def prune_outbox(conn: Connection, older_than: datetime) -> int:
+    """Delete rows older than the retention (indexes further behind than that must reindex)."""
+    result = conn.execute(outbox.delete().where(outbox.c.created_at < older_than))
+    return result.rowcount or 0
+
+
+def index_dir_of(ix) -> Path:
+    return Path(ix.storage.folder)
