@@ -46,6 +46,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web)
     app.cli.add_command(registry_cli)
 
+    from importers.recheck.cli import recheck_command
+
+    registry_cli.add_command(recheck_command)  # `flask registry recheck`
+
     from directory.listings.cli import directory_cli
 
     app.cli.add_command(directory_cli)

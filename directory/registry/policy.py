@@ -27,14 +27,30 @@ class RegistryPolicy:
 
     @classmethod
     def from_config(cls, config: Mapping) -> RegistryPolicy:
+        """Read the durations from settings; a bad value raises ValueError naming the setting."""
+
         def d(key: str) -> timedelta:
-            return parse_duration(config[key])
+            if key not in config:
+                raise ValueError(f"{key}: the setting is missing")
+            try:
+                return parse_duration(config[key])
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+
+        try:
+            jitter = float(config.get("RECHECK_JITTER", 0.0))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"RECHECK_JITTER: not a number: {config.get('RECHECK_JITTER')!r}"
+            ) from None
+        if not 0.0 <= jitter < 1.0:
+            raise ValueError(f"RECHECK_JITTER: must be at least 0 and below 1, not {jitter!r}")
 
         return cls(
             not_found_confirm_after=d("NOT_FOUND_CONFIRM_AFTER"),
             verification_max_age=d("VERIFICATION_MAX_AGE"),
             active_every=d("RECHECK_ACTIVE_EVERY"),
-            jitter=float(config["RECHECK_JITTER"]),
+            jitter=jitter,
             recently_changed_every=d("RECHECK_RECENTLY_CHANGED_EVERY"),
             recently_changed_for=d("RECHECK_RECENTLY_CHANGED_FOR"),
             inactive_every=d("RECHECK_INACTIVE_EVERY"),
@@ -54,14 +70,22 @@ class RegistryPolicy:
         not_found_pending_since: datetime | None,
         rng: random.Random | None = None,
     ) -> datetime:
-        """When a registration should next be looked up, given what the last check found."""
-        if not_found_pending_since is not None:
-            # Confirm (or clear) a suspicious not-found as soon as the rule allows.
-            return max(now, not_found_pending_since + self.not_found_confirm_after)
+        """When a registration should next be looked up, given what the last check found.
+
+        A failed look-up always backs off (15 min doubling to a day by default), even while
+        a not-found awaits confirmation: otherwise a register that is down would be asked
+        about the same number again at once, over and over.
+        """
         if last_outcome == Outcome.ERROR:
             steps = max(consecutive_failures - 1, 0)
             delay = self.error_backoff_first * (2 ** min(steps, 20))
-            return now + min(delay, self.error_backoff_max)
+            backoff = now + min(delay, self.error_backoff_max)
+            if not_found_pending_since is not None:
+                return max(backoff, not_found_pending_since + self.not_found_confirm_after)
+            return backoff
+        if not_found_pending_since is not None:
+            # Confirm (or clear) a suspicious not-found as soon as the rule allows.
+            return max(now, not_found_pending_since + self.not_found_confirm_after)
         if status_changed_at is not None and now - status_changed_at < self.recently_changed_for:
             return now + self.recently_changed_every
         if status == Status.ACTIVE:

@@ -1,0 +1,573 @@
+"""One recheck run: claim due registrations, look them up politely, record every result.
+
+The shape of a run (all in one asyncio loop, database work on one worker thread):
+
+* a producer claims due work a small batch at a time (``claims.Claimer``) into a bounded
+  queue, so the due set is streamed and never loaded whole;
+* ``concurrency`` workers each take one registration at a time, so at most that many
+  look-ups are in flight, over one pooled ``AsyncHpcsaClient``; before every request they
+  ask the shared ``RateLimiter``; failures are retried (``retry.with_retries``); every
+  request's outcome feeds the ``CircuitBreaker``;
+* each result is applied through ``record_check`` (the registration core's rules: errors
+  never move a status, a not-found needs confirmation) and committed on its own, in the
+  same transaction that releases the registration's lease, so a SIGKILL loses at most the
+  look-ups in flight and never half-writes a registration;
+* after a commit that changed a status, the notifications outbox is asked to deliver
+  (``directory.notifications.deliver_pending``, when that package is present) on a
+  separate thread; a failure there is logged and never fails the run. The search index
+  follows the database by itself (its outbox is written on flush, applied after commit).
+
+A stop (SIGTERM/SIGINT, ``--max-duration``, an open breaker) starts no new request: the
+requests in flight finish and are recorded, retries waiting are abandoned, and every lease
+still held is released so the registrations stay due for the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+from flask import Flask
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from directory.extensions import db
+from directory.registry.checks import record_check
+from directory.registry.lookups import LookupResult
+from directory.registry.models import Practitioner
+from directory.registry.policy import RegistryPolicy
+from directory.registry.statuses import Outcome
+from directory.util.clock import utcnow
+from directory.util.durations import parse_duration
+from importers.recheck.breaker import CircuitBreaker
+from importers.recheck.claims import Claim, Claimer, count_due, make_owner
+from importers.recheck.progress import NullProgress, Progress
+from importers.recheck.ratelimit import RateLimiter
+from importers.recheck.retry import Attempted, RetryPolicy, with_retries
+from importers.sources.hpcsa import AsyncHpcsaClient
+
+log = logging.getLogger("importers.recheck")
+R = TypeVar("R")
+
+EXIT_OK = 0
+EXIT_BREAKER = 3
+
+# Stop reasons.
+DONE = "done"
+LIMIT = "limit"
+MAX_DURATION = "max_duration"
+SIGNAL = "signal"
+BREAKER = "breaker"
+
+
+@dataclass(frozen=True)
+class RecheckOptions:
+    """Everything one run needs to know: settings, overridden by the command line."""
+
+    concurrency: int = 4
+    rate: float = 2.0
+    limit: int | None = None
+    max_duration: float | None = None
+    include_not_due: bool = False
+    lease: timedelta = timedelta(minutes=10)
+    claim_batch: int = 16
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_floor: float = 0.1
+    rate_recovery: float = 60.0
+    window_margin: float = 0.05
+    breaker_consecutive: int = 20
+    breaker_window: int = 50
+    breaker_ratio: float = 0.5
+
+    @classmethod
+    def from_config(cls, config: Mapping, **overrides: Any) -> RecheckOptions:
+        def seconds(key: str) -> float:
+            return parse_duration(config[key]).total_seconds()
+
+        options = cls(
+            concurrency=int(config["RECHECK_CONCURRENCY"]),
+            rate=float(config["RECHECK_RATE"]),
+            lease=parse_duration(config["RECHECK_LEASE"]),
+            claim_batch=int(config["RECHECK_CLAIM_BATCH"]),
+            retry=RetryPolicy.from_config(config),
+            rate_floor=float(config["RECHECK_RATE_FLOOR"]),
+            rate_recovery=seconds("RECHECK_RATE_RECOVERY"),
+            window_margin=float(config["RECHECK_RATE_WINDOW_MARGIN"]),
+            breaker_consecutive=int(config["RECHECK_BREAKER_CONSECUTIVE"]),
+            breaker_window=int(config["RECHECK_BREAKER_WINDOW"]),
+            breaker_ratio=float(config["RECHECK_BREAKER_RATIO"]),
+        )
+        return replace(options, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class LookupReport:
+    """What happened to one registration in this run (one ``--json`` line)."""
+
+    registration_number: str
+    outcome: str  # ok | not_found | error | skipped
+    effect: str  # the history row's effect, or why nothing was recorded
+    from_status: str | None
+    to_status: str | None
+    attempts: int
+    error: str | None = None
+    http_status: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": "lookup",
+            "registration_number": self.registration_number,
+            "outcome": self.outcome,
+            "effect": self.effect,
+            "from": self.from_status,
+            "to": self.to_status,
+            "attempts": self.attempts,
+            "error": self.error,
+            "http_status": self.http_status,
+        }
+
+
+@dataclass
+class RunSummary:
+    started_at: datetime
+    checked: int = 0  # results recorded (answers and failures)
+    unchanged: int = 0
+    changed: Counter = field(default_factory=Counter)  # "active->suspended" -> n
+    not_found: int = 0  # answers "no such number" (confirmed or pending)
+    pending_not_found: int = 0  # of those, awaiting confirmation
+    errors: int = 0  # recorded failures (status untouched)
+    skipped: int = 0  # claimed, but released unchecked (stop, breaker, lease lost)
+    requests: int = 0
+    rate_limited: int = 0  # 429 answers
+    duration: float = 0.0
+    stop_reason: str = DONE
+    breaker_reason: str | None = None
+    remaining_due: int | None = None
+    owner: str = ""
+
+    @property
+    def changed_total(self) -> int:
+        return sum(self.changed.values())
+
+    @property
+    def lookup_rate(self) -> float:
+        return self.checked / self.duration if self.duration > 0 else 0.0
+
+    @property
+    def request_rate(self) -> float:
+        return self.requests / self.duration if self.duration > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_BREAKER if self.stop_reason == BREAKER else EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": "summary",
+            "checked": self.checked,
+            "unchanged": self.unchanged,
+            "changed": dict(sorted(self.changed.items())),
+            "changed_total": self.changed_total,
+            "not_found": self.not_found,
+            "pending_not_found": self.pending_not_found,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "requests": self.requests,
+            "rate_limited": self.rate_limited,
+            "duration_s": round(self.duration, 3),
+            "lookups_per_s": round(self.lookup_rate, 3),
+            "requests_per_s": round(self.request_rate, 3),
+            "stop_reason": self.stop_reason,
+            "breaker": self.breaker_reason,
+            "remaining_due": self.remaining_due,
+            "started_at": self.started_at.isoformat(),
+            "owner": self.owner,
+        }
+
+    def add(self, report: LookupReport) -> None:
+        if report.outcome == "skipped":
+            self.skipped += 1
+            return
+        self.checked += 1
+        if report.outcome == Outcome.ERROR:
+            self.errors += 1
+            return
+        if report.outcome == Outcome.NOT_FOUND:
+            self.not_found += 1
+        if report.effect == "pending_not_found":
+            self.pending_not_found += 1
+        elif report.effect == "changed":
+            self.changed[f"{report.from_status}->{report.to_status}"] += 1
+        else:
+            self.unchanged += 1
+
+
+class PostCommitHooks:
+    """Calls ``directory.notifications.deliver_pending()`` after commits, when it exists.
+
+    Runs on its own thread so a slow webhook never holds up the look-ups; calls never
+    overlap and never pile up (one queued at most); any failure is logged and forgotten:
+    the outbox keeps what was not sent for the next call.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._deliver: Callable[[], object] | None = self._find()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recheck-hooks")
+        self._queued = False
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.failures = 0
+
+    @staticmethod
+    def _find() -> Callable[[], object] | None:
+        try:
+            module = importlib.import_module("directory.notifications")
+        except ImportError:
+            return None
+        deliver = getattr(module, "deliver_pending", None)
+        return deliver if callable(deliver) else None
+
+    @property
+    def available(self) -> bool:
+        return self._deliver is not None
+
+    def kick(self) -> None:
+        if self._deliver is None:
+            return
+        with self._lock:
+            if self._queued:
+                return
+            self._queued = True
+        self._executor.submit(self._call)
+
+    def _call(self) -> None:
+        with self._lock:
+            self._queued = False
+        assert self._deliver is not None
+        self.calls += 1
+        try:
+            with self.app.app_context():
+                self._deliver()
+        except Exception as exc:
+            self.failures += 1
+            log.warning("delivering notifications failed (they stay queued): %s", exc)
+
+    async def close(self, *, final_call: bool) -> None:
+        """Make one last call (when asked) and wait for the calls queued to finish."""
+        if final_call:
+            self.kick()
+        await asyncio.get_running_loop().run_in_executor(
+            None, partial(self._executor.shutdown, wait=True)
+        )
+
+
+class RecheckRun:
+    """One run. ``await run()`` returns its summary; ``request_stop`` ends it cleanly."""
+
+    def __init__(
+        self,
+        app: Flask,
+        options: RecheckOptions,
+        *,
+        progress: Progress | None = None,
+        on_lookup: Callable[[LookupReport], None] | None = None,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.app = app
+        self.options = options
+        self.progress = progress or NullProgress()
+        self.on_lookup = on_lookup
+        self.owner = owner or make_owner()
+        self.policy = RegistryPolicy.from_config(app.config)
+        self.rng = rng or random.Random()
+        self.breaker = CircuitBreaker(
+            options.breaker_consecutive, options.breaker_window, options.breaker_ratio
+        )
+        self.limiter = RateLimiter(
+            options.rate,
+            floor=options.rate_floor,
+            recovery_seconds=options.rate_recovery,
+            window_margin=options.window_margin,
+            max_pause=options.retry.retry_after_max,
+        )
+        self.summary = RunSummary(started_at=utcnow(), owner=self.owner)
+        self._stop: asyncio.Event | None = None
+        self._stop_reason: str | None = None
+        self._workers: list[asyncio.Task] = []
+        self._db_executor: ThreadPoolExecutor | None = None
+
+    # --- stopping ---------------------------------------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return self._stop_reason is not None
+
+    def request_stop(self, reason: str = SIGNAL) -> None:
+        """Start no new request; finish or release what is held. Safe to call repeatedly."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+            if reason != BREAKER:
+                log.info("recheck: stopping (%s); finishing the look-ups in flight", reason)
+        if self._stop is not None:
+            self._stop.set()
+
+    def abort(self) -> None:
+        """Stop at once: cancel the look-ups in flight too (their leases are released)."""
+        self.request_stop(SIGNAL)
+        for task in self._workers:
+            task.cancel()
+
+    async def _until_stop(self, awaitable: Awaitable[R]) -> tuple[bool, R | None]:
+        """Await ``awaitable`` unless a stop comes first (then cancel it): (finished, value)."""
+        assert self._stop is not None
+        task = asyncio.ensure_future(awaitable)
+        if self._stop.is_set():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return False, None
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if task.done():
+            return True, task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False, None
+
+    # --- database work, on one thread -----------------------------------------------
+    async def _db(self, fn: Callable[..., R], *args: Any) -> R:
+        assert self._db_executor is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_executor, partial(self._in_app, fn, *args))
+
+    def _in_app(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run ``fn(session, *args)`` in a fresh app context (a fresh session), retrying
+        briefly when the database is busy (another process holds SQLite's write lock)."""
+        for attempt in range(6):
+            with self.app.app_context():
+                try:
+                    return fn(db.session, *args)
+                except OperationalError as exc:
+                    db.session.rollback()
+                    message = str(exc).lower()
+                    if attempt == 5 or not ("locked" in message or "deadlock" in message):
+                        raise
+                    log.info("recheck: database busy, retrying: %s", exc.orig)
+            time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    # --- the run ------------------------------------------------------------------------
+    async def run(self) -> RunSummary:
+        self._stop = asyncio.Event()
+        if self._stop_reason is not None:
+            self._stop.set()
+        started = time.monotonic()
+        self.summary.started_at = utcnow()
+        claimer = Claimer(
+            self.owner,
+            self.options.lease,
+            run_started=self.summary.started_at,
+            include_not_due=self.options.include_not_due,
+        )
+        self._db_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recheck-db")
+        hooks = PostCommitHooks(self.app)
+        client = AsyncHpcsaClient.from_config(
+            self.app.config, max_connections=self.options.concurrency
+        )
+        loop = asyncio.get_running_loop()
+        deadline = None
+        if self.options.max_duration is not None:
+            deadline = loop.call_later(self.options.max_duration, self.request_stop, MAX_DURATION)
+        # Unbounded, but the producer only claims when it runs low: at most about
+        # claim_batch + concurrency registrations are held at any time.
+        queue: asyncio.Queue[Claim | None] = asyncio.Queue()
+        producer = renewer = None
+        try:
+            total = await self._db(claimer.count_candidates)
+            if self.options.limit is not None:
+                total = min(total, self.options.limit)
+            self.progress.start(total)
+            producer = asyncio.create_task(self._produce(claimer, queue))
+            renewer = asyncio.create_task(self._renew(claimer))
+            self._workers = [
+                asyncio.create_task(self._work(claimer, queue, client, hooks))
+                for _ in range(self.options.concurrency)
+            ]
+            results = await asyncio.gather(*self._workers, return_exceptions=True)
+            for outcome in results:
+                if isinstance(outcome, BaseException) and not isinstance(
+                    outcome, asyncio.CancelledError
+                ):
+                    raise outcome
+            if producer.done() and not producer.cancelled() and producer.exception():
+                raise producer.exception()  # type: ignore[misc]
+        finally:
+            if deadline is not None:
+                deadline.cancel()
+            for task in (producer, renewer):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            try:
+                released = await self._db(claimer.release)
+                self.summary.skipped += released
+            except Exception as exc:  # the leases expire on their own
+                log.warning("recheck: could not release leases (they expire): %s", exc)
+            await client.aclose()
+            await hooks.close(final_call=self.summary.changed_total > 0 or hooks.calls > 0)
+            try:
+                self.summary.remaining_due = await self._db(count_due)
+            except Exception:
+                self.summary.remaining_due = None
+            self._db_executor.shutdown(wait=True)
+            self.summary.duration = time.monotonic() - started
+            self.summary.rate_limited = self.limiter.rate_limited
+            self.summary.stop_reason = self._stop_reason or DONE
+            self.summary.breaker_reason = self.breaker.reason
+            self.progress.finish(self.summary)
+        return self.summary
+
+    async def _produce(self, claimer: Claimer, queue: asyncio.Queue[Claim | None]) -> None:
+        """Claim small batches while there is work, room under --limit, and no stop."""
+        claimed = 0
+        limit = self.options.limit
+        try:
+            while not self.stopping:
+                want = self.options.claim_batch
+                if limit is not None:
+                    want = min(want, limit - claimed)
+                    if want <= 0:
+                        break
+                # Wait for room first, so claimed work is never held longer than needed.
+                while queue.qsize() > max(self.options.concurrency // 2, 1) and not self.stopping:
+                    await asyncio.sleep(0.01)
+                if self.stopping:
+                    break
+                batch = await self._db(claimer.claim, want)
+                if not batch:
+                    break
+                claimed += len(batch)
+                for item in batch:
+                    queue.put_nowait(item)
+        finally:
+            # Tell every worker there is nothing more.
+            for _ in range(self.options.concurrency):
+                queue.put_nowait(None)
+
+    async def _renew(self, claimer: Claimer) -> None:
+        """Keep this run's leases alive while it works (a third of the lease length)."""
+        every = max(claimer.lease.total_seconds() / 3, 0.5)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._db(claimer.renew)
+            except Exception as exc:
+                log.warning("recheck: renewing leases failed: %s", exc)
+
+    async def _work(
+        self,
+        claimer: Claimer,
+        queue: asyncio.Queue[Claim | None],
+        client: AsyncHpcsaClient,
+        hooks: PostCommitHooks,
+    ) -> None:
+        while not self.stopping:
+            got, item = await self._until_stop(queue.get())
+            if not got or item is None:
+                return
+            attempted = await self._look_up(item, client)
+            if attempted.abandoned:
+                self._report(
+                    LookupReport(
+                        item.registration_number,
+                        "skipped",
+                        self._stop_reason or "abandoned",
+                        None,
+                        None,
+                        attempted.attempts,
+                    ),
+                    count=False,  # released (and counted) with the run's other leases
+                )
+                continue
+            assert attempted.result is not None
+            report = await self._db(self._apply, claimer, item, attempted)
+            self._report(report)
+            if report.effect == "changed":
+                hooks.kick()
+
+    async def _look_up(self, item: Claim, client: AsyncHpcsaClient) -> Attempted:
+        async def attempt() -> LookupResult | None:
+            if self.stopping:
+                return None
+            permitted, _ = await self._until_stop(self.limiter.acquire())
+            if not permitted or self.stopping:
+                return None
+            result = await client.lookup(item.registration_number)
+            self.summary.requests += 1
+            self.limiter.observe(result.http_status, result.retry_after)
+            self.breaker.record(result.is_answer, result.error)
+            if self.breaker.is_open and self._stop_reason is None:
+                log.error("recheck: circuit breaker open: %s", self.breaker.reason)
+                self.request_stop(BREAKER)
+            return result
+
+        async def wait(seconds: float) -> bool:
+            finished, _ = await self._until_stop(asyncio.sleep(seconds))
+            return finished
+
+        return await with_retries(attempt, self.options.retry, wait=wait, rng=self.rng)
+
+    def _apply(
+        self, session: Session, claimer: Claimer, item: Claim, attempted: Attempted
+    ) -> LookupReport:
+        """Record one result (DB thread): release the lease and apply it in one commit."""
+        result = attempted.result
+        assert result is not None
+        if not claimer.settle(session, item.id):
+            session.rollback()
+            return LookupReport(
+                item.registration_number, "skipped", "lease_lost", None, None, attempted.attempts
+            )
+        practitioner = session.get(Practitioner, item.id)
+        if practitioner is None:
+            session.rollback()
+            return LookupReport(
+                item.registration_number, "skipped", "gone", None, None, attempted.attempts
+            )
+        effect = record_check(session, practitioner, result, self.policy, rng=self.rng)
+        session.commit()
+        return LookupReport(
+            registration_number=item.registration_number,
+            outcome=result.outcome.value,
+            effect=effect.effect,
+            from_status=effect.from_status,
+            to_status=effect.to_status,
+            attempts=attempted.attempts,
+            error=result.error,
+            http_status=result.http_status,
+        )
+
+    def _report(self, report: LookupReport, *, count: bool = True) -> None:
+        if count:
+            self.summary.add(report)
+        if self.on_lookup is not None:
+            self.on_lookup(report)
+        self.progress.advance(self.summary)

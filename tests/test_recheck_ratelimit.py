@@ -1,0 +1,140 @@
+"""The run-wide rate limiter, on a virtual clock (the rate over real HTTP is measured at the
+fake register in test_recheck_run.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+
+import pytest
+
+from importers.recheck.ratelimit import RateLimiter
+
+
+class VirtualClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+def limiter(rate: float, clock: VirtualClock, **kw) -> RateLimiter:
+    return RateLimiter(rate, clock=clock, sleep=clock.sleep, **kw)
+
+
+async def starts(lim: RateLimiter, clock: VirtualClock, n: int, *, workers: int = 4) -> list:
+    taken: list[float] = []
+
+    async def worker(count: int) -> None:
+        for _ in range(count):
+            await lim.acquire()
+            taken.append(clock())
+
+    share = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
+    await asyncio.gather(*(worker(c) for c in share))
+    return sorted(taken)
+
+
+def max_in_any_window(times: list[float], window: float = 1.0) -> int:
+    """The most starts in any half-open window [t, t + window)."""
+    return max(bisect.bisect_left(times, t + window) - i for i, t in enumerate(times))
+
+
+@pytest.mark.parametrize("rate", [0.5, 1, 2, 5, 10, 50])
+def test_never_more_than_the_rate_in_any_one_second_window(rate):
+    clock = VirtualClock()
+    lim = limiter(rate, clock)
+    times = asyncio.run(starts(lim, clock, 200))
+    assert max_in_any_window(times) <= max(1, int(rate))
+    # Even a window a little longer than a second (the margin for network jitter).
+    assert max_in_any_window(times, 1.04) <= max(1, int(rate))
+    # ...while the long-run rate stays within the margin of what was asked.
+    achieved = (len(times) - 1) / (times[-1] - times[0])
+    assert achieved >= 0.94 * rate
+
+
+def test_a_fractional_rate_is_never_exceeded_either():
+    clock = VirtualClock()
+    times = asyncio.run(starts(limiter(2.5, clock), clock, 100))
+    assert max_in_any_window(times) <= 2
+
+
+def test_no_burst_after_an_idle_spell():
+    """A token bucket that saved up tokens while idle would burst; this one holds one."""
+    clock = VirtualClock()
+    lim = limiter(5, clock)
+
+    async def go() -> list[float]:
+        first = await starts(lim, clock, 3, workers=1)
+        clock.now += 60  # idle for a minute
+        return first + await starts(lim, clock, 10, workers=10)
+
+    times = asyncio.run(go())
+    later = times[3:]
+    assert all(b - a >= 1 / 5 - 1e-9 for a, b in zip(later, later[1:], strict=False))
+    assert max_in_any_window(times) <= 5
+
+
+def test_a_429_halves_the_rate_once_for_simultaneous_answers_and_recovers_slowly():
+    clock = VirtualClock()
+    lim = limiter(10, clock, recovery_seconds=20, floor=0.5)
+    for _ in range(4):  # four look-ups in flight meet the same 429
+        lim.observe(429, None)
+    assert lim.rate == pytest.approx(5)
+    assert lim.rate_limited == 4 and lim.decreases == 1
+    clock.now += 1.5
+    lim.observe(429, None)  # a later one halves again (after 1.5 s of recovery: 5.75)
+    assert lim.rate == pytest.approx((5 + 10 * 1.5 / 20) / 2)
+    rate_after = lim.rate
+    clock.now += 2  # additive: +10/20 per second
+    assert lim.rate == pytest.approx(rate_after + 1.0)
+    clock.now += 100
+    assert lim.rate == 10  # never above the rate asked for
+
+
+def test_the_rate_never_falls_below_the_floor():
+    clock = VirtualClock()
+    lim = limiter(4, clock, floor=0.5, recovery_seconds=1000)
+    for _ in range(20):
+        clock.now += 1.01
+        lim.observe(429, None)
+    assert lim.rate == pytest.approx(0.5, abs=0.05)
+
+
+def test_retry_after_pauses_every_start():
+    clock = VirtualClock()
+    lim = limiter(10, clock)
+
+    async def go() -> list[float]:
+        await lim.acquire()
+        lim.observe(429, 3.0)
+        return await starts(lim, clock, 4)
+
+    times = asyncio.run(go())
+    assert min(times) >= 3.0
+
+
+def test_a_retry_after_without_429_pauses_but_does_not_slow_down():
+    clock = VirtualClock()
+    lim = limiter(10, clock)
+    lim.observe(503, 2.0)
+    assert lim.rate == 10
+    assert lim.delay(clock()) == pytest.approx(2.0)
+
+
+def test_an_absurd_retry_after_is_capped():
+    clock = VirtualClock()
+    lim = limiter(10, clock, max_pause=30)
+    lim.observe(429, 86_400.0)
+    assert lim.delay(clock()) == pytest.approx(30)
+
+
+@pytest.mark.parametrize("rate", [0, -1, float("nan"), float("inf")])
+def test_a_nonsense_rate_is_refused(rate):
+    with pytest.raises(ValueError):
+        RateLimiter(rate)
