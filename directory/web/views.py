@@ -1,51 +1,382 @@
-"""Page views. Each page reads what the system believes and asks ``verification`` for the badge."""
+"""Page views. Each page reads what the system believes and asks ``verification`` for the badge.
+
+Search goes through the search-backend interface only; every badge, on every page, comes
+from ``verdict`` over the practitioner row in the database (never from the index's copy),
+so a page can never show "verified" for someone the register no longer vouches for.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, url_for
+from dataclasses import dataclass
 
+from flask import (
+    Blueprint,
+    abort,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from directory import search as search_package
 from directory.extensions import db
+from directory.listings.models import Clinic, Listing, Service, listing_services
 from directory.registry import numbers
 from directory.registry.models import Practitioner, VerificationCheck
-from directory.registry.verification import verdict
+from directory.registry.verification import Verdict, verdict
+from directory.search.backend import QueryError, SearchHit, SearchQuery, SearchResults
+from directory.web import presenters
+from directory.web.params import (
+    KEYS,
+    SORT_LABELS,
+    STATUS_LABELS,
+    ParsedSearch,
+    parse_search_args,
+    with_changes,
+)
 
 web = Blueprint(
-    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets"
 )
+
+POPULAR_SERVICES = 8
+HISTORY_SHOWN = 20
+SERVICE_PAGE_PEOPLE = 10
+
+
+@web.app_template_filter("long_date")
+def _long_date(value):
+    return presenters.long_date(value)
+
+
+@web.app_template_filter("long_datetime")
+def _long_datetime(value):
+    return presenters.long_datetime(value)
+
+
+@web.app_template_filter("iso")
+def _iso(value):
+    return presenters.iso(value)
+
+
+@web.app_template_filter("marked")
+def _marked(value):
+    return presenters.marked(value)
+
+
+@web.context_processor
+def _page_helpers() -> dict:
+    return {"status_labels": STATUS_LABELS, "sort_labels": SORT_LABELS}
+
+
+def search_backend():
+    """The configured engine, looked up at call time (tests may swap it)."""
+    return search_package.get_search_backend()
+
+
+@dataclass(frozen=True)
+class Card:
+    """One search result: the engine's hit, with the badge decided from the database row."""
+
+    hit: SearchHit
+    practitioner: Practitioner
+    verdict: Verdict
+
+
+def cards_for(hits: list[SearchHit]) -> list[Card]:
+    """Badges from ``verdict`` over the stored practitioners, in the engine's order.
+
+    A hit whose practitioner is no longer in the database is dropped (the index lags a
+    deletion); a hit whose status the index has out of date shows the database's verdict.
+    """
+    wanted = [h.registration_number for h in hits]
+    if not wanted:
+        return []
+    rows = db.session.scalars(
+        select(Practitioner).where(Practitioner.registration_number.in_(wanted))
+    ).all()
+    by_number = {p.registration_number: p for p in rows}
+    return [
+        Card(hit, by_number[hit.registration_number], verdict(by_number[hit.registration_number]))
+        for hit in hits
+        if hit.registration_number in by_number
+    ]
 
 
 @web.get("/")
 def home():
-    total = db.session.query(db.func.count(Practitioner.id)).scalar()
-    return render_template("home.html", total=total)
+    uses = func.count(listing_services.c.listing_id)
+    popular = db.session.execute(
+        select(Service, uses.label("uses"))
+        .outerjoin(listing_services, listing_services.c.service_id == Service.id)
+        .group_by(Service.id)
+        .order_by(uses.desc(), Service.name)
+        .limit(POPULAR_SERVICES)
+    ).all()
+    return render_template("home.html", popular=popular)
+
+
+def _filter_labels(parsed: ParsedSearch) -> list[dict]:
+    """The active filters as chips, each with the link that removes it."""
+    query = parsed.query
+    chips: list[dict] = []
+    if query.service:
+        name = db.session.scalar(select(Service.name).where(Service.slug == query.service))
+        chips.append({"label": "Treatment", "value": name or query.service, "key": "service"})
+    if query.city:
+        chips.append({"label": "City", "value": query.city, "key": "city"})
+    if query.province:
+        chips.append({"label": "Province", "value": query.province, "key": "province"})
+    if query.clinic:
+        name = db.session.scalar(select(Clinic.name).where(Clinic.slug == query.clinic))
+        chips.append({"label": "Clinic", "value": name or query.clinic, "key": "clinic"})
+    if query.status:
+        chips.append({"label": "Status", "value": STATUS_LABELS[query.status], "key": "status"})
+    for chip in chips:
+        chip["remove"] = url_for("web.search", **with_changes(parsed.args, **{chip["key"]: None}))
+    return chips
+
+
+UNDERSTOOD_LABELS = {
+    "service": "treatment",
+    "place": "place",
+    "city": "city",
+    "province": "province",
+    "clinic": "clinic",
+    "text": "words",
+    "name": "name",
+}
+
+
+def _understood(results: SearchResults) -> list[tuple[str, str]]:
+    """What the engine recognised in the free text, e.g. ("treatment", "Mesotherapy")."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in results.understood.items():
+        if not value:
+            continue
+        if key == "service":
+            value = db.session.scalar(select(Service.name).where(Service.slug == value)) or value
+        pairs.append((UNDERSTOOD_LABELS.get(key, key.replace("_", " ")), value))
+    return pairs
+
+
+def _results_title(parsed: ParsedSearch, results: SearchResults | None) -> str:
+    what = parsed.query.text or ""
+    where = parsed.query.place or parsed.query.city or ""
+    subject = (
+        " ".join(
+            part
+            for part in (f"“{what[:60]}”" if what else "", f"in {where[:60]}" if where else "")
+            if part
+        )
+        or "All practitioners"
+    )
+    if results is None:
+        return f"Search: {subject}"
+    count = f"{results.total} result" + ("" if results.total == 1 else "s")
+    page = f", page {results.page} of {results.pages}" if results.pages > 1 else ""
+    return f"{subject}: {count}{page}"
+
+
+def _pagination(parsed: ParsedSearch, results: SearchResults) -> list[dict]:
+    """Page links: first, last, and the two either side of the current page."""
+    last = results.pages
+    current = results.page
+    shown = sorted({1, last, *range(max(1, current - 2), min(last, current + 2) + 1)})
+    links: list[dict] = []
+    previous = 0
+    for number in shown:
+        if number - previous > 1:
+            links.append({"gap": True})
+        links.append(
+            {
+                "number": number,
+                "current": number == current,
+                "url": url_for("web.search", **with_changes(parsed.args, page=number)),
+            }
+        )
+        previous = number
+    return links
+
+
+@web.get("/search")
+def search():
+    parsed = parse_search_args(request.args)
+    context = {
+        "parsed": parsed,
+        "args": parsed.args,
+        "keys": KEYS,
+        "results": None,
+        "cards": [],
+        "error": None,
+        "understood": [],
+        # A new search keeps how the reader chose to see results, not the old filters.
+        "hidden": {k: parsed.args[k] for k in ("all", "sort", "per_page") if k in parsed.args},
+    }
+
+    def link(**changes) -> str:
+        return url_for("web.search", **with_changes(parsed.args, **changes))
+
+    context["link"] = link
+    if parsed.error:
+        context.update(error=parsed.error, title=_results_title(parsed, None))
+        context["chips"] = _filter_labels(parsed)
+        return render_template("results.html", **context), 400
+    try:
+        results = search_backend().search(parsed.query)
+    except QueryError as exc:
+        context.update(error=str(exc), title=_results_title(parsed, None))
+        context["chips"] = _filter_labels(parsed)
+        return render_template("results.html", **context), 400
+    context.update(
+        results=results,
+        cards=cards_for(results.hits),
+        chips=_filter_labels(parsed),
+        pagination=_pagination(parsed, results) if results.pages > 1 else [],
+        beyond_last=results.total > 0 and parsed.query.page > results.pages,
+        title=_results_title(parsed, results),
+        understood=_understood(results),
+    )
+    return render_template("results.html", **context)
+
+
+def _find_practitioner(canonical: str) -> Practitioner | None:
+    return db.session.scalar(
+        select(Practitioner)
+        .where(Practitioner.registration_number == canonical)
+        .options(selectinload(Practitioner.categories))
+    )
+
+
+def _never_checked(
+    canonical: str | None, error: numbers.RegistrationNumberError | None, typed: str, status: int
+):
+    return (
+        render_template(
+            "check.html",
+            typed=typed,
+            canonical=canonical,
+            error=error,
+            record_url=presenters.iregister_url(canonical) if canonical else None,
+            register_spelling=numbers.register_format(canonical) if canonical else None,
+        ),
+        status,
+    )
 
 
 @web.get("/practitioners/<number>")
 def practitioner(number: str):
     try:
         canonical = numbers.normalise(number)
-    except numbers.RegistrationNumberError:
-        abort(404)
+    except numbers.RegistrationNumberError as exc:
+        return _never_checked(None, exc, number, 404)
     if canonical != number:
         return redirect(url_for("web.practitioner", number=canonical), code=301)
-    found = db.session.scalar(
-        db.select(Practitioner).where(Practitioner.registration_number == canonical)
-    )
+    found = _find_practitioner(canonical)
     if found is None:
-        abort(404)
+        return _never_checked(canonical, None, number, 404)
+    checks_total = db.session.scalar(
+        select(func.count(VerificationCheck.id)).where(
+            VerificationCheck.practitioner_id == found.id
+        )
+    )
     history = db.session.scalars(
-        db.select(VerificationCheck)
+        select(VerificationCheck)
         .where(VerificationCheck.practitioner_id == found.id)
         .order_by(VerificationCheck.id.desc())
-        .limit(20)
+        .limit(HISTORY_SHOWN)
     ).all()
-    record_url = current_app.config["HPCSA_PUBLIC_RECORD_URL"].format(
-        number=numbers.register_format(canonical)
-    )
+    listings = db.session.scalars(
+        select(Listing)
+        .join(Clinic)
+        .where(Listing.practitioner_id == found.id)
+        .options(selectinload(Listing.clinic), selectinload(Listing.services))
+        .order_by(Clinic.city, Clinic.name)
+    ).all()
     return render_template(
         "practitioner.html",
         p=found,
         verdict=verdict(found),
-        history=history,
-        record_url=record_url,
+        register_as_of=found.status_as_of or found.verified_at,
+        timeline=[presenters.timeline_entry(c) for c in history],
+        checks_total=checks_total,
+        listings=listings,
+        record_url=presenters.iregister_url(canonical),
+        register_spelling=numbers.register_format(canonical),
+        register_name=numbers.register_name(found.prefix),
     )
+
+
+@web.get("/clinics/<slug>")
+def clinic(slug: str):
+    found = db.session.scalar(select(Clinic).where(Clinic.slug == slug))
+    if found is None:
+        abort(404, description="There is no clinic at this address in the directory.")
+    listings = db.session.scalars(
+        select(Listing)
+        .where(Listing.clinic_id == found.id)
+        .options(selectinload(Listing.practitioner), selectinload(Listing.services))
+    ).all()
+    people = [(listing, verdict(listing.practitioner)) for listing in listings]
+    # Verified practitioners first, then by name: a patient sees first whom they can trust.
+    people.sort(key=lambda pair: (not pair[1].verified, pair[0].practitioner.display_name))
+    return render_template(
+        "clinic.html",
+        clinic=found,
+        people=people,
+        website=presenters.safe_website(found.website),
+        phone_href=presenters.phone_href(found.phone),
+    )
+
+
+@web.get("/services")
+def services():
+    uses = func.count(listing_services.c.listing_id)
+    rows = db.session.execute(
+        select(Service, uses.label("uses"))
+        .outerjoin(listing_services, listing_services.c.service_id == Service.id)
+        .group_by(Service.id)
+        .order_by(Service.name)
+    ).all()
+    return render_template("services.html", rows=rows)
+
+
+@web.get("/services/<slug>")
+def service(slug: str):
+    found = db.session.scalar(select(Service).where(Service.slug == slug))
+    if found is None:
+        abort(404, description="There is no treatment at this address in the directory.")
+    results: SearchResults | None = None
+    error: str | None = None
+    try:
+        results = search_backend().search(
+            SearchQuery(service=found.slug, per_page=SERVICE_PAGE_PEOPLE)
+        )
+    except QueryError as exc:  # pragma: no cover - a bare service filter is always runnable
+        error = str(exc)
+    return render_template(
+        "service.html",
+        service=found,
+        results=results,
+        cards=cards_for(results.hits) if results else [],
+        error=error,
+    )
+
+
+@web.get("/check")
+def check():
+    typed = request.args.get("number", "")
+    if not typed.strip():
+        return render_template("check.html", typed="", canonical=None, error=None)
+    try:
+        canonical = numbers.normalise(typed)
+    except numbers.RegistrationNumberError as exc:
+        return _never_checked(None, exc, typed[:100], 400)
+    if _find_practitioner(canonical) is not None:
+        return redirect(url_for("web.practitioner", number=canonical), code=303)
+    return _never_checked(canonical, None, typed[:100], 404)
+
+
+from directory.web import errors  # noqa: E402,F401  (registers the error pages on ``web``)

@@ -1,0 +1,85 @@
+"""HTML error pages: a 400, 404 or 500 is a page with the site's header, a plain sentence
+and a way on (search, the home page), never a stack trace.
+
+Handlers are registered twice: on the blueprint (they win for the pages' own views, even if
+another blueprint later registers app-wide handlers) and app-wide for URLs no view matched.
+Paths under ``/api/`` are left alone: the API answers in ``application/problem+json``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from directory.extensions import db
+from directory.web.views import web
+
+log = logging.getLogger(__name__)
+
+TITLES: dict[int, str] = {
+    400: "That request could not be understood",
+    404: "Page not found",
+    405: "That is not allowed here",
+    500: "Something went wrong on our side",
+}
+EXPLANATIONS: dict[int, str] = {
+    400: "Something in the address or the form could not be read. Try the search again.",
+    404: "There is no page at this address. It may have moved, or the address may be mistyped.",
+    405: "This address only answers ordinary page requests.",
+    500: (
+        "The directory could not show this page. Nothing you typed caused it and nothing was "
+        "changed. Please try again in a moment."
+    ),
+}
+
+
+def _render(code: int, description: str | None):
+    title = TITLES.get(code, "Something went wrong")
+    explanation = description or EXPLANATIONS.get(code, "")
+    try:
+        return render_template("error.html", code=code, title=title, explanation=explanation), code
+    except Exception:  # pragma: no cover - the last resort must not fail in turn
+        log.exception("the error page itself failed")
+        return f"{title}. {explanation}", code, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _description(error: HTTPException) -> str | None:
+    """A description a view set on purpose, not Werkzeug's generic English."""
+    default = type(error).description
+    return error.description if error.description and error.description != default else None
+
+
+@web.errorhandler(HTTPException)
+def page_error(error: HTTPException):
+    if error.code is None or error.code < 400:
+        return error
+    return _render(error.code, _description(error))
+
+
+@web.errorhandler(InternalServerError)
+def page_crash(error: InternalServerError):
+    db.session.rollback()
+    return _render(500, None)
+
+
+def _is_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+@web.app_errorhandler(400)
+@web.app_errorhandler(404)
+@web.app_errorhandler(405)
+def site_error(error: HTTPException):
+    if _is_api(request.path):
+        return error
+    return _render(error.code or 500, _description(error))
+
+
+@web.app_errorhandler(500)
+def site_crash(error: InternalServerError):
+    if _is_api(request.path):
+        return error
+    db.session.rollback()
+    return _render(500, None)

@@ -1,0 +1,160 @@
+"""Turning stored facts into the words a patient reads. No rules live here: statuses come
+from ``statuses``, the badge from ``verification.verdict``, numbers from ``numbers``."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote, urlsplit
+
+from flask import current_app
+from markupsafe import Markup, escape
+
+from directory.registry import numbers
+from directory.registry.models import VerificationCheck
+from directory.registry.statuses import Status
+from directory.util.clock import as_utc
+
+STATUS_WORDS: dict[str, str] = {
+    Status.ACTIVE: "active",
+    Status.SUSPENDED: "suspended",
+    Status.ERASED: "erased",
+    Status.INACTIVE: "inactive",
+    Status.DECEASED: "deceased",
+    Status.NOT_FOUND: "not on the register",
+    Status.UNKNOWN: "an answer this directory cannot read",
+}
+
+
+def long_date(value: datetime | None) -> str:
+    """``3 March 2025``; the empty string for no date."""
+    if value is None:
+        return ""
+    value = as_utc(value)
+    return f"{value.day} {value:%B %Y}"
+
+
+def long_datetime(value: datetime | None) -> str:
+    """``3 March 2025, 14:05 UTC``."""
+    if value is None:
+        return ""
+    value = as_utc(value)
+    return f"{value.day} {value:%B %Y, %H:%M} UTC"
+
+
+def iso(value: datetime | None) -> str:
+    """For ``<time datetime=...>``."""
+    return as_utc(value).isoformat(timespec="seconds") if value else ""
+
+
+def iregister_url(canonical: str) -> str:
+    """The official iRegister record, with the number spelt as the register writes it
+    (``MP   0000123``, the spaces percent-encoded so the link is a valid URL)."""
+    template = current_app.config["HPCSA_PUBLIC_RECORD_URL"]
+    return template.format(number=quote(numbers.register_format(canonical), safe=""))
+
+
+_MARK = re.compile(r"&lt;(/?)mark&gt;")
+
+
+def marked(snippet: str | None) -> Markup:
+    """A search snippet with only its ``<mark>`` tags kept as HTML.
+
+    The backend promises HTML-safe snippets; this holds even if it slips: the text is
+    unescaped, escaped again, and only ``<mark>``/``</mark>`` restored.
+    """
+    if not snippet:
+        return Markup("")
+    safe = str(escape(html.unescape(snippet)))
+    return Markup(_MARK.sub(r"<\1mark>", safe))
+
+
+def safe_website(url: str | None) -> str | None:
+    """A clinic's website as a link target, only when it is plain http(s).
+
+    Listings are imported from files: a ``javascript:`` or ``data:`` "website" is shown
+    as text, never as a link.
+    """
+    if not url:
+        return None
+    candidate = url.strip()
+    if "://" not in candidate and re.match(r"^[\w.-]+\.[a-z]{2,}(/|$)", candidate, re.I):
+        candidate = "https://" + candidate
+    try:
+        parts = urlsplit(candidate)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return candidate
+
+
+def phone_href(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    digits = re.sub(r"[^\d+]", "", phone)
+    return f"tel:{digits}" if len(digits) >= 6 else None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    headline: str
+    detail: str
+    tone: str  # "answer", "adverse", "pending", "error", "ignored"
+    source: str
+
+
+def timeline_entry(check: VerificationCheck) -> TimelineEntry:
+    """One check from the history, in plain words (what the register said, what it did)."""
+    status_words = STATUS_WORDS.get(check.status or "", check.status or "")
+    raw = f" (the register wrote “{check.raw_status}”)" if check.raw_status else ""
+    if check.outcome == "error":
+        reason = f": {check.error}" if check.error else ""
+        return TimelineEntry(
+            check.checked_at,
+            "No usable answer from the register",
+            f"The look-up failed{reason}. A failed look-up never changes the status.",
+            "error",
+            check.source,
+        )
+    if check.effect == "ignored_stale":
+        return TimelineEntry(
+            check.checked_at,
+            f"An older answer: {status_words}",
+            "This answer is older than the one the status already rests on, so it changed nothing.",
+            "ignored",
+            check.source,
+        )
+    if check.outcome == "not_found":
+        if check.effect == "pending_not_found":
+            return TimelineEntry(
+                check.checked_at,
+                "The register did not list this number",
+                "A second look-up must confirm this before the status changes; until then "
+                "this directory does not vouch for the registration.",
+                "pending",
+                check.source,
+            )
+        return TimelineEntry(
+            check.checked_at,
+            "The register has no record of this number",
+            "Confirmed not found on the register.",
+            "adverse",
+            check.source,
+        )
+    tone = "answer" if check.status == Status.ACTIVE else "adverse"
+    effect = {
+        "changed": "The status changed.",
+        "created": "The first answer this directory recorded.",
+        "unchanged": "No change.",
+    }.get(check.effect or "", "")
+    return TimelineEntry(
+        check.checked_at,
+        f"The register said: {status_words}",
+        f"{effect}{raw}".strip(),
+        tone,
+        check.source,
+    )
