@@ -40,7 +40,9 @@ class DefaultConfig:
     HPCSA_PUBLIC_RECORD_URL = (
         "https://hpcsaonline.custhelp.com/app/iregister_details/reg_number/{number}"
     )
-    HPCSA_TIMEOUT = 15.0  # seconds, for connect, read and write alike
+    HPCSA_TIMEOUT = 15.0  # seconds, for connect, read and write alike; a look-up 2x at most
+    # An answer larger than this (bytes) is refused as an error: one number's is ~1 KB.
+    HPCSA_MAX_RESPONSE_BYTES = 1_000_000
     # Named in the User-Agent so the register's operators can reach us.
     CONTACT_URL = "https://example.org/hpcsa-directory/contact"
     # Politeness for the one-off `flask registry verify --from` runs (requests per second).

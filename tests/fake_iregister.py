@@ -50,7 +50,27 @@ FAULTS = {
     "not_json_object",
     "plain_headers",
     "no_headers",
+    # Answer shapes a client must read correctly (not faults):
+    "shuffled_headers",  # header objects listed in another order; each `order` still true
+    "reordered_columns",  # row values in another column order, described by `order`
+    "plain_headers_reordered",  # plain-string headers and rows, both in another order
+    "missing_data",  # no `data` key at all (not found)
+    "null_data",  # `data` is null (not found)
+    "json_labelled_html",  # a good report with Content-Type text/html
+    # More faults:
+    "data_not_list",  # `data` is an object
+    "truncated",  # `truncated` is true
+    "total_mismatch",  # `total_num` counts more rows than `data` holds
+    "cell_object",  # a status cell is a JSON object, not text
+    "duplicate_order",  # two headings claim the same position
+    "no_report_keys",  # a JSON object without `data` or `headers`
+    "empty_body",  # status 200, no body
+    "404",  # status 404 with a JSON body
+    "slow_body",  # headers at once, then the body a few bytes at a time, slowly
+    "oversized",  # a valid report padded beyond a megabyte
 }
+# Column order used by the "reordered" variants: position i holds HEADINGS[PERMUTATION[i]].
+PERMUTATION = (3, 7, 0, 5, 1, 6, 2, 4)
 
 
 def padded(canonical: str) -> str:
@@ -82,6 +102,7 @@ class FakeRegister:
     seed: int = 1
     requests: list[RequestRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    slow_body_delay: float = 0.4  # seconds between the "slow_body" fault's pieces
     _queued: deque = field(default_factory=deque)
     _per_number: dict[str, deque] = field(default_factory=dict)
 
@@ -220,7 +241,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, b'{"data": [["DR", "BROKEN', "application/json")
         if fault == "not_json_object":
             return self._send(200, b'["just", "a", "list"]', "application/json")
+        if fault == "empty_body":
+            return self._send(200, b"", "application/json")
+        if fault == "404":
+            return self._send(404, b'{"error": "no such page"}', "application/json")
+        if fault == "no_report_keys":
+            return self._send(200, b'{"status": "ok", "result": []}', "application/json")
         payload = report(rows)
+        content_type = "application/json"
         if fault == "error_field":
             payload["error"] = "Report could not be generated"
         elif fault == "wrong_number" and rows:
@@ -232,7 +260,56 @@ class _Handler(BaseHTTPRequestHandler):
             payload["headers"] = [h["heading"] for h in payload["headers"]]
         elif fault == "no_headers":
             payload.pop("headers")
-        self._send(200, json.dumps(payload).encode(), "application/json")
+        elif fault == "shuffled_headers":
+            payload["headers"] = payload["headers"][::-1][1::2] + payload["headers"][::-1][::2]
+        elif fault == "reordered_columns":
+            payload["data"] = [[row[i] for i in PERMUTATION] for row in payload["data"]]
+            for header in payload["headers"]:
+                header["order"] = PERMUTATION.index(header["order"])
+        elif fault == "plain_headers_reordered":
+            payload["data"] = [[row[i] for i in PERMUTATION] for row in payload["data"]]
+            payload["headers"] = [HEADINGS[i] for i in PERMUTATION]
+        elif fault == "missing_data":
+            payload.pop("data")
+            payload["total_num"] = 0
+        elif fault == "null_data":
+            payload["data"] = None
+            payload["total_num"] = 0
+        elif fault == "json_labelled_html":
+            content_type = "text/html; charset=utf-8"
+        elif fault == "data_not_list":
+            payload["data"] = {"rows": payload["data"]}
+        elif fault == "truncated":
+            payload["truncated"] = True
+        elif fault == "total_mismatch":
+            payload["total_num"] = len(rows) + 1
+        elif fault == "cell_object":
+            for row in payload["data"]:
+                row[7] = {"value": row[7]}
+        elif fault == "duplicate_order":
+            payload["headers"][6]["order"] = 7  # Category claims Status's position
+        body = json.dumps(payload).encode()
+        if fault == "oversized":
+            body = body[:-1] + b" " * 1_100_000 + b"}"
+        if fault == "slow_body":
+            return self._send_slowly(body, register.slow_body_delay)
+        self._send(200, body, content_type)
+
+    def _send_slowly(self, body: bytes, delay: float, pieces: int = 8) -> None:
+        """Status and headers at once, then the body in ``pieces`` parts ``delay`` apart."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.flush()
+        step = max(1, -(-len(body) // pieces))
+        try:
+            for start in range(0, len(body), step):
+                time.sleep(delay)
+                self.wfile.write(body[start : start + step])
+                self.wfile.flush()
+        except OSError:  # the client gave up: that is the point of this fault
+            self.close_connection = True
 
     def _send(
         self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
@@ -277,7 +354,11 @@ class FakeIRegister:
         self.register = register or FakeRegister()
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.register = self.register
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: ``stop()`` waits for the serve loop to notice, and the
+        # default half second, paid by every test that starts a fake, adds up.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -10,8 +10,10 @@ whatever asked the register:
 3. "Verified" is decided in ``verification.py`` from the state written here.
 4. Several category rows combine as ``statuses.combine`` says.
 
-An answer older than the one the current belief rests on (an old snapshot imported after a
-live check) is recorded in the history but changes nothing.
+An answer older than the newest answer the current belief rests on (an old snapshot imported
+after a live check, or a slow look-up overtaken by a faster one) is recorded in the history but
+changes nothing at all. An answer dated in the future (a wrong ``--as-of``) counts as given now:
+no answer can make a registration look confirmed later than the moment it was recorded.
 
 ``decide`` is the pure form of the rules (plain values in, plain values out); ``record_check``
 applies a decision to ORM objects, and bulk importers apply the same decisions with Core
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -37,7 +39,7 @@ from directory.registry.models import (
 )
 from directory.registry.policy import RegistryPolicy
 from directory.registry.statuses import Outcome, Status, combine, map_raw_status
-from directory.util.clock import utcnow
+from directory.util.clock import as_utc, utcnow
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,15 @@ class Belief:
     def values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.FIELDS}
 
+    @property
+    def as_of(self) -> datetime | None:
+        """When the newest register answer this belief rests on was given.
+
+        A pending not-found is an answer too: an older "active" must not clear it.
+        """
+        times = [t for t in (self.status_as_of, self.not_found_pending_since) if t is not None]
+        return max(times) if times else None
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -84,6 +95,11 @@ class Decision:
     event_from: str | None = None
     event_due: bool = False
     unknown_raw_statuses: tuple[str, ...] = ()
+    # When the answer counts as given (``result.observed_at``, never later than ``now``).
+    observed_at: datetime | None = None
+    # The register now lists no rows for the number (a not-found that took effect): the
+    # stored category rows and raw status are the register's no longer, so they go.
+    clear_register_rows: bool = False
 
 
 def decide(
@@ -95,30 +111,48 @@ def decide(
     rng: random.Random | None = None,
 ) -> Decision:
     """The rules, as a pure function of the current belief and one register answer."""
+    now = as_utc(now)
+    observed_at = min(as_utc(result.observed_at), now)
     belief = before or Belief()
     previous = belief.status
     first_answer = belief.status_as_of is None
+    belief_as_of = belief.as_of
+
+    if (
+        result.outcome is not Outcome.ERROR
+        and belief_as_of is not None
+        and observed_at < belief_as_of
+    ):
+        # Older than what we already know: history only, the belief stays exactly as it is.
+        return Decision(
+            effect="ignored_stale",
+            before=before,
+            after=belief,
+            answer_status=_answer_status(result),
+            category_statuses=(),
+            copy_register_facts=False,
+            observed_at=observed_at,
+        )
+
     after = replace(belief, last_checked_at=now, last_outcome=result.outcome.value)
     statuses: tuple[Status, ...] = ()
     answer_status: Status | None = None
     copy_facts = False
+    clear_rows = False
     event_due = False
     unknown_raw: tuple[str, ...] = ()
 
     def moved_to(status: Status) -> tuple[Belief, bool]:
         """Set the status from this answer; a real change (not a first sighting) is an event."""
-        changes: dict[str, Any] = {"status": status.value, "status_as_of": result.observed_at}
+        changes: dict[str, Any] = {"status": status.value, "status_as_of": observed_at}
         is_event = not first_answer and previous != status.value
         if is_event:
-            changes["status_changed_at"] = result.observed_at
+            changes["status_changed_at"] = observed_at
         return replace(after, **changes), is_event
 
     if result.outcome is Outcome.ERROR:
         after = replace(after, consecutive_failures=belief.consecutive_failures + 1)
         effect = "no_effect"
-    elif belief.status_as_of is not None and result.observed_at < belief.status_as_of:
-        after = replace(after, consecutive_failures=0)
-        effect = "ignored_stale"
     elif result.outcome is Outcome.OK:
         statuses = tuple(map_raw_status(row.status) for row in result.rows)
         unknown_raw = tuple(
@@ -127,8 +161,8 @@ def decide(
         answer_status = combine(statuses)
         copy_facts = True
         verified_at = belief.verified_at
-        if verified_at is None or result.observed_at > verified_at:
-            verified_at = result.observed_at
+        if verified_at is None or observed_at > verified_at:
+            verified_at = observed_at
         after = replace(
             after, consecutive_failures=0, not_found_pending_since=None, verified_at=verified_at
         )
@@ -142,30 +176,34 @@ def decide(
         if not confirmed_before:
             after, event_due = moved_to(Status.NOT_FOUND)
             effect = "changed" if event_due else "unchanged"
+            clear_rows = True
         elif pending is None:
-            after = replace(after, not_found_pending_since=result.observed_at)
+            after = replace(after, not_found_pending_since=observed_at)
             effect = "pending_not_found"
-        elif result.observed_at - pending >= policy.not_found_confirm_after:
+        elif observed_at - pending >= policy.not_found_confirm_after:
             after = replace(after, not_found_pending_since=None)
             after, event_due = moved_to(Status.NOT_FOUND)
             effect = "changed"
+            clear_rows = True
         else:
             effect = "pending_not_found"
 
     if before is None and effect in ("changed", "unchanged"):
         effect = "created"
-    after = replace(
-        after,
-        next_check_at=policy.next_check_at(
-            now=now,
-            status=after.status,
-            last_outcome=after.last_outcome,
-            consecutive_failures=after.consecutive_failures,
-            status_changed_at=after.status_changed_at,
-            not_found_pending_since=after.not_found_pending_since,
-            rng=rng,
-        ),
+    next_check_at = policy.next_check_at(
+        now=now,
+        status=after.status,
+        last_outcome=after.last_outcome,
+        consecutive_failures=after.consecutive_failures,
+        status_changed_at=after.status_changed_at,
+        not_found_pending_since=after.not_found_pending_since,
+        rng=rng,
     )
+    if result.outcome is Outcome.ERROR and result.retry_after:
+        # The register asked us to wait: never sooner than it said (up to the backoff cap).
+        wait = min(timedelta(seconds=result.retry_after), policy.error_backoff_max)
+        next_check_at = max(next_check_at, now + wait)
+    after = replace(after, next_check_at=next_check_at)
     return Decision(
         effect=effect,
         before=before,
@@ -176,7 +214,26 @@ def decide(
         event_from=previous if event_due else None,
         event_due=event_due,
         unknown_raw_statuses=unknown_raw,
+        observed_at=observed_at,
+        clear_register_rows=clear_rows,
     )
+
+
+def _answer_status(result: LookupResult) -> Status | None:
+    """What an answer says on its own (for the history row of an answer that changed nothing)."""
+    if result.outcome is Outcome.OK:
+        return combine(map_raw_status(row.status) for row in result.rows)
+    if result.outcome is Outcome.NOT_FOUND:
+        return Status.NOT_FOUND
+    return None
+
+
+def _clip(value: str | None, column: Any) -> str | None:
+    """A register value cut to its column's length (the register is not trusted to be short)."""
+    if value is None:
+        return None
+    length = getattr(column.type, "length", None)
+    return value[:length] if length else value
 
 
 def register_facts(result: LookupResult) -> dict[str, Any]:
@@ -191,38 +248,52 @@ def register_facts(result: LookupResult) -> dict[str, Any]:
     }
     facts = {k: v for k, v in facts.items() if v}
     facts["category"] = first.category
-    facts["raw_status"] = " / ".join(row.status for row in result.rows)[:200]
-    return facts
+    facts["raw_status"] = " / ".join(row.status for row in result.rows)
+    columns = Practitioner.__table__.c
+    return {k: _clip(v, columns[k]) for k, v in facts.items()}
 
 
 def category_rows(result: LookupResult, decision: Decision) -> list[dict[str, Any]]:
-    """One dict per category row (first row wins when the register repeats a category)."""
-    rows: dict[str, dict[str, Any]] = {}
+    """One dict per category the register listed, in the register's order.
+
+    Every row is kept: when the register repeats a category, that category's statuses
+    combine (``statuses.combine``) and its raw strings are joined, so nothing it said is lost.
+    """
+    columns = RegistrationCategory.__table__.c
+    grouped: dict[str, dict[str, Any]] = {}
     for position, (row, status) in enumerate(
         zip(result.rows, decision.category_statuses, strict=True)
     ):
-        rows.setdefault(
-            row.category,
-            {
-                "position": position,
-                "category": row.category,
-                "raw_status": row.status,
-                "status": status.value,
-            },
+        name = _clip(row.category, columns["category"])
+        entry = grouped.setdefault(
+            name, {"position": position, "category": name, "raw": [], "statuses": []}
         )
-    return list(rows.values())
+        if row.status not in entry["raw"]:
+            entry["raw"].append(row.status)
+        entry["statuses"].append(status)
+    return [
+        {
+            "position": entry["position"],
+            "category": entry["category"],
+            "raw_status": _clip(" / ".join(entry["raw"]), columns["raw_status"]),
+            "status": combine(entry["statuses"]).value,
+        }
+        for entry in grouped.values()
+    ]
 
 
 def history_values(result: LookupResult, decision: Decision, now: datetime) -> dict[str, Any]:
     """The columns of the history row every check appends."""
+    columns = VerificationCheck.__table__.c
     return {
-        "checked_at": result.observed_at,
+        "checked_at": decision.observed_at or result.observed_at,
         "recorded_at": now,
-        "source": result.source[:200],
+        "source": _clip(result.source, columns["source"]),
         "outcome": result.outcome.value,
-        "raw_status": " / ".join(r.status for r in result.rows)[:200] or None,
+        "raw_status": _clip(" / ".join(r.status for r in result.rows), columns["raw_status"])
+        or None,
         "status": decision.answer_status.value if decision.answer_status else None,
-        "response_digest": result.digest,
+        "response_digest": _clip(result.digest, columns["response_digest"]),
         "error": result.error,
         "duration_ms": result.duration_ms,
         "effect": decision.effect,
@@ -234,8 +305,8 @@ def event_values(registration_number: str, result: LookupResult, decision: Decis
         "registration_number": registration_number,
         "from_status": decision.event_from,
         "to_status": decision.after.status,
-        "occurred_at": result.observed_at,
-        "source": result.source[:200],
+        "occurred_at": decision.observed_at or result.observed_at,
+        "source": _clip(result.source, StatusEvent.__table__.c["source"]),
     }
 
 
@@ -292,8 +363,9 @@ def record_check(
         for name, value in register_facts(result).items():
             setattr(practitioner, name, value)
         _replace_categories(practitioner, category_rows(result, decision))
-    elif decision.effect == "changed" and decision.after.status == Status.NOT_FOUND:
+    elif decision.clear_register_rows:
         practitioner.raw_status = None
+        _replace_categories(practitioner, [])
 
     event = None
     if decision.event_due:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, relationship
 
 from directory.extensions import db
 from directory.util.clock import UTCDateTime, utcnow
@@ -146,7 +146,7 @@ class HistoryIsAppendOnly(RuntimeError):
 
 @event.listens_for(VerificationCheck, "before_update")
 @event.listens_for(StatusEvent, "before_update")
-def _refuse_rewrite(mapper, connection, target) -> None:  # pragma: no cover - guarded path
+def _refuse_rewrite(mapper, connection, target) -> None:
     raise HistoryIsAppendOnly(f"{type(target).__name__} rows are never rewritten")
 
 
@@ -154,3 +154,18 @@ def _refuse_rewrite(mapper, connection, target) -> None:  # pragma: no cover - g
 @event.listens_for(StatusEvent, "before_delete")
 def _refuse_delete(mapper, connection, target) -> None:
     raise HistoryIsAppendOnly(f"{type(target).__name__} rows are never deleted")
+
+
+APPEND_ONLY_TABLES = frozenset({VerificationCheck.__tablename__, StatusEvent.__tablename__})
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_rewrite(state: ORMExecuteState) -> None:
+    """``session.execute(update(VerificationCheck)...)`` and bulk deletes skip the mapper
+    events above; refuse them here too. (Raw SQL is out of the ORM's reach.)"""
+    if not (state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in APPEND_ONLY_TABLES:
+        verb = "rewritten" if state.is_update else "deleted"
+        raise HistoryIsAppendOnly(f"{table.name} rows are never {verb}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import unicodedata
 from functools import cache
 from importlib import resources
 
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 DIGITS = 7
 PREFIX_WIDTH = 5
 _SHAPE = re.compile(r"^([A-Z]+)([0-9A-Z]*)$")
+_CANONICAL = re.compile(r"^([A-Z]{2,4})([0-9]{7})$")
+# What people put between the parts of a number: spaces (any kind), hyphens, dots, slashes.
+_SEPARATORS = re.compile(r"[\s\-./]+")
 
 
 class RegistrationNumberError(ValueError):
@@ -49,22 +53,31 @@ def normalise(text: str) -> str:
     """
     if text is None:
         raise RegistrationNumberError("a registration number is required")
-    compact = re.sub(r"[\s\-./]+", "", str(text)).upper()
+    shown = str(text).strip()
+    # NFKC folds full-width letters and digits (some phone keyboards) into ASCII; anything
+    # still not ASCII afterwards cannot be part of a number (and must not be upper-cased
+    # into one: "ß".upper() is "SS").
+    compact = _SEPARATORS.sub("", unicodedata.normalize("NFKC", str(text)))
     if not compact:
         raise RegistrationNumberError("a registration number is required")
+    if not compact.isascii():
+        raise RegistrationNumberError(
+            f"{shown!r} contains characters that cannot be in a registration number"
+        )
+    compact = compact.upper()
     match = _SHAPE.match(compact)
     if not match:
         if compact[0].isdigit():
             raise RegistrationNumberError(
-                f"{text.strip()!r} has no register prefix: it should start with letters "
+                f"{shown!r} has no register prefix: it should start with letters "
                 "such as MP (medical practitioners) or DP (dentists), e.g. MP0012345"
             )
         raise RegistrationNumberError(
-            f"{text.strip()!r} contains characters that cannot be in a registration number"
+            f"{shown!r} contains characters that cannot be in a registration number"
         )
     prefix, rest = match.groups()
     if not rest:
-        raise RegistrationNumberError(f"{text.strip()!r} has a prefix but no digits")
+        raise RegistrationNumberError(f"{shown!r} has a prefix but no digits")
     if prefix not in known_prefixes():
         # "MPO012345": letters greedily read as prefix may be a zero typed as the letter O.
         for cut in range(2, min(4, len(prefix) - 1) + 1):
@@ -74,17 +87,16 @@ def normalise(text: str) -> str:
                 if fixed.isdigit() and len(fixed) <= DIGITS:
                     suggestion = _pad(head, fixed)
                     raise RegistrationNumberError(
-                        f"{text.strip()!r} has a letter O among its digits; "
-                        f"did you mean {suggestion}?",
+                        f"{shown!r} has a letter O among its digits; did you mean {suggestion}?",
                         suggestion=suggestion,
                     )
     if len(prefix) > 4:
         raise RegistrationNumberError(
-            f"{text.strip()!r}: the register prefix is 2 to 4 letters, not {len(prefix)}"
+            f"{shown!r}: the register prefix is 2 to 4 letters, not {len(prefix)}"
         )
     if len(prefix) < 2:
         raise RegistrationNumberError(
-            f"{text.strip()!r}: the register prefix is 2 to 4 letters, e.g. MP or DP"
+            f"{shown!r}: the register prefix is 2 to 4 letters, e.g. MP or DP"
         )
     if not rest.isdigit():
         if set(rest) - set("0123456789") <= {"O"}:
@@ -92,17 +104,18 @@ def normalise(text: str) -> str:
             suggestion = _pad(prefix, fixed) if len(fixed) <= DIGITS else None
             hint = f"; did you mean {suggestion}?" if suggestion else ""
             raise RegistrationNumberError(
-                f"{text.strip()!r} has a letter O among its digits{hint}",
+                f"{shown!r} has a letter O among its digits{hint}",
                 suggestion=suggestion,
             )
-        raise RegistrationNumberError(f"{text.strip()!r} has a letter among its digits")
+        raise RegistrationNumberError(f"{shown!r} has a letter among its digits")
     if len(rest) > DIGITS:
         raise RegistrationNumberError(
-            f"{text.strip()!r} has {len(rest)} digits; a registration number has at most {DIGITS}"
+            f"{shown!r} has {len(rest)} digits; a registration number has at most {DIGITS}"
         )
+    canonical = _pad(prefix, rest)
     if prefix not in known_prefixes():
-        log.warning("registration number %s has a prefix the system does not know", compact)
-    return _pad(prefix, rest)
+        log.warning("registration number %s has a prefix the system does not know", canonical)
+    return canonical
 
 
 def _pad(prefix: str, digits: str) -> str:
@@ -111,7 +124,7 @@ def _pad(prefix: str, digits: str) -> str:
 
 def split(canonical: str) -> tuple[str, str]:
     """``MP0000123`` -> (``MP``, ``0000123``)."""
-    match = re.match(r"^([A-Z]{2,4})(\d{7})$", canonical)
+    match = _CANONICAL.match(canonical)
     if not match:
         raise RegistrationNumberError(f"{canonical!r} is not in canonical form")
     return match.group(1), match.group(2)
@@ -124,4 +137,4 @@ def register_format(canonical: str) -> str:
 
 
 def is_canonical(text: str) -> bool:
-    return bool(re.match(r"^[A-Z]{2,4}\d{7}$", text or ""))
+    return isinstance(text, str) and bool(_CANONICAL.match(text))

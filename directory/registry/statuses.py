@@ -36,14 +36,29 @@ class Outcome(StrEnum):
     ERROR = "error"  # no usable answer: never moves a status
 
 
-def _key(raw: str) -> str:
-    return re.sub(r"\s+", " ", raw.strip()).upper()
+def _key(raw: str) -> str | None:
+    """Trimmed, spaces collapsed, upper case; None when not plain ASCII.
+
+    Non-ASCII text is never matched: upper-casing it could turn a look-alike
+    ("ACT\u0131VE", with a dotless i) into a known string.
+    """
+    collapsed = re.sub(r"\s+", " ", raw.strip())
+    return collapsed.upper() if collapsed.isascii() else None
 
 
 @cache
 def status_map() -> dict[str, Status]:
+    """Raw register string (as matched) -> canonical status, from ``data/statuses.json``."""
     raw = json.loads(resources.files(__package__).joinpath("data/statuses.json").read_text())
-    return {_key(k): Status(v) for k, v in raw.items() if not k.startswith("_")}
+    mapping: dict[str, Status] = {}
+    for text, value in raw.items():
+        if text.startswith("_"):
+            continue
+        key = _key(text)
+        if key is None:
+            raise ValueError(f"statuses.json: {text!r} is not plain ASCII")
+        mapping[key] = Status(value)
+    return mapping
 
 
 def map_raw_status(raw: str | None) -> Status:
@@ -51,7 +66,8 @@ def map_raw_status(raw: str | None) -> Status:
     if raw is None or not str(raw).strip():
         log.warning("register gave an empty status string")
         return Status.UNKNOWN
-    status = status_map().get(_key(str(raw)))
+    key = _key(str(raw))
+    status = status_map().get(key) if key is not None else None
     if status is None:
         log.warning("register status %r is not in the status mapping; treated as unknown", raw)
         return Status.UNKNOWN
@@ -62,26 +78,37 @@ def map_raw_status(raw: str | None) -> Status:
 # Anything adverse, or anything we cannot read, anywhere wins over "active": a patient is
 # never told a practitioner may practise while any row of the register says otherwise or
 # says something we do not understand. Otherwise one active category is enough (other
-# categories such as an old student or intern row are routinely inactive).
+# categories such as an old student or intern row are routinely inactive). Every status is
+# listed, so the order is total (``not_found`` cannot come from a row today; if the mapping
+# ever produced it, it would still rank as adverse).
 COMBINE_PRECEDENCE: tuple[Status, ...] = (
     Status.DECEASED,
     Status.SUSPENDED,
     Status.ERASED,
+    Status.NOT_FOUND,
     Status.UNKNOWN,
     Status.ACTIVE,
     Status.INACTIVE,
 )
 
 
+def _as_status(value: Status | str) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        log.warning("%r is not a canonical status; combined as unknown", value)
+        return Status.UNKNOWN
+
+
 def combine(statuses: Iterable[Status]) -> Status:
     """The one canonical status of a registration from its category rows' statuses."""
-    present = set(statuses)
+    present = {_as_status(s) for s in statuses}
     if not present:
         return Status.NOT_FOUND
     for status in COMBINE_PRECEDENCE:
         if status in present:
             return status
-    return Status.UNKNOWN
+    return Status.UNKNOWN  # unreachable while COMBINE_PRECEDENCE lists every status
 
 
 # What each status means for a patient, used by pages, API and CLI alike.

@@ -16,9 +16,10 @@ from flask import current_app
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
 from directory.registry.statuses import PATIENT_MEANING, Status
-from directory.util.clock import utcnow
+from directory.util.clock import as_utc, utcnow
 
 ADVERSE = {Status.SUSPENDED, Status.ERASED, Status.DECEASED, Status.NOT_FOUND, Status.INACTIVE}
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,31 @@ class Verdict:
     def badge(self) -> str:
         return {"verified": "green", "adverse": "red"}.get(self.tone, "amber")
 
+    @property
+    def not_verified_since(self) -> str | None:
+        """``"Not verified since 3 March 2026"`` (or ``"Never verified"``); None when verified.
+
+        Every screen that does not show "verified" can show this line: it is what the
+        system says instead, with the date of the register's last confirmation.
+        """
+        if self.verified:
+            return None
+        if self.verified_at is None:
+            return "Never verified"
+        return f"Not verified since {format_date(self.verified_at)}"
+
+
+def format_date(moment: datetime) -> str:
+    """``3 March 2026`` (UTC date; no platform-specific strftime flags)."""
+    return f"{moment.day} {moment:%B %Y}"
+
+
+def _status_of(practitioner: Practitioner) -> Status:
+    try:
+        return Status(practitioner.status or Status.UNKNOWN)
+    except ValueError:  # a value no rule writes: never read it as anything but unknown
+        return Status.UNKNOWN
+
 
 def max_age() -> timedelta:
     return RegistryPolicy.from_config(current_app.config).verification_max_age
@@ -44,26 +70,28 @@ def max_age() -> timedelta:
 def verdict(
     practitioner: Practitioner, *, now: datetime | None = None, max_age_: timedelta | None = None
 ) -> Verdict:
-    now = now or utcnow()
+    """What every screen says about one registration: verified, or why not and since when."""
+    now = as_utc(now) if now is not None else utcnow()
     limit = max_age_ if max_age_ is not None else max_age()
-    status = Status(practitioner.status or Status.UNKNOWN)
-    verified_at = practitioner.verified_at
-    days = (now - verified_at).days if verified_at else None
-    since = verified_at.strftime("%-d %B %Y") if verified_at else None
+    status = _status_of(practitioner)
+    verified_at = as_utc(practitioner.verified_at) if practitioner.verified_at else None
+    days = max((now - verified_at).days, 0) if verified_at else None
+    since = format_date(verified_at) if verified_at else None
 
     if status is Status.ACTIVE and verified_at is not None:
         if practitioner.not_found_pending_since is not None:
             return Verdict(
                 False,
                 "pending",
-                f"Being re-confirmed: not confirmed since {since}",
+                f"Not verified since {since}: being re-confirmed",
                 "The register's latest answer did not list this number. Until a second "
                 "look-up confirms or clears that, this directory does not vouch for it.",
                 status,
                 verified_at,
                 days,
             )
-        if now - verified_at < limit:
+        # A confirmation "from the future" is a wrong date, not a confirmation.
+        if -CLOCK_SKEW <= now - verified_at < limit:
             ago = "today" if days == 0 else ("1 day ago" if days == 1 else f"{days} days ago")
             return Verdict(
                 True,
@@ -77,7 +105,7 @@ def verdict(
         return Verdict(
             False,
             "stale",
-            f"Not confirmed since {since}",
+            f"Not verified since {since}",
             "The register listed this practitioner as active then, but this directory has "
             "not been able to confirm it recently. Check it at the source before treatment.",
             status,

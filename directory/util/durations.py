@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+# Longer than any sensible delay, far inside what ``datetime`` arithmetic can hold.
+MAX_DURATION = timedelta(days=3650)
 
 
 def parse_duration(value: str | int | float | timedelta) -> timedelta:
     """Read a duration; a bare number is seconds. Raises ValueError with a plain message."""
     if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative: {value!r}")
-        return timedelta(seconds=value)
-    match = _PATTERN.match(str(value))
-    if not match:
-        raise ValueError(
-            f"not a duration: {value!r} (use a number of seconds or e.g. 90s, 15m, 1h, 30d)"
-        )
-    amount, unit = match.groups()
-    return timedelta(seconds=float(amount) * _UNITS[(unit or "s").lower()])
+    elif isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _PATTERN.match(str(value))
+        if not match:
+            raise ValueError(
+                f"not a duration: {value!r} (use a number of seconds or e.g. 90s, 15m, 1h, 30d)"
+            )
+        amount, unit = match.groups()
+        seconds = float(amount) * _UNITS[(unit or "s").lower()]
+    if math.isnan(seconds):
+        raise ValueError(f"not a duration: {value!r}")
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative: {value!r}")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"a duration of at most {MAX_DURATION.days} days, not {value!r}")
+    return timedelta(seconds=seconds)

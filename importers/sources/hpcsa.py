@@ -7,8 +7,12 @@ The iRegister search form posts, form-encoded, to a report endpoint that answers
 numbers padded (``MP   0000123``).
 
 Anything that is not plainly such an answer is an error, never a status: a timeout, a
-dropped connection, HTTP 429 or 5xx, an HTML page (even with status 200), a body that is
-not JSON, a non-null ``error``, a missing column, or a row for another number.
+dropped connection, HTTP 429 or 5xx (or any status but 200), an HTML page (even with status
+200), a body that is not JSON, a JSON value that is not the report object, a non-null
+``error``, a missing column, two columns at one position, a cell that is not text, a row for
+another number, a row without status or category, a report that says it left rows out
+(``truncated``, or ``total_num`` above the rows sent), an answer too large or too slow.
+Errors say so in ``LookupResult.error``; ``transient`` marks the ones a later retry may cure.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import httpx
 from directory.registry import numbers
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.statuses import Outcome
-from directory.util.clock import utcnow
+from directory.util.clock import as_utc, utcnow
 
 SOURCE_NAME = "hpcsa-iregister"
 VERSION = "0.1"
@@ -61,8 +65,16 @@ class ShapeError(ValueError):
     """The answer is not the register's report shape; the message says how."""
 
 
-def _heading_key(text: Any) -> str:
+def heading_key(text: Any) -> str:
+    """A heading as the key of ``HEADINGS``: case, spaces and punctuation ignored.
+
+    Shared by every source that names the register's columns (the iRegister's answer and
+    snapshot files), so both read the same headings the same way.
+    """
     return "".join(ch for ch in str(text).lower() if ch.isalnum())
+
+
+_heading_key = heading_key  # the earlier private name
 
 
 def form_fields(registration_number: str) -> dict[str, str]:
@@ -78,72 +90,111 @@ def form_fields(registration_number: str) -> dict[str, str]:
     }
 
 
+# Retry-After beyond this is not believed (a day: the longest error backoff by default).
+MAX_RETRY_AFTER = 86400.0
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds, whether the server sent seconds or an HTTP date."""
+    """Retry-After as seconds, whether the server sent seconds or an HTTP date.
+
+    None when absent or unreadable; never negative, never above ``MAX_RETRY_AFTER``.
+    """
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if value.isdigit() and value.isascii():  # RFC 9110 delay-seconds: digits only
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:
         return None
-    return max(0.0, (when - (now or utcnow())).total_seconds())
+    when = as_utc(when)  # "-0000" dates come back naive: they are UTC
+    seconds = (when - (now or utcnow())).total_seconds()
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
+
+
+def _order(value: Any, heading: Any) -> int:
+    """A header's ``order``: the 0-based position of its values in every row."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ShapeError(f"header {heading!r} has an unusable order {value!r}")
+    return value
 
 
 def column_positions(headers: Any) -> dict[str, int]:
-    """Field -> position in each row, by heading; the documented order when no headers."""
+    """Field -> position in each row, by heading; the documented order when no headers.
+
+    Header objects give their position as ``order`` (their place in the list when they
+    have none); plain-string headers are positional.
+    """
     if headers in (None, []):
         return {HEADINGS[h]: i for i, h in enumerate(DOCUMENTED_ORDER)}
     if not isinstance(headers, list):
         raise ShapeError("'headers' is not a list")
     positions: dict[str, int] = {}
+    taken: dict[int, Any] = {}
     for index, header in enumerate(headers):
         if isinstance(header, Mapping):
             heading = header.get("heading")
-            order = header.get("order", index)
-            if not isinstance(order, int) or isinstance(order, bool) or order < 0:
-                raise ShapeError(f"header {heading!r} has an unusable order {order!r}")
+            order = _order(header.get("order", index), heading)
         elif isinstance(header, str):
             heading, order = header, index
         else:
             raise ShapeError(f"header {index} is neither an object nor a string")
-        field = HEADINGS.get(_heading_key(heading))
-        if field is not None:
-            if field in positions:
-                raise ShapeError(f"heading {heading!r} appears twice")
-            positions[field] = order
+        field = HEADINGS.get(heading_key(heading)) if heading is not None else None
+        if field is None:
+            continue
+        if field in positions:
+            raise ShapeError(f"heading {heading!r} appears twice")
+        if order in taken:
+            raise ShapeError(f"headings {taken[order]!r} and {heading!r} share position {order}")
+        positions[field] = order
+        taken[order] = heading
     missing = sorted(set(HEADINGS.values()) - set(positions))
     if missing:
         raise ShapeError("missing column(s): " + ", ".join(missing))
     return positions
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any, field: str, row: int) -> str | None:
     if value is None:
         return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ShapeError(f"row {row}: {field} is a JSON {type(value).__name__}, not text")
     text = str(value).strip()
     return text or None
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
 def parse_report(asked: str, payload: Any) -> tuple[Outcome, tuple[RegisterRow, ...]]:
     """Read a decoded JSON answer for ``asked`` (canonical). Raises ShapeError when unusable."""
     if not isinstance(payload, Mapping):
         raise ShapeError(f"the answer is a JSON {type(payload).__name__}, not an object")
-    if not REPORT_KEYS & set(payload):
-        raise ShapeError("the answer has none of the report's keys (data, headers, error...)")
+    if not {"data", "headers"} & set(payload):
+        raise ShapeError("the answer has neither 'data' nor 'headers': not the register's report")
     if payload.get("error") not in (None, "", False):
         raise ShapeError(f"the register reported an error: {str(payload['error'])[:200]}")
+    if payload.get("truncated") not in (None, False, 0, "", "false", "0"):
+        # Rows left out could be the one that says "suspended".
+        raise ShapeError("the register says its answer is truncated")
     data = payload.get("data")
-    if data is None or data == []:
-        return Outcome.NOT_FOUND, ()
-    if not isinstance(data, list):
+    if data is not None and not isinstance(data, list):
         raise ShapeError("'data' is not a list")
+    total = _count(payload.get("total_num"))
+    if total is not None and total > len(data or []):
+        raise ShapeError(f"the register counts {total} row(s) but sent {len(data or [])}")
+    if not data:
+        return Outcome.NOT_FOUND, ()
     positions = column_positions(payload.get("headers"))
     width = max(positions.values()) + 1
     rows = []
@@ -152,7 +203,7 @@ def parse_report(asked: str, payload: Any) -> tuple[Outcome, tuple[RegisterRow, 
             raise ShapeError(f"row {i} is not a list of values")
         if len(raw) < width:
             raise ShapeError(f"row {i} has {len(raw)} values, fewer than the headers name")
-        values = {field: _text(raw[pos]) for field, pos in positions.items()}
+        values = {field: _text(raw[pos], field, i) for field, pos in positions.items()}
         try:
             number = numbers.normalise(values["registration_number"] or "")
         except numbers.RegistrationNumberError as exc:
@@ -178,19 +229,43 @@ def parse_report(asked: str, payload: Any) -> tuple[Outcome, tuple[RegisterRow, 
     return Outcome.OK, tuple(rows)
 
 
+# One number's answer is a few hundred bytes; anything near this is not that answer.
+DEFAULT_MAX_RESPONSE_BYTES = 1_000_000
+
+
 @dataclass(frozen=True)
 class HpcsaSettings:
     url: str
     timeout: float
     user_agent: str
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     @classmethod
     def from_config(cls, config: Mapping) -> HpcsaSettings:
-        return cls(
-            url=config["HPCSA_URL"],
-            timeout=float(config["HPCSA_TIMEOUT"]),
-            user_agent=f"hpcsa-directory/{VERSION} (+{config['CONTACT_URL']})",
+        """Read the register settings; a bad value raises ValueError naming the setting."""
+        url = config.get("HPCSA_URL")
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"HPCSA_URL: not an http(s) URL: {url!r}")
+        timeout = _positive(config, "HPCSA_TIMEOUT", float)
+        max_bytes = _positive(
+            {"HPCSA_MAX_RESPONSE_BYTES": DEFAULT_MAX_RESPONSE_BYTES, **config},
+            "HPCSA_MAX_RESPONSE_BYTES",
+            int,
         )
+        contact = config.get("CONTACT_URL")
+        if not isinstance(contact, str) or not contact.strip():
+            raise ValueError("CONTACT_URL: required (it is named in the User-Agent)")
+        return cls(
+            url=url,
+            timeout=timeout,
+            user_agent=f"hpcsa-directory/{VERSION} (+{contact.strip()})",
+            max_response_bytes=max_bytes,
+        )
+
+    @property
+    def deadline(self) -> float:
+        """Seconds a whole look-up may take (``timeout`` bounds each connect/read/write)."""
+        return 2 * self.timeout
 
     def client_options(self) -> dict[str, Any]:
         return {
@@ -200,11 +275,72 @@ class HpcsaSettings:
         }
 
 
-def interpret(asked: str, response: httpx.Response, started: float, source: str) -> LookupResult:
-    """Turn one HTTP response into a LookupResult; the single parser both clients share."""
+def _positive(config: Mapping, key: str, kind: type[int] | type[float]) -> Any:
+    value = config.get(key)
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}: not a number: {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{key}: must be a positive number, not {value!r}")
+    return number
+
+
+class _BodyRefused(Exception):
+    """The body was too large or too slow; the message says which."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class _BodyReader:
+    """Collects a streamed body, refusing one larger or slower than the settings allow."""
+
+    def __init__(self, settings: HpcsaSettings, started: float) -> None:
+        self.settings = settings
+        self.started = started
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.settings.max_response_bytes:
+            raise _BodyRefused(
+                f"the answer is larger than {self.settings.max_response_bytes} bytes",
+                transient=False,
+            )
+        if time.monotonic() - self.started > self.settings.deadline:
+            raise _BodyRefused(
+                f"timed out: the answer took longer than {self.settings.deadline:g}s",
+                transient=True,
+            )
+        self.chunks.append(chunk)
+
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def _looks_like_html(body: bytes) -> bool:
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<"
+
+
+def interpret(
+    asked: str,
+    response: httpx.Response,
+    started: float,
+    source: str,
+    body: bytes | None = None,
+) -> LookupResult:
+    """Turn one HTTP response into a LookupResult; the single parser both clients share.
+
+    ``body`` is the response's bytes when they were read by streaming (else ``content``).
+    """
     observed_at = utcnow()
     duration_ms = int((time.monotonic() - started) * 1000)
-    body = response.content
+    body = response.content if body is None else body
     digest = hashlib.sha256(body).hexdigest()
 
     def failure(message: str, *, transient: bool, retry_after: float | None = None):
@@ -235,13 +371,15 @@ def interpret(asked: str, response: httpx.Response, started: float, source: str)
         )
     if status != 200:
         return failure(f"HTTP {status} from the register", transient=False)
-    content_type = response.headers.get("content-type", "").lower()
-    head = body.lstrip()[:1]
-    if "html" in content_type or head == b"<":
+    # Judged by the body, not the Content-Type: a maintenance page is HTML whatever the
+    # header says, and a JSON report stays JSON even if labelled text/html.
+    if _looks_like_html(body):
         return failure("the register answered with an HTML page, not data", transient=True)
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        if "html" in response.headers.get("content-type", "").lower():
+            return failure("the register answered with an HTML page, not data", transient=True)
         return failure("the register's answer is not JSON", transient=True)
     try:
         outcome, rows = parse_report(asked, payload)
@@ -259,6 +397,21 @@ def interpret(asked: str, response: httpx.Response, started: float, source: str)
     )
 
 
+def refused(
+    asked: str, response: httpx.Response, exc: _BodyRefused, started: float, source: str
+) -> LookupResult:
+    return LookupResult(
+        registration_number=asked,
+        outcome=Outcome.ERROR,
+        observed_at=utcnow(),
+        source=source,
+        error=str(exc),
+        duration_ms=int((time.monotonic() - started) * 1000),
+        transient=exc.transient,
+        http_status=response.status_code,
+    )
+
+
 def transport_failure(asked: str, exc: Exception, started: float, source: str) -> LookupResult:
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
     return LookupResult(
@@ -270,6 +423,10 @@ def transport_failure(asked: str, exc: Exception, started: float, source: str) -
         duration_ms=int((time.monotonic() - started) * 1000),
         transient=True,
     )
+
+
+# What a look-up can raise that is the register's (or the network's) fault, not ours.
+TRANSPORT_ERRORS = (httpx.HTTPError, httpx.InvalidURL, OSError)
 
 
 class HpcsaClient:
@@ -286,12 +443,24 @@ class HpcsaClient:
         return cls(HpcsaSettings.from_config(config))
 
     def lookup(self, registration_number: str) -> LookupResult:
+        """Ask the register about one number (any spelling; it is normalised first).
+
+        Raises RegistrationNumberError only for a number that cannot be one; every fault
+        of the register or the network comes back as an ``Outcome.ERROR`` result.
+        """
+        asked = numbers.normalise(registration_number)
         started = time.monotonic()
         try:
-            response = self._http.post(self.settings.url, data=form_fields(registration_number))
-        except httpx.HTTPError as exc:
-            return transport_failure(registration_number, exc, started, self.name)
-        return interpret(registration_number, response, started, self.name)
+            with self._http.stream("POST", self.settings.url, data=form_fields(asked)) as response:
+                reader = _BodyReader(self.settings, started)
+                try:
+                    for chunk in response.iter_bytes():
+                        reader.add(chunk)
+                except _BodyRefused as exc:
+                    return refused(asked, response, exc, started, self.name)
+        except TRANSPORT_ERRORS as exc:
+            return transport_failure(asked, exc, started, self.name)
+        return interpret(asked, response, started, self.name, body=reader.body())
 
     def close(self) -> None:
         self._http.close()
@@ -322,14 +491,28 @@ class AsyncHpcsaClient:
         return cls(HpcsaSettings.from_config(config), max_connections=max_connections)
 
     async def lookup(self, registration_number: str) -> LookupResult:
+        """As ``HpcsaClient.lookup``, without blocking the event loop."""
+        asked = numbers.normalise(registration_number)
         started = time.monotonic()
         try:
-            response = await self._http.post(
-                self.settings.url, data=form_fields(registration_number)
-            )
-        except httpx.HTTPError as exc:
-            return transport_failure(registration_number, exc, started, self.name)
-        return interpret(registration_number, response, started, self.name)
+            async with self._http.stream(
+                "POST", self.settings.url, data=form_fields(asked)
+            ) as response:
+                reader = _BodyReader(self.settings, started)
+                try:
+                    async for chunk in response.aiter_bytes():
+                        reader.add(chunk)
+                except _BodyRefused as exc:
+                    return refused(asked, response, exc, started, self.name)
+        except TRANSPORT_ERRORS as exc:
+            return transport_failure(asked, exc, started, self.name)
+        return interpret(asked, response, started, self.name, body=reader.body())
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncHpcsaClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
