@@ -54,6 +54,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.cli.add_command(directory_cli)
 
+    from directory.demo.cli import demo_cli
+
+    app.cli.add_command(demo_cli)
+
     from directory import search
     from directory.health import health
 

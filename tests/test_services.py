@@ -175,6 +175,4 @@ def test_load_services_command(runner, app):
     assert result.exit_code == 0
     assert '"created": 0' in result.output
     with app.app_context():
-        assert db.session.scalar(db.select(db.func.count(Service.id))) == len(
-            services.vocabulary()
-        )
+        assert db.session.scalar(db.select(db.func.count(Service.id))) == len(services.vocabulary())

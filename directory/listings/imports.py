@@ -79,6 +79,11 @@ _EMAIL = re.compile(
 )
 _HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 _POSTAL_CODE = re.compile(r"^\d{4}$")
+# Control characters (Unicode category Cc) and lone surrogates, except tab and line breaks,
+# which are whitespace (kept in multi-line fields, collapsed elsewhere).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# What ``surrogateescape`` decoding leaves where a line's bytes were not UTF-8.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 class UnreadableListings(ValueError):
@@ -264,7 +269,7 @@ class _Importer:
         if len(text) > MAX_LINE_CHARS:
             self.reject_line(line, f"the line is longer than {MAX_LINE_CHARS:,} characters")
             return None
-        if any("\udc80" <= ch <= "\udcff" for ch in text):
+        if _UNDECODABLE.search(text):
             self.reject_line(line, "the line is not UTF-8 text")
             return None
         try:
@@ -339,7 +344,7 @@ class _Importer:
 
         parsed, rejected_numbers, unreadable = self.validate_listings(line, slug, raw_listings)
         clinic = self.upsert_clinic(values)
-        kept_ids = self.upsert_listings(line, clinic, parsed)
+        kept = self.upsert_listings(line, clinic, parsed)
         if self.prune:
             if unreadable:
                 self.problem(
@@ -349,7 +354,7 @@ class _Importer:
                     clinic=slug,
                 )
             else:
-                self.prune_listings(clinic, kept_ids, rejected_numbers)
+                self.prune_listings(clinic, kept, rejected_numbers)
 
     def validate_listings(
         self, line: int, slug: str, raw_listings: list[Any]
@@ -444,7 +449,6 @@ class _Importer:
         if clinic is None:
             clinic = Clinic(**values)
             self.session.add(clinic)
-            self.session.flush()
             self.report.clinics_created += 1
             return clinic
         changed = _assign(clinic, values)
@@ -454,8 +458,10 @@ class _Importer:
             self.report.clinics_unchanged += 1
         return clinic
 
-    def upsert_listings(self, line: int, clinic: Clinic, parsed: list[_ParsedListing]) -> set[int]:
-        """Create or update the line's listings; the ids of every listing the line names."""
+    def upsert_listings(
+        self, line: int, clinic: Clinic, parsed: list[_ParsedListing]
+    ) -> list[Listing]:
+        """Create or update the line's listings; every listing the line names."""
         wanted = [p.registration_number for p in parsed]
         practitioners = (
             {
@@ -467,15 +473,19 @@ class _Importer:
             if wanted
             else {}
         )
-        existing = {
-            listing.practitioner_id: listing
-            for listing in self.session.scalars(
-                select(Listing)
-                .where(Listing.clinic_id == clinic.id)
-                .options(selectinload(Listing.services))
-            )
-        }
-        kept: set[int] = set()
+        existing = (
+            {
+                listing.practitioner_id: listing
+                for listing in self.session.scalars(
+                    select(Listing)
+                    .where(Listing.clinic_id == clinic.id)
+                    .options(selectinload(Listing.services))
+                )
+            }
+            if clinic.id is not None
+            else {}
+        )
+        kept: list[Listing] = []
         for item in parsed:
             where = {
                 "clinic": clinic.slug,
@@ -513,7 +523,6 @@ class _Importer:
                     services=services,
                 )
                 self.session.add(listing)
-                self.session.flush()
                 existing[practitioner.id] = listing
                 self.report.listings_created += 1
             else:
@@ -527,12 +536,13 @@ class _Importer:
                     self.report.listings_updated += 1
                 else:
                     self.report.listings_unchanged += 1
-            kept.add(listing.id)
+            kept.append(listing)
         return kept
 
-    def prune_listings(self, clinic: Clinic, kept_ids: set[int], keep_numbers: set[str]) -> None:
+    def prune_listings(self, clinic: Clinic, kept: list[Listing], keep_numbers: set[str]) -> None:
+        kept_objects = {id(listing) for listing in kept}
         for listing in list(clinic.listings):
-            if listing.id in kept_ids:
+            if id(listing) in kept_objects:
                 continue
             if listing.practitioner.registration_number not in keep_numbers:
                 clinic.listings.remove(listing)
@@ -591,12 +601,10 @@ def _text(
     if not isinstance(value, str):
         raise _FieldError(name, f"{name} must be text, not {type(value).__name__}")
     text = unicodedata.normalize("NFC", value)
-    # Tabs and line breaks are whitespace (kept in multi-line fields, collapsed elsewhere).
-    allowed = {"\n", "\t"}
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    bad = [c for c in text if unicodedata.category(c) in ("Cc", "Cs") and c not in allowed]
+    bad = _CONTROL.search(text)
     if bad:
-        raise _FieldError(name, f"{name} contains control characters (such as {bad[0]!r})")
+        raise _FieldError(name, f"{name} contains control characters (such as {bad.group()!r})")
     if multiline:
         text = "\n".join(line.rstrip() for line in text.strip().split("\n"))
     else:
