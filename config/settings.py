@@ -99,3 +99,36 @@ class DefaultConfig:
     RECHECK_BREAKER_RATIO = 0.5
     # How often a run without a terminal logs a progress line.
     RECHECK_PROGRESS_EVERY = "10s"
+
+    # --- The JSON API (/api/v1) --------------------------------------------------------
+    # Cache-Control max-age (seconds) on successful public GETs; each also has a strong ETag.
+    API_CACHE_MAX_AGE = 60
+
+    # --- Notifications of status changes and the change feed (docs/notifications.md) ---
+    # The public address of this site, for links in notifications and feeds (no trailing
+    # slash). None: the request's own host in pages and feeds, http://127.0.0.1:8000 in jobs.
+    PUBLIC_BASE_URL: str | None = None
+    # Every status change is POSTed here as signed JSON. None: no webhook.
+    NOTIFY_WEBHOOK_URL: str | None = None
+    # Shared secret for the X-Directory-Signature HMAC-SHA256; required with the URL.
+    NOTIFY_WEBHOOK_SECRET: str | None = None
+    NOTIFY_WEBHOOK_TIMEOUT = 10.0  # seconds, per POST
+    # Failed sends are retried after NOTIFY_RETRY_FIRST, doubling up to NOTIFY_RETRY_MAX
+    # (with jitter; never sooner than a receiver's Retry-After), and given up after
+    # NOTIFY_MAX_ATTEMPTS attempts (`flask notifications retry` queues them again).
+    NOTIFY_RETRY_FIRST = "1m"
+    NOTIFY_RETRY_MAX = "6h"
+    NOTIFY_MAX_ATTEMPTS = 12  # about a day and a half of retrying with the defaults
+    # How long a sender holds the rows it claimed; a crashed sender's rows are free after it.
+    NOTIFY_LEASE = "5m"
+    # Emails to the clinics listing a practitioner: "file" writes RFC 5322 messages under
+    # MAIL_FILE_DIR (no mail server needed), "smtp" sends them, "none" sends no email.
+    MAIL_TRANSPORT = "file"
+    MAIL_FILE_DIR: str | None = None  # None: mail/ under Flask's instance folder
+    MAIL_FROM = "HPCSA directory <no-reply@directory.invalid>"
+    MAIL_SMTP_HOST = "localhost"
+    MAIL_SMTP_PORT = 587
+    MAIL_SMTP_USER: str | None = None
+    MAIL_SMTP_PASSWORD: str | None = None
+    MAIL_SMTP_STARTTLS = True
+    MAIL_SMTP_TIMEOUT = 10.0  # seconds

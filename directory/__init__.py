@@ -50,6 +50,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     registry_cli.add_command(recheck_command)  # `flask registry recheck`
 
+    from directory import notifications
+
+    notifications.init_app(app)  # outbox, /changes.atom, `flask notifications`
+
+    from directory.api import init_api
+
+    api = init_api(app)  # other domains: api.register_blueprint(...) (see directory/api)
+
+    from directory.notifications.api import changes_api
+
+    api.register_blueprint(changes_api)
+
     from directory.listings.cli import directory_cli
 
     app.cli.add_command(directory_cli)

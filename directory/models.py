@@ -1,6 +1,11 @@
 """Imports every domain's models so that the metadata (and Alembic) sees all tables."""
 
 from directory.listings.models import Clinic, Listing, Service, listing_services  # noqa: F401
+from directory.notifications.models import (  # noqa: F401
+    ChangeFeedEntry,
+    NotificationDelivery,
+    NotificationOutbox,
+)
 from directory.registry.models import (  # noqa: F401
     Practitioner,
     RegistrationCategory,

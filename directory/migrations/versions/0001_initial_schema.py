@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 09:55:54.935964
+Create Date: 2026-11-25 10:11:50.255311
 
 """
 from alembic import op
@@ -72,6 +72,16 @@ def upgrade():
         batch_op.create_index('ix_practitioners_due', ['next_check_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_practitioners_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_practitioners_verified_at'), ['verified_at'], unique=False)
+
+    op.create_table('search_outbox',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('practitioner_id', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_search_outbox'))
+    )
+    with op.batch_alter_table('search_outbox', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_search_outbox_created_at'), ['created_at'], unique=False)
 
     op.create_table('services',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -148,6 +158,18 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_verification_checks_practitioner_id'), ['practitioner_id'], unique=False)
         batch_op.create_index('ix_verification_checks_practitioner_time', ['practitioner_id', 'id'], unique=False)
 
+    op.create_table('change_feed',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('status_event_id', sa.Integer(), nullable=False),
+    sa.Column('txid', sa.BigInteger(), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['status_event_id'], ['status_events.id'], name=op.f('fk_change_feed_status_event_id_status_events'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_change_feed')),
+    sa.UniqueConstraint('status_event_id', name=op.f('uq_change_feed_status_event_id'))
+    )
+    with op.batch_alter_table('change_feed', schema=None) as batch_op:
+        batch_op.create_index('ix_change_feed_position', ['txid', 'id'], unique=False)
+
     op.create_table('listing_services',
     sa.Column('listing_id', sa.Integer(), nullable=False),
     sa.Column('service_id', sa.Integer(), nullable=False),
@@ -155,12 +177,64 @@ def upgrade():
     sa.ForeignKeyConstraint(['service_id'], ['services.id'], name=op.f('fk_listing_services_service_id_services'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('listing_id', 'service_id', name=op.f('pk_listing_services'))
     )
+    op.create_table('notification_outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('status_event_id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.String(length=36), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('target', sa.String(length=500), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+    sa.Column('delivered_at', sa.DateTime(), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('lease_owner', sa.String(length=120), nullable=True),
+    sa.Column('lease_expires_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['status_event_id'], ['status_events.id'], name=op.f('fk_notification_outbox_status_event_id_status_events'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_outbox')),
+    sa.UniqueConstraint('event_id', 'channel', 'target', name='uq_notification_outbox_target')
+    )
+    with op.batch_alter_table('notification_outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_notification_outbox_due', ['state', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notification_outbox_status_event_id'), ['status_event_id'], unique=False)
+
+    op.create_table('notification_deliveries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('outbox_id', sa.Integer(), nullable=False),
+    sa.Column('attempt', sa.Integer(), nullable=False),
+    sa.Column('worker', sa.String(length=120), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('duration_ms', sa.Integer(), nullable=False),
+    sa.Column('ok', sa.Boolean(), nullable=False),
+    sa.Column('response_code', sa.Integer(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['outbox_id'], ['notification_outbox.id'], name=op.f('fk_notification_deliveries_outbox_id_notification_outbox'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_deliveries'))
+    )
+    with op.batch_alter_table('notification_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notification_deliveries_outbox_id'), ['outbox_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('notification_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notification_deliveries_outbox_id'))
+
+    op.drop_table('notification_deliveries')
+    with op.batch_alter_table('notification_outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notification_outbox_status_event_id'))
+        batch_op.drop_index('ix_notification_outbox_due')
+
+    op.drop_table('notification_outbox')
     op.drop_table('listing_services')
+    with op.batch_alter_table('change_feed', schema=None) as batch_op:
+        batch_op.drop_index('ix_change_feed_position')
+
+    op.drop_table('change_feed')
     with op.batch_alter_table('verification_checks', schema=None) as batch_op:
         batch_op.drop_index('ix_verification_checks_practitioner_time')
         batch_op.drop_index(batch_op.f('ix_verification_checks_practitioner_id'))
@@ -180,6 +254,10 @@ def downgrade():
 
     op.drop_table('listings')
     op.drop_table('services')
+    with op.batch_alter_table('search_outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_search_outbox_created_at'))
+
+    op.drop_table('search_outbox')
     with op.batch_alter_table('practitioners', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_practitioners_verified_at'))
         batch_op.drop_index(batch_op.f('ix_practitioners_status'))
