@@ -1,0 +1,133 @@
+"""``GET /api/v1/practitioners/<registration_number>``: one registration, as the register
+says and as the clinics list it."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import current_app
+from sqlalchemy.orm import selectinload
+
+from directory.api.base import ApiBlueprint
+from directory.api.present import (
+    listing_fields,
+    practitioner_url,
+    union_of_services,
+    verdict_fields,
+    verification_fields,
+)
+from directory.api.problems import ApiProblem
+from directory.api.schemas import PractitionerSchema
+from directory.extensions import db
+from directory.listings.models import Listing
+from directory.registry import numbers
+from directory.registry.models import Practitioner, VerificationCheck
+from directory.registry.verification import verdict
+
+HISTORY_LENGTH = 20
+
+practitioners_api = ApiBlueprint(
+    "practitioners",
+    __name__,
+    url_prefix="/api/v1",
+    description="One registration: the register's facts, the verdict, the checks behind it.",
+)
+
+NUMBER_PARAMETER = {
+    "in": "path",
+    "name": "registration_number",
+    "description": "The registration number in any usual spelling: `MP0012345`, `mp 12345`, "
+    "`MP   0012345`",
+    "example": "MP0000101",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 40},
+}
+
+
+def canonical_number(text: str) -> str:
+    try:
+        return numbers.normalise(text)
+    except numbers.RegistrationNumberError as exc:
+        raise ApiProblem(
+            400,
+            str(exc),
+            code="invalid_registration_number",
+            suggestion=exc.suggestion,
+        ) from exc
+
+
+def register_record_url(canonical: str) -> str:
+    """The registration on the iRegister, the number spelt as the register writes it."""
+    spelt = quote(numbers.register_format(canonical), safe="")
+    return current_app.config["HPCSA_PUBLIC_RECORD_URL"].format(number=spelt)
+
+
+@practitioners_api.route("/practitioners/<registration_number>", parameters=[NUMBER_PARAMETER])
+@practitioners_api.response(200, PractitionerSchema)
+@practitioners_api.alt_response(
+    400, response="BAD_REQUEST", description="Not a registration number; `detail` says why"
+)
+def practitioner(registration_number: str):
+    """One practitioner's registration
+
+    `verified` is the same decision as the badge on the practitioner's page: true only while
+    the register's latest answer said active and is recent enough.
+    """
+    canonical = canonical_number(registration_number)
+    found = db.session.scalar(
+        db.select(Practitioner)
+        .where(Practitioner.registration_number == canonical)
+        .options(selectinload(Practitioner.categories))
+    )
+    if found is None:
+        raise ApiProblem(
+            404,
+            f"No practitioner with registration number {canonical} is in this directory. "
+            "It may still be on the HPCSA register: check it at the source.",
+        )
+    judged = verdict(found)
+    history = db.session.scalars(
+        db.select(VerificationCheck)
+        .where(VerificationCheck.practitioner_id == found.id)
+        .order_by(VerificationCheck.id.desc())
+        .limit(HISTORY_LENGTH)
+    ).all()
+    listings = db.session.scalars(
+        db.select(Listing)
+        .where(Listing.practitioner_id == found.id)
+        .options(selectinload(Listing.clinic), selectinload(Listing.services))
+    ).all()
+    listings = sorted(listings, key=lambda listing: listing.clinic.name)
+    return {
+        **verification_fields(found, judged),
+        "register_format": numbers.register_format(canonical),
+        "register": numbers.register_name(found.prefix),
+        "title": found.title,
+        "surname": found.surname,
+        "full_names": found.full_names,
+        "city": found.city,
+        "category": found.category,
+        "categories": [
+            {"category": c.category, "raw_status": c.raw_status, "status": c.status}
+            for c in found.categories
+        ],
+        "raw_status": found.raw_status,
+        "status_as_of": found.status_as_of,
+        "last_checked_at": found.last_checked_at,
+        "headline": judged.headline,
+        "verdict": verdict_fields(judged),
+        "register_record_url": register_record_url(canonical),
+        "history": [
+            {
+                "checked_at": c.checked_at,
+                "source": c.source,
+                "outcome": c.outcome,
+                "status": c.status,
+                "raw_status": c.raw_status,
+                "effect": c.effect,
+            }
+            for c in history
+        ],
+        "clinics": [listing_fields(listing) for listing in listings],
+        "services": union_of_services(listings),
+        "url": practitioner_url(canonical),
+    }

@@ -1,0 +1,67 @@
+"""Turning models and search hits into the API's plain dictionaries.
+
+Every ``verified`` flag here comes from ``verification.verdict``, the function the pages use
+for their badge; the search index's own copy of the flag is never trusted for the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask import url_for
+
+from directory.listings.models import Clinic, Listing, Service
+from directory.registry.models import Practitioner
+from directory.registry.verification import Verdict
+
+
+def practitioner_url(registration_number: str) -> str:
+    """The absolute address of the practitioner's page."""
+    return url_for("web.practitioner", number=registration_number, _external=True)
+
+
+def verification_fields(practitioner: Practitioner, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "registration_number": practitioner.registration_number,
+        "name": practitioner.display_name or practitioner.registration_number,
+        "status": str(verdict.status),
+        "verified": verdict.verified,
+        "verified_at": verdict.verified_at,
+    }
+
+
+def verdict_fields(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "tone": verdict.tone,
+        "badge": verdict.badge,
+        "headline": verdict.headline,
+        "explanation": verdict.explanation,
+        "days_since_confirmed": verdict.days_since_confirmed,
+    }
+
+
+def service_refs(services: Iterable[Service]) -> list[dict[str, str]]:
+    return [{"slug": s.slug, "name": s.name} for s in services]
+
+
+def clinic_ref(clinic: Clinic) -> dict[str, str]:
+    return {
+        "slug": clinic.slug,
+        "name": clinic.name,
+        "city": clinic.city,
+        "province": clinic.province,
+    }
+
+
+def listing_fields(listing: Listing) -> dict[str, Any]:
+    return {
+        **clinic_ref(listing.clinic),
+        "services": service_refs(listing.services),
+        "description": listing.description or "",
+    }
+
+
+def union_of_services(listings: Iterable[Listing]) -> list[dict[str, str]]:
+    by_slug = {s.slug: s for listing in listings for s in listing.services}
+    return service_refs(sorted(by_slug.values(), key=lambda s: s.name))

@@ -1,0 +1,308 @@
+"""Marshmallow schemas of the API: they validate the query string and are the OpenAPI document's
+component schemas (the document is generated from them, never written by hand)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from directory.registry.statuses import Status
+from directory.search.backend import MAX_PER_PAGE, SORT_ORDERS
+
+MAX_QUERY_LENGTH = 500
+MAX_FILTER_LENGTH = 120
+MAX_PAGE = 1000
+STATUSES = tuple(s.value for s in Status)
+# What the validator below enforces, for the document (ECMA-262 syntax; C0, DEL and C1).
+NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+
+
+def no_control_characters(value: str) -> None:
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValidationError("must not contain control characters (such as tabs or newlines)")
+
+
+def text_field(max_length: int, description: str, **kwargs) -> fields.String:
+    return fields.String(
+        validate=[
+            validate.Length(max=max_length, error="must be at most {max} characters long"),
+            no_control_characters,
+        ],
+        metadata={"description": description, "pattern": NO_CONTROL_CHARACTERS},
+        **kwargs,
+    )
+
+
+class Ordered(Schema):
+    class Meta:
+        ordered = True
+
+
+# --- Query parameters ------------------------------------------------------------------------
+
+
+class SearchArgsSchema(Ordered):
+    q = text_field(
+        MAX_QUERY_LENGTH,
+        "Free text: a treatment, a name, anything. Quotes make a phrase; misspellings are "
+        "corrected where possible (see `did_you_mean`).",
+        load_default="",
+    )
+    where = text_field(
+        MAX_FILTER_LENGTH,
+        "A place, as typed: a city, a province or a postal code.",
+        load_default="",
+    )
+    service = text_field(MAX_FILTER_LENGTH, "Only practitioners offering this service (its slug).")
+    city = text_field(MAX_FILTER_LENGTH, "Only practitioners listed at a clinic in this city.")
+    province = text_field(MAX_FILTER_LENGTH, "Only clinics in this province.")
+    clinic = text_field(MAX_FILTER_LENGTH, "Only practitioners listed at this clinic (its slug).")
+    status = fields.String(
+        validate=validate.OneOf(STATUSES, error="must be one of: {choices}"),
+        metadata={
+            "description": "Only this registration status. Statuses other than `active` "
+            "match only together with `include_unverified=true`."
+        },
+    )
+    include_unverified = fields.Boolean(
+        load_default=False,
+        error_messages={"invalid": "must be true or false"},
+        metadata={
+            "description": "Also list practitioners this directory cannot currently "
+            "vouch for, each with its status. Default: only currently verified ones."
+        },
+    )
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(1, MAX_PAGE, error="must be between {min} and {max}"),
+        error_messages={"invalid": "must be a whole number"},
+        metadata={"description": "Page number, from 1."},
+    )
+    per_page = fields.Integer(
+        load_default=20,
+        validate=validate.Range(1, MAX_PER_PAGE, error="must be between {min} and {max}"),
+        error_messages={"invalid": "must be a whole number"},
+        metadata={"description": "Results per page."},
+    )
+    sort = fields.String(
+        load_default="relevance",
+        validate=validate.OneOf(SORT_ORDERS, error="must be one of: {choices}"),
+        metadata={
+            "description": "`relevance`, `name`, or `verified` (most recently confirmed first)."
+        },
+    )
+
+
+# --- Shared pieces ---------------------------------------------------------------------------
+
+
+class ServiceRefSchema(Ordered):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class ClinicRefSchema(Ordered):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    city = fields.String(required=True)
+    province = fields.String(required=True)
+
+
+class VerificationFieldsSchema(Ordered):
+    registration_number = fields.String(
+        required=True, metadata={"description": "Canonical form, e.g. `MP0012345`"}
+    )
+    name = fields.String(required=True, metadata={"description": "As the register writes it"})
+    status = fields.String(
+        required=True,
+        metadata={"description": "The register's status, canonical", "enum": list(STATUSES)},
+    )
+    verified = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "True only while the register confirmed an active "
+            "registration recently enough; the same decision as every page's badge."
+        },
+    )
+    verified_at = fields.DateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "When the register last confirmed this registration"},
+    )
+
+
+# --- Search ----------------------------------------------------------------------------------
+
+
+class SearchResultSchema(VerificationFieldsSchema):
+    services = fields.List(fields.Nested(ServiceRefSchema), required=True)
+    clinics = fields.List(fields.Nested(ClinicRefSchema), required=True)
+    snippet = fields.String(
+        required=True,
+        metadata={"description": "HTML: a passage with `<mark>` around the words that matched"},
+    )
+    url = fields.Url(required=True, metadata={"description": "The practitioner's page"})
+
+
+class FacetValueSchema(Ordered):
+    value = fields.String(required=True, metadata={"description": "Slug (services) or name"})
+    label = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+class SearchResponseSchema(Ordered):
+    results = fields.List(fields.Nested(SearchResultSchema), required=True)
+    total = fields.Integer(required=True, metadata={"description": "Matches over all pages"})
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+    facets = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Nested(FacetValueSchema)),
+        required=True,
+        metadata={"description": "Counts over all matches: `services`, `cities`"},
+    )
+    did_you_mean = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "A corrected query when the words typed look misspelt"},
+    )
+    understood = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": 'How the query was read, e.g. `{"service": "mesotherapy"}`'},
+    )
+
+
+# --- Practitioners ---------------------------------------------------------------------------
+
+
+class CategorySchema(Ordered):
+    category = fields.String(required=True)
+    raw_status = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True)
+
+
+class CheckSchema(Ordered):
+    checked_at = fields.DateTime(
+        required=True, metadata={"description": "When the register's answer is from"}
+    )
+    source = fields.String(required=True)
+    outcome = fields.String(
+        required=True,
+        metadata={
+            "description": "`ok`, `not_found`, or `error` (no answer: changes nothing)",
+            "enum": ["ok", "not_found", "error"],
+        },
+    )
+    status = fields.String(required=True, allow_none=True)
+    raw_status = fields.String(required=True, allow_none=True)
+    effect = fields.String(required=True, allow_none=True)
+
+
+class VerdictSchema(Ordered):
+    tone = fields.String(
+        required=True,
+        metadata={"enum": ["verified", "adverse", "stale", "pending", "unknown"]},
+    )
+    badge = fields.String(required=True, metadata={"enum": ["green", "red", "amber"]})
+    headline = fields.String(required=True, metadata={"description": "The badge's words"})
+    explanation = fields.String(required=True, metadata={"description": "What it means"})
+    days_since_confirmed = fields.Integer(required=True, allow_none=True)
+
+
+class ListingSchema(ClinicRefSchema):
+    services = fields.List(fields.Nested(ServiceRefSchema), required=True)
+    description = fields.String(required=True, metadata={"description": "The clinic's words"})
+
+
+class PractitionerSchema(VerificationFieldsSchema):
+    register_format = fields.String(
+        required=True, metadata={"description": "The number as the register writes it"}
+    )
+    register = fields.String(
+        required=True, allow_none=True, metadata={"description": "The register of the prefix"}
+    )
+    title = fields.String(required=True, allow_none=True)
+    surname = fields.String(required=True, allow_none=True)
+    full_names = fields.String(required=True, allow_none=True)
+    city = fields.String(required=True, allow_none=True)
+    category = fields.String(required=True, allow_none=True)
+    categories = fields.List(fields.Nested(CategorySchema), required=True)
+    raw_status = fields.String(
+        required=True, allow_none=True, metadata={"description": "The register's own words"}
+    )
+    status_as_of = fields.DateTime(required=True, allow_none=True)
+    last_checked_at = fields.DateTime(required=True, allow_none=True)
+    headline = fields.String(required=True, metadata={"description": "= `verdict.headline`"})
+    verdict = fields.Nested(VerdictSchema, required=True)
+    register_record_url = fields.Url(
+        required=True, metadata={"description": "This registration on the HPCSA iRegister"}
+    )
+    history = fields.List(
+        fields.Nested(CheckSchema),
+        required=True,
+        metadata={"description": "The most recent checks, newest first"},
+    )
+    clinics = fields.List(
+        fields.Nested(ListingSchema),
+        required=True,
+        metadata={"description": "Where the practitioner is listed (the clinics' own words)"},
+    )
+    services = fields.List(fields.Nested(ServiceRefSchema), required=True)
+    url = fields.Url(required=True, metadata={"description": "The practitioner's page"})
+
+
+# --- Clinics and services --------------------------------------------------------------------
+
+
+class ClinicPractitionerSchema(VerificationFieldsSchema):
+    headline = fields.String(required=True)
+    services = fields.List(fields.Nested(ServiceRefSchema), required=True)
+    description = fields.String(required=True)
+    url = fields.Url(required=True)
+
+
+class ClinicSchema(Ordered):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True, allow_none=True)
+    phone = fields.String(required=True, allow_none=True)
+    email = fields.String(required=True, allow_none=True)
+    website = fields.String(required=True, allow_none=True)
+    street_address = fields.String(required=True, allow_none=True)
+    city = fields.String(required=True)
+    province = fields.String(required=True)
+    postal_code = fields.String(required=True, allow_none=True)
+    latitude = fields.Float(required=True, allow_none=True)
+    longitude = fields.Float(required=True, allow_none=True)
+    practitioners = fields.List(
+        fields.Nested(ClinicPractitionerSchema),
+        required=True,
+        metadata={"description": "Everyone the clinic lists, each with the register's status"},
+    )
+
+
+class ServiceSchema(Ordered):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    synonyms = fields.List(fields.String(), required=True)
+
+
+class ServiceListSchema(Ordered):
+    services = fields.List(fields.Nested(ServiceSchema), required=True)
+
+
+class ServiceDetailSchema(ServiceSchema):
+    total_practitioners = fields.Integer(
+        required=True, metadata={"description": "Currently verified practitioners offering it"}
+    )
+    practitioners = fields.List(
+        fields.Nested(SearchResultSchema),
+        required=True,
+        metadata={"description": "The first of them; `search_url` pages through all"},
+    )
+    search_url = fields.Url(required=True)

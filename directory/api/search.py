@@ -1,0 +1,123 @@
+"""``GET /api/v1/search``: the directory's search, through the search-backend interface."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from directory.api.base import ApiBlueprint
+from directory.api.present import practitioner_url, verification_fields
+from directory.api.problems import ApiProblem
+from directory.api.schemas import SearchArgsSchema, SearchResponseSchema
+from directory.extensions import db
+from directory.registry.models import Practitioner
+from directory.registry.verification import verdict
+from directory.search.backend import QueryError, SearchQuery, SearchResults
+from directory.util.clock import utcnow
+
+search_api = ApiBlueprint(
+    "search",
+    __name__,
+    url_prefix="/api/v1",
+    description="Find practitioners by treatment, place and name.",
+)
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def search_query_from(args: dict[str, Any]) -> SearchQuery:
+    return SearchQuery(
+        text=args["q"].strip(),
+        place=args["where"].strip(),
+        service=_blank_to_none(args.get("service")),
+        city=_blank_to_none(args.get("city")),
+        province=_blank_to_none(args.get("province")),
+        clinic=_blank_to_none(args.get("clinic")),
+        status=args.get("status"),
+        include_unverified=args["include_unverified"],
+        sort=args["sort"],
+        page=args["page"],
+        per_page=args["per_page"],
+    )
+
+
+def run_search(query: SearchQuery) -> SearchResults:
+    from directory.search import get_search_backend  # the engine is chosen at run time
+
+    try:
+        return get_search_backend().search(query)
+    except QueryError as exc:
+        raise ApiProblem(400, str(exc), code="invalid_query") from exc
+
+
+def result_items(results: SearchResults, *, include_unverified: bool) -> list[dict[str, Any]]:
+    """The page of hits, with name, status and ``verified`` read fresh from the database.
+
+    The index may lag the database by a moment and cannot know that a confirmation has just
+    grown too old, so each hit's practitioner is loaded (one query for the page) and judged
+    by ``verdict``. A hit that is no longer verified is dropped when only verified ones were
+    asked for, never shown as verified.
+    """
+    wanted = [hit.registration_number for hit in results.hits]
+    if not wanted:
+        return []
+    by_number = {
+        p.registration_number: p
+        for p in db.session.scalars(
+            db.select(Practitioner).where(Practitioner.registration_number.in_(wanted))
+        )
+    }
+    now = utcnow()
+    items = []
+    for hit in results.hits:
+        practitioner = by_number.get(hit.registration_number)
+        if practitioner is None:  # deleted since it was indexed
+            continue
+        judged = verdict(practitioner, now=now)
+        if not judged.verified and not include_unverified:
+            continue
+        items.append(
+            {
+                **verification_fields(practitioner, judged),
+                "services": [
+                    {"slug": slug, "name": name}
+                    for slug, name in zip(hit.services, hit.service_names, strict=False)
+                ],
+                "clinics": [
+                    {"slug": c.slug, "name": c.name, "city": c.city, "province": c.province}
+                    for c in hit.clinics
+                ],
+                "snippet": hit.snippet,
+                "url": practitioner_url(practitioner.registration_number),
+            }
+        )
+    return items
+
+
+@search_api.route("/search")
+@search_api.arguments(SearchArgsSchema, location="query")
+@search_api.response(200, SearchResponseSchema)
+def search(args: dict[str, Any]):
+    """Search the directory
+
+    Free text (`q`) and a place (`where`) as a person types them, plus exact filters. By
+    default only practitioners the register currently confirms are listed; with
+    `include_unverified=true` everyone is, each with `status` and `verified`.
+    """
+    query = search_query_from(args)
+    results = run_search(query)
+    return {
+        "results": result_items(results, include_unverified=query.include_unverified),
+        "total": results.total,
+        "page": results.page,
+        "per_page": results.per_page,
+        "pages": results.pages,
+        "facets": {
+            name: [{"value": f.value, "label": f.label, "count": f.count} for f in values]
+            for name, values in results.facets.items()
+        },
+        "did_you_mean": results.did_you_mean,
+        "understood": dict(results.understood),
+    }
