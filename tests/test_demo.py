@@ -214,3 +214,17 @@ def test_demo_load_without_tables_says_what_to_do(tmp_path, fake_iregister):
     assert result.exit_code == 2
     assert "flask db upgrade" in result.output
     assert "Traceback" not in result.output
+
+
+def test_exported_demo_clinics_import_back_unchanged(demo_app, tmp_path):
+    """The export is a worked example of the import format: it imports cleanly, as a no-op."""
+    runner = demo_app.test_cli_runner()
+    path = tmp_path / "clinics.jsonl"
+    assert runner.invoke(args=["demo", "export-clinics", str(path)]).exit_code == 0
+    assert len(path.read_text(encoding="utf-8").splitlines()) == generator.CLINIC_COUNT
+    result = runner.invoke(args=["directory", "import-listings", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.splitlines()[-1])
+    assert summary["clinics_unchanged"] == generator.CLINIC_COUNT
+    assert summary["listings_created"] == summary["listings_updated"] == 0
+    assert summary["errors"] == 0

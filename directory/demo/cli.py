@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from directory.demo.generator import demo_clinic_records, demo_practitioners
 from directory.demo.loader import load_demo
 from directory.extensions import db
 from directory.registry.policy import RegistryPolicy
@@ -57,3 +58,18 @@ def load(as_json: bool) -> None:
             f"{summary['listings_unchanged']} unchanged"
         )
     sys.exit(1 if report.listings.errors else 0)
+
+
+@demo_cli.command("export-clinics")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True, path_type=str))
+def export_clinics(path: str) -> None:
+    """Write the demo clinics and listings as a JSON Lines file (the import-listings format).
+
+    A worked example of the format; import it with ``flask directory import-listings PATH``
+    once the demo registrations are loaded.
+    """
+    records = demo_clinic_records(demo_practitioners())
+    with open(path, "w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    click.echo(f"wrote {len(records)} fictional clinics to {path}")
