@@ -228,3 +228,16 @@ def test_exported_demo_clinics_import_back_unchanged(demo_app, tmp_path):
     assert summary["clinics_unchanged"] == generator.CLINIC_COUNT
     assert summary["listings_created"] == summary["listings_updated"] == 0
     assert summary["errors"] == 0
+
+
+@pytest.mark.postgres
+def test_demo_load_on_postgresql_is_idempotent(pg_app):
+    runner = pg_app.test_cli_runner()
+    assert runner.invoke(args=["demo", "load"]).exit_code == 0
+    with pg_app.app_context():
+        before = dump_tables()
+        assert count(Practitioner) == generator.PRACTITIONER_COUNT
+    result = runner.invoke(args=["demo", "load", "--json"])
+    assert result.exit_code == 0, result.output
+    with pg_app.app_context():
+        assert dump_tables() == before

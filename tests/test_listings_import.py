@@ -481,3 +481,30 @@ def test_nan_and_huge_input_do_not_crash(registered, runner, tmp_path):
     summary = json.loads(result.output.splitlines()[-1])
     assert summary["lines_rejected"] == 4
     assert summary["listings_rejected"] == 2
+
+
+@pytest.mark.postgres
+def test_import_and_re_import_on_postgresql(pg_app, tmp_path):
+    with pg_app.app_context():
+        policy = RegistryPolicy.from_config(pg_app.config)
+        record_check(db.session, new_practitioner(ACTIVE_A), _register(ACTIVE_A), policy)
+        db.session.commit()
+    runner = pg_app.test_cli_runner()
+    path = write(
+        tmp_path,
+        line(clinic(), listing(ACTIVE_A, ["botox", "PRP"])),
+        line(clinic("other", province="Texas")),
+    )
+    first = runner.invoke(args=["directory", "import-listings", str(path), "--json"])
+    assert first.exit_code == 1, first.output
+    with pg_app.app_context():
+        before = dump_tables()
+    again = runner.invoke(args=["directory", "import-listings", str(path), "--json"])
+    assert again.exit_code == 1
+    assert json.loads(again.output.splitlines()[-1])["listings_unchanged"] == 1
+    with pg_app.app_context():
+        assert dump_tables() == before
+        assert [s.slug for s in db.session.scalar(select(Listing)).services] == [
+            "botulinum-toxin",
+            "prp",
+        ]
