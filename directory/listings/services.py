@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from types import MappingProxyType
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -114,8 +115,15 @@ def term_index() -> dict[str, str]:
     return _term_index(vocabulary())
 
 
-def by_slug() -> dict[str, ServiceTerm]:
-    return {s.slug: s for s in vocabulary()}
+@cache
+def by_slug() -> Mapping[str, ServiceTerm]:
+    """slug -> the vocabulary entry (read-only, built once)."""
+    return MappingProxyType({s.slug: s for s in vocabulary()})
+
+
+@cache
+def _term_keys() -> tuple[str, ...]:
+    return tuple(term_index())
 
 
 def resolve_slug(text: str | None) -> str | None:
@@ -153,7 +161,9 @@ def suggest_service(text: str | None) -> ServiceTerm | None:
     if len(key) < 4:  # too short to guess from
         return None
     max_edits = 1 if len(key) <= 4 else 2 if len(key) <= 8 else 3
-    best = process.extractOne(key, list(index), scorer=Levenshtein.distance, score_cutoff=max_edits)
+    best = process.extractOne(
+        key, _term_keys(), scorer=Levenshtein.distance, score_cutoff=max_edits
+    )
     return by_slug()[index[best[0]]] if best else None
 
 
