@@ -115,6 +115,9 @@ def _print_summary(summary: RunSummary) -> None:
     if summary.remaining_due is not None:
         lines.append(f"  still due   {summary.remaining_due}")
     click.echo("\n".join(lines))
+
+
+def _say_why_stopped(summary: RunSummary) -> None:
     if summary.stop_reason == BREAKER:
         click.echo(
             f"error: the register looks down ({summary.breaker_reason}): stopped starting "
@@ -202,6 +205,7 @@ async def _serve(app: Flask, options: RecheckOptions, every: float | None, as_js
                 _emit(summary.as_dict())
             else:
                 _print_summary(summary)
+            _say_why_stopped(summary)
             code = summary.exit_code
             if every is None:
                 break
