@@ -143,7 +143,7 @@ def _flatten(details: Any) -> list[str]:
 
 
 def is_api_request() -> bool:
-    return request.path.startswith(API_PATH_PREFIX)
+    return request.path == API_PATH_PREFIX.rstrip("/") or request.path.startswith(API_PATH_PREFIX)
 
 
 def problem_response(

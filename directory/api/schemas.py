@@ -142,7 +142,9 @@ class SearchResultSchema(VerificationFieldsSchema):
         required=True,
         metadata={"description": "HTML: a passage with `<mark>` around the words that matched"},
     )
-    url = fields.Url(required=True, metadata={"description": "The practitioner's page"})
+    url = fields.String(
+        required=True, metadata={"format": "uri", "description": "The practitioner's page"}
+    )
 
 
 class FacetValueSchema(Ordered):
@@ -238,8 +240,9 @@ class PractitionerSchema(VerificationFieldsSchema):
     last_checked_at = fields.DateTime(required=True, allow_none=True)
     headline = fields.String(required=True, metadata={"description": "= `verdict.headline`"})
     verdict = fields.Nested(VerdictSchema, required=True)
-    register_record_url = fields.Url(
-        required=True, metadata={"description": "This registration on the HPCSA iRegister"}
+    register_record_url = fields.String(
+        required=True,
+        metadata={"format": "uri", "description": "This registration on the HPCSA iRegister"},
     )
     history = fields.List(
         fields.Nested(CheckSchema),
@@ -252,7 +255,9 @@ class PractitionerSchema(VerificationFieldsSchema):
         metadata={"description": "Where the practitioner is listed (the clinics' own words)"},
     )
     services = fields.List(fields.Nested(ServiceRefSchema), required=True)
-    url = fields.Url(required=True, metadata={"description": "The practitioner's page"})
+    url = fields.String(
+        required=True, metadata={"format": "uri", "description": "The practitioner's page"}
+    )
 
 
 # --- Clinics and services --------------------------------------------------------------------
@@ -262,7 +267,7 @@ class ClinicPractitionerSchema(VerificationFieldsSchema):
     headline = fields.String(required=True)
     services = fields.List(fields.Nested(ServiceRefSchema), required=True)
     description = fields.String(required=True)
-    url = fields.Url(required=True)
+    url = fields.String(required=True, metadata={"format": "uri"})
 
 
 class ClinicSchema(Ordered):
@@ -305,4 +310,6 @@ class ServiceDetailSchema(ServiceSchema):
         required=True,
         metadata={"description": "The first of them; `search_url` pages through all"},
     )
-    search_url = fields.Url(required=True)
+    search_url = fields.String(
+        required=True, metadata={"format": "uri", "description": "This service's search"}
+    )
