@@ -545,6 +545,22 @@ def test_did_you_mean_and_understood_are_shown_as_links(client, stub, app, direc
     assert "We read your search as: treatment Mesotherapy, place Cape Town." in text_of(page.data)
 
 
+def test_understood_names_every_service_and_passes_remarks_on(client, stub, directory_data):
+    stub.results = wf.results_with(
+        [],
+        understood={
+            "service": "fat-reduction,mesotherapy",
+            "city": "Cape Town",
+            "truncated": "only the first 500 characters were used",
+        },
+    )
+    words = text_of(client.get("/search?q=meso+fat+dissolving+cape+town").data)
+    assert (
+        "We read your search as: treatment Fat reduction and Mesotherapy, city Cape Town." in words
+    )
+    assert "Your search was long: only the first 500 characters were used." in words
+
+
 def test_cards_take_their_badge_from_the_database_not_the_index(client, stub, app, directory_data):
     """The index may lag: a hit it still calls verified shows the register's current word."""
     with app.app_context():

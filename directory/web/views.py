@@ -141,25 +141,38 @@ def _filter_labels(parsed: ParsedSearch) -> list[dict]:
 
 UNDERSTOOD_LABELS = {
     "service": "treatment",
-    "place": "place",
     "city": "city",
     "province": "province",
+    "postcode": "postal code",
+    "place_corrected": "place (spelling corrected)",
+    "registration_number": "registration number",
     "clinic": "clinic",
-    "text": "words",
-    "name": "name",
 }
 
 
-def _understood(results: SearchResults) -> list[tuple[str, str]]:
-    """What the engine recognised in the free text, e.g. ("treatment", "Mesotherapy")."""
+def _understood(results: SearchResults) -> tuple[list[tuple[str, str]], list[str]]:
+    """What the engine recognised in the free text, as (label, value) pairs such as
+    ("treatment", "Mesotherapy"), and any remarks (e.g. a shortened query) as notices."""
     pairs: list[tuple[str, str]] = []
+    remarks: list[str] = []
     for key, value in results.understood.items():
         if not value:
             continue
+        if key == "truncated":
+            remarks.append(f"Your search was long: {value}.")
+            continue
         if key == "service":
-            value = db.session.scalar(select(Service.name).where(Service.slug == value)) or value
+            slugs = [slug for slug in value.split(",") if slug]
+            names = dict(
+                db.session.execute(
+                    select(Service.slug, Service.name).where(Service.slug.in_(slugs))
+                ).all()
+            )
+            value = " and ".join(names.get(slug, slug) for slug in slugs)
+        elif key in ("city", "province"):
+            value = ", ".join(part for part in value.split(",") if part)
         pairs.append((UNDERSTOOD_LABELS.get(key, key.replace("_", " ")), value))
-    return pairs
+    return pairs, remarks
 
 
 def _results_title(parsed: ParsedSearch, results: SearchResults | None) -> str:
@@ -237,8 +250,9 @@ def search():
         pagination=_pagination(parsed, results) if results.pages > 1 else [],
         beyond_last=results.total > 0 and parsed.query.page > results.pages,
         title=_results_title(parsed, results),
-        understood=_understood(results),
     )
+    context["understood"], remarks = _understood(results)
+    parsed.notices.extend(remarks)
     return render_template("results.html", **context)
 
 
