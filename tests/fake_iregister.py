@@ -387,9 +387,21 @@ def main() -> None:  # pragma: no cover - manual and benchmark use
     parser.add_argument("--jitter", type=float, default=0.0)
     parser.add_argument("--failure-rate", type=float, default=0.0)
     parser.add_argument("--generate", type=int, default=0, help="fictional MP numbers to add")
+    parser.add_argument(
+        "--failure-kinds",
+        default=None,
+        help="comma-separated faults drawn by --failure-rate (default: 500,429,drop,html_200,"
+        "invalid_json)",
+    )
     args = parser.parse_args()
+    kinds = {}
+    if args.failure_kinds:
+        kinds["failure_kinds"] = tuple(k.strip() for k in args.failure_kinds.split(","))
+        unknown = set(kinds["failure_kinds"]) - FAULTS
+        if unknown:
+            parser.error(f"unknown fault kind(s): {', '.join(sorted(unknown))}")
     register = FakeRegister(
-        latency=args.latency, latency_jitter=args.jitter, failure_rate=args.failure_rate
+        latency=args.latency, latency_jitter=args.jitter, failure_rate=args.failure_rate, **kinds
     )
     register.load_fixture()
     if args.generate:
