@@ -43,7 +43,10 @@ def test_mesotherapy_in_cape_town_lists_only_verified_practitioners(client, dire
     # The suspended and the stale practitioner at the same clinic are not in the default list.
     assert directory_data["suspended"] not in found and directory_data["stale"] not in found
     words = text_of(page.data)
-    assert "2 practitioners the register currently confirms as active" in words
+    assert (
+        "2 practitioners for “mesotherapy” in Cape Town that the register currently confirms "
+        "as active." in words
+    )
     assert "Show everyone, with their status" in words
 
 
