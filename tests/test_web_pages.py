@@ -446,6 +446,12 @@ def test_check_mistyped_number_shows_the_error_and_the_suggestion(client):
     assert 'aria-invalid="true"' in page.data.decode()
 
 
+def test_check_refuses_a_number_too_long_to_be_one(client):
+    page = client.get("/check", query_string={"number": "MP0900001" + " " * 200 + "x"})
+    assert page.status_code == 400
+    assert "too long to be a registration number" in text_of(page.data)
+
+
 def test_check_never_checked_number_says_so_and_links_to_the_register(client, directory_data):
     page = client.get("/check?number=dp 77")
     assert page.status_code == 404

@@ -35,6 +35,14 @@ EXPLANATIONS: dict[int, str] = {
 }
 
 
+def _rollback() -> None:
+    """A crash may leave the session mid-transaction; the error page must not trip on it."""
+    try:
+        db.session.rollback()
+    except Exception:  # pragma: no cover - the database itself may be what failed
+        log.exception("rolling back after an error failed")
+
+
 def _render(code: int, description: str | None):
     title = TITLES.get(code, "Something went wrong")
     explanation = description or EXPLANATIONS.get(code, "")
@@ -60,7 +68,7 @@ def page_error(error: HTTPException):
 
 @web.errorhandler(InternalServerError)
 def page_crash(error: InternalServerError):
-    db.session.rollback()
+    _rollback()
     return _render(500, None)
 
 
@@ -81,5 +89,5 @@ def site_error(error: HTTPException):
 def site_crash(error: InternalServerError):
     if _is_api(request.path):
         return error
-    db.session.rollback()
+    _rollback()
     return _render(500, None)

@@ -44,6 +44,8 @@ web = Blueprint(
 POPULAR_SERVICES = 8
 HISTORY_SHOWN = 20
 SERVICE_PAGE_PEOPLE = 10
+# Longer than any way of writing a number (spaces, dashes and all): refused before reading.
+MAX_NUMBER_TYPED = 100
 
 
 @web.app_template_filter("long_date")
@@ -384,13 +386,19 @@ def check():
     typed = request.args.get("number", "")
     if not typed.strip():
         return render_template("check.html", typed="", canonical=None, error=None)
+    if len(typed) > MAX_NUMBER_TYPED:
+        too_long = numbers.RegistrationNumberError(
+            "That is too long to be a registration number: a number is 2 to 4 letters and "
+            "up to 7 digits, e.g. MP0012345."
+        )
+        return _never_checked(None, too_long, typed[:MAX_NUMBER_TYPED], 400)
     try:
         canonical = numbers.normalise(typed)
     except numbers.RegistrationNumberError as exc:
-        return _never_checked(None, exc, typed[:100], 400)
+        return _never_checked(None, exc, typed, 400)
     if _find_practitioner(canonical) is not None:
         return redirect(url_for("web.practitioner", number=canonical), code=303)
-    return _never_checked(canonical, None, typed[:100], 404)
+    return _never_checked(canonical, None, typed, 404)
 
 
 from directory.web import errors  # noqa: E402,F401  (registers the error pages on ``web``)
