@@ -132,3 +132,31 @@ class DefaultConfig:
     MAIL_SMTP_PASSWORD: str | None = None
     MAIL_SMTP_STARTTLS = True
     MAIL_SMTP_TIMEOUT = 10.0  # seconds
+
+
+def duration_settings() -> list[str]:
+    """Every setting whose default is a duration (``"15m"``, ``"30d"``...)."""
+    from directory.util.durations import parse_duration
+
+    keys = []
+    for key in dir(DefaultConfig):
+        default = getattr(DefaultConfig, key)
+        if not key.isupper() or not isinstance(default, str):
+            continue
+        try:
+            parse_duration(default)
+        except ValueError:
+            continue
+        keys.append(key)
+    return keys
+
+
+def check_durations(config) -> None:
+    """Raise ValueError naming the first duration setting that is not a duration."""
+    from directory.util.durations import parse_duration
+
+    for key in duration_settings():
+        try:
+            parse_duration(config.get(key))
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None

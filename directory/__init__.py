@@ -80,10 +80,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _check_settings(app: Flask) -> None:
     """Fail at start-up, with the setting's name, rather than at the first request."""
+    from config.settings import check_durations
     from directory.registry.policy import RegistryPolicy
     from importers.sources.hpcsa import HpcsaSettings
 
     try:
+        check_durations(app.config)
         RegistryPolicy.from_config(app.config)
         HpcsaSettings.from_config(app.config)
     except (ValueError, KeyError) as exc:

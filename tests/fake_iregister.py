@@ -87,6 +87,7 @@ class RequestRecord:
     fields: dict[str, str]
     user_agent: str
     content_type: str
+    body: str = ""  # the raw form-encoded body, as sent
 
 
 @dataclass
@@ -209,6 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
                     fields,
                     self.headers.get("User-Agent", ""),
                     self.headers.get("Content-Type", ""),
+                    body,
                 )
             )
             rows = [list(r) for r in register.records.get(number, [])]

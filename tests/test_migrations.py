@@ -1,0 +1,118 @@
+"""``flask db upgrade`` builds exactly the models' schema, on SQLite and on PostgreSQL, and
+``flask db downgrade base`` takes it all away again.
+
+The commands run as a user runs them (a ``flask`` subprocess from the repository root), so
+Alembic's logging set-up stays out of this test process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+
+from directory import create_app
+from directory.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+FLASK = Path(sys.executable).with_name("flask")
+
+
+def flask_db(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith("DIRECTORY_")
+    }
+    env.update(
+        FLASK_APP="wsgi:app",
+        DIRECTORY_SQLALCHEMY_DATABASE_URI=url,
+        DIRECTORY_SEARCH_INDEX_DIR=str(tmp_path / "search-index"),
+        DIRECTORY_MAIL_FILE_DIR=str(tmp_path / "mail"),
+    )
+    done = subprocess.run(
+        [str(FLASK), "db", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"flask db {' '.join(args)} failed:\n{done.stderr[-3000:]}"
+    return done
+
+
+def models_metadata(url: str, tmp_path: Path):
+    """Every model's table, as the app registers them (all domains)."""
+    create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SEARCH_INDEX_DIR": str(tmp_path / "search-index"),
+        }
+    )
+    return db.metadata
+
+
+def schema_differences(url: str, metadata) -> list:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "compare_server_default": False}
+            )
+            return compare_metadata(context, metadata)
+    finally:
+        engine.dispose()
+
+
+def tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def upgrade_compare_downgrade(url: str, tmp_path: Path) -> None:
+    assert tables(url) == set(), "the database is not empty to begin with"
+    metadata = models_metadata(url, tmp_path)
+
+    flask_db(url, tmp_path, "upgrade")
+    assert tables(url) == set(metadata.tables) | {"alembic_version"}
+    assert schema_differences(url, metadata) == []
+
+    flask_db(url, tmp_path, "downgrade", "base")
+    assert tables(url) <= {"alembic_version"}
+
+
+def test_migrations_build_exactly_the_models_schema_on_sqlite(tmp_path):
+    upgrade_compare_downgrade(f"sqlite:///{tmp_path / 'fresh.sqlite3'}", tmp_path)
+
+
+@pytest.mark.postgres
+def test_migrations_build_exactly_the_models_schema_on_postgresql(pg_database_url, tmp_path):
+    engine = create_engine(pg_database_url)
+    try:
+        # the session's database is shared with pg_app tests: start from an empty schema
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        upgrade_compare_downgrade(pg_database_url, tmp_path)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        engine.dispose()
+
+
+def test_there_is_one_migration_head():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config(str(ROOT / "directory" / "migrations" / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "directory" / "migrations"))
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1
