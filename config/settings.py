@@ -47,6 +47,10 @@ class DefaultConfig:
     CONTACT_URL = "https://example.org/hpcsa-directory/contact"
     # Politeness for the one-off `flask registry verify --from` runs (requests per second).
     VERIFY_RATE = 1.0
+    # `flask registry verify`: retries of a transient failure (timeout, 5xx, 429...) per
+    # number, the first wait (doubling each time; the register's Retry-After wins if longer).
+    VERIFY_RETRIES = 2
+    VERIFY_RETRY_BACKOFF = "2s"
 
     # --- What the system believes ----------------------------------------------------
     # A not-found for a registration the register had confirmed takes effect only when
