@@ -9,7 +9,7 @@ import types
 from email.utils import formatdate
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from directory.extensions import db
 from directory.registry.models import Practitioner, StatusEvent, VerificationCheck
@@ -410,6 +410,18 @@ def test_an_unmigrated_database_is_a_plain_error(app_config, tmp_path):
     assert result.exit_code == 1
     assert "database problem" in result.output and "flask db upgrade" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_database_failure_while_recording_stops_the_run_plainly(app, register):
+    seed(app, FIXTURE_NUMBERS)
+    with app.app_context():  # the history table is gone: no result can be recorded
+        db.session.execute(text("DROP TABLE verification_checks"))
+        db.session.commit()
+    result = invoke(app, "--json")
+    assert result.exit_code == 1
+    assert "database problem" in result.output and "Traceback" not in result.output
+    assert leases_held(app) == []  # given back: the work stays due
+    assert all(p.last_checked_at is None for p in practitioners(app).values())
 
 
 def stub_notifications(monkeypatch, deliver) -> None:

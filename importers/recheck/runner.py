@@ -70,6 +70,10 @@ LIMIT = "limit"
 MAX_DURATION = "max_duration"
 SIGNAL = "signal"
 BREAKER = "breaker"
+DATABASE = "database_error"
+
+# The most results written in one transaction (only when that many are waiting).
+WRITE_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ class LookupReport:
     attempts: int
     error: str | None = None
     http_status: int | None = None
+    duration_ms: int | None = None  # of the last request
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +141,7 @@ class LookupReport:
             "attempts": self.attempts,
             "error": self.error,
             "http_status": self.http_status,
+            "duration_ms": self.duration_ms,
         }
 
 
@@ -398,7 +404,11 @@ class RecheckRun:
         # Unbounded, but the producer only claims when it runs low: at most about
         # claim_batch + concurrency registrations are held at any time.
         queue: asyncio.Queue[Claim | None] = asyncio.Queue()
-        producer = renewer = None
+        # Results waiting to be written: bounded, so look-ups never run ahead of the database.
+        results: asyncio.Queue[tuple[Claim, Attempted] | None] = asyncio.Queue(
+            maxsize=self.options.concurrency
+        )
+        producer = renewer = writer = None
         try:
             total = await self._db(claimer.count_candidates)
             if self.options.limit is not None:
@@ -406,12 +416,20 @@ class RecheckRun:
             self.progress.start(total)
             producer = asyncio.create_task(self._produce(claimer, queue))
             renewer = asyncio.create_task(self._renew(claimer))
+            writer = asyncio.create_task(self._write(claimer, results, hooks))
             self._workers = [
-                asyncio.create_task(self._work(claimer, queue, client, hooks))
+                asyncio.create_task(self._work(queue, results, writer, client))
                 for _ in range(self.options.concurrency)
             ]
-            results = await asyncio.gather(*self._workers, return_exceptions=True)
-            for outcome in results:
+            outcomes = await asyncio.gather(*self._workers, return_exceptions=True)
+            if not writer.done():
+                await asyncio.wait(
+                    {asyncio.ensure_future(results.put(None)), writer},
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                await asyncio.wait({writer})
+            writer.result()  # a database failure while writing ends the run with it
+            for outcome in outcomes:
                 if isinstance(outcome, BaseException) and not isinstance(
                     outcome, asyncio.CancelledError
                 ):
@@ -421,7 +439,7 @@ class RecheckRun:
         finally:
             if deadline is not None:
                 deadline.cancel()
-            for task in (producer, renewer):
+            for task in (producer, renewer, writer):
                 if task is not None and not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -484,11 +502,13 @@ class RecheckRun:
 
     async def _work(
         self,
-        claimer: Claimer,
         queue: asyncio.Queue[Claim | None],
+        results: asyncio.Queue[tuple[Claim, Attempted] | None],
+        writer: asyncio.Task,
         client: AsyncHpcsaClient,
-        hooks: PostCommitHooks,
     ) -> None:
+        """One look-up at a time: take a registration, ask the register, hand the result
+        to the writer (waiting when it is behind), take the next."""
         while not self.stopping:
             got, item = await self._until_stop(queue.get())
             if not got or item is None:
@@ -507,10 +527,44 @@ class RecheckRun:
                     count=False,  # released (and counted) with the run's other leases
                 )
                 continue
-            assert attempted.result is not None
-            report = await self._db(self._apply, claimer, item, attempted)
-            self._report(report)
-            if report.effect == "changed":
+            handing = asyncio.ensure_future(results.put((item, attempted)))
+            await asyncio.wait({handing, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if not handing.done():  # the writer failed: nothing more can be recorded
+                handing.cancel()
+                return
+
+    async def _write(
+        self,
+        claimer: Claimer,
+        results: asyncio.Queue[tuple[Claim, Attempted] | None],
+        hooks: PostCommitHooks,
+    ) -> None:
+        """Record results as they come: each on its own, or the few already waiting in one
+        small transaction (never more than --concurrency). Every result is written, even
+        after a stop: it is the register's answer, already paid for."""
+        while True:
+            first = await results.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < WRITE_BATCH:
+                try:
+                    more = results.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if more is None:
+                    results.put_nowait(None)  # seen after this batch
+                    break
+                batch.append(more)
+            try:
+                reports = await self._db(self._apply, claimer, batch)
+            except Exception as exc:
+                log.error("recheck: recording results failed, stopping: %s", exc)
+                self.request_stop(DATABASE)
+                raise
+            for report in reports:
+                self._report(report)
+            if any(report.effect == "changed" for report in reports):
                 hooks.kick()
 
     async def _look_up(self, item: Claim, client: AsyncHpcsaClient) -> Attempted:
@@ -536,24 +590,29 @@ class RecheckRun:
         return await with_retries(attempt, self.options.retry, wait=wait, rng=self.rng)
 
     def _apply(
+        self, session: Session, claimer: Claimer, batch: list[tuple[Claim, Attempted]]
+    ) -> list[LookupReport]:
+        """Record results (DB thread): for each, release its lease and apply it through
+        ``record_check``; one commit, so each registration is written whole or not at all."""
+        reports = [self._apply_one(session, claimer, item, attempted) for item, attempted in batch]
+        session.commit()
+        return reports
+
+    def _apply_one(
         self, session: Session, claimer: Claimer, item: Claim, attempted: Attempted
     ) -> LookupReport:
-        """Record one result (DB thread): release the lease and apply it in one commit."""
         result = attempted.result
         assert result is not None
-        if not claimer.settle(session, item.id):
-            session.rollback()
+        if not claimer.settle(session, item.id):  # changed nothing: another run holds it
             return LookupReport(
                 item.registration_number, "skipped", "lease_lost", None, None, attempted.attempts
             )
         practitioner = session.get(Practitioner, item.id)
         if practitioner is None:
-            session.rollback()
             return LookupReport(
                 item.registration_number, "skipped", "gone", None, None, attempted.attempts
             )
         effect = record_check(session, practitioner, result, self.policy, rng=self.rng)
-        session.commit()
         return LookupReport(
             registration_number=item.registration_number,
             outcome=result.outcome.value,
@@ -563,6 +622,7 @@ class RecheckRun:
             attempts=attempted.attempts,
             error=result.error,
             http_status=result.http_status,
+            duration_ms=result.duration_ms,
         )
 
     def _report(self, report: LookupReport, *, count: bool = True) -> None:
