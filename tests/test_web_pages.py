@@ -581,14 +581,15 @@ def test_cards_take_their_badge_from_the_database_not_the_index(client, stub, ap
     assert html.count('data-verified="true"') == 1
 
 
-def test_hits_for_deleted_practitioners_are_dropped(client, stub, app, directory_data):
+def test_hits_for_deleted_practitioners_and_twins_are_dropped(client, stub, app, directory_data):
     with app.app_context():
         ghost = new_practitioner("MP0912345")
         hits = [wf.hit_for(ghost), wf.hit_for(load(app, directory_data["active"]))]
+        hits.append(wf.hit_for(load(app, directory_data["active"])))  # a stale twin
     stub.results = wf.results_with(hits)
     html = client.get("/search?q=meso").data.decode()
     assert "MP0912345" not in html
-    assert "MP0900001" in html
+    assert html.count('aria-labelledby="card-MP0900001"') == 1
 
 
 def test_snippets_keep_only_their_highlight_markup(client, stub, app, directory_data):

@@ -91,7 +91,8 @@ def cards_for(hits: list[SearchHit]) -> list[Card]:
     """Badges from ``verdict`` over the stored practitioners, in the engine's order.
 
     A hit whose practitioner is no longer in the database is dropped (the index lags a
-    deletion); a hit whose status the index has out of date shows the database's verdict.
+    deletion), as is a second hit for the same number; a hit whose status the index has
+    out of date shows the database's verdict.
     """
     wanted = [h.registration_number for h in hits]
     if not wanted:
@@ -100,11 +101,14 @@ def cards_for(hits: list[SearchHit]) -> list[Card]:
         select(Practitioner).where(Practitioner.registration_number.in_(wanted))
     ).all()
     by_number = {p.registration_number: p for p in rows}
-    return [
-        Card(hit, by_number[hit.registration_number], verdict(by_number[hit.registration_number]))
-        for hit in hits
-        if hit.registration_number in by_number
-    ]
+    cards: list[Card] = []
+    shown: set[str] = set()
+    for hit in hits:
+        number = hit.registration_number
+        if number in by_number and number not in shown:  # an index may hold a stale twin
+            shown.add(number)
+            cards.append(Card(hit, by_number[number], verdict(by_number[number])))
+    return cards
 
 
 @web.get("/")
