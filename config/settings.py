@@ -122,7 +122,7 @@ class DefaultConfig:
     # NOTIFY_MAX_ATTEMPTS attempts (`flask notifications retry` queues them again).
     NOTIFY_RETRY_FIRST = "1m"
     NOTIFY_RETRY_MAX = "6h"
-    NOTIFY_MAX_ATTEMPTS = 12  # about a day and a half of retrying with the defaults
+    NOTIFY_MAX_ATTEMPTS = 12  # with the defaults: some 10 to 20 hours of retrying
     # How long a sender holds the rows it claimed; a crashed sender's rows are free after it.
     NOTIFY_LEASE = "5m"
     # Emails to the clinics listing a practitioner: "file" writes RFC 5322 messages under
