@@ -304,6 +304,7 @@ class ImportSummary:
     status_events: int = 0
     batches: int = 0
     spilled_rows: int = 0
+    search_queued: int = 0  # practitioners queued for the search index
     seconds: float = 0.0
 
     @property
@@ -325,6 +326,7 @@ class ImportSummary:
             "unchanged": self.effects["unchanged"],
             "ignored_stale": self.effects["ignored_stale"],
             "status_events": self.status_events,
+            "search_queued": self.search_queued,
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_read / self.seconds) if self.seconds else None,
         }
@@ -366,7 +368,7 @@ class _Batcher:
         policy: RegistryPolicy,
         summary: ImportSummary,
         note: Callable[[Note], None],
-        on_batch: Callable[[Session, list[int]], None] | None,
+        on_batch: Callable[[Session, list[int]], int] | None,
         batch_rows: int,
     ) -> None:
         self.session = session
@@ -478,7 +480,8 @@ class _Batcher:
             check_values.append({**history_values(result, decision, now), "practitioner_id": pid})
             if decision.effect == "ignored_stale":
                 continue
-            touched.append(pid)
+            if row is not None:
+                touched.append(pid)
             if decision.copy_register_facts or decision.clear_register_rows:
                 wanted_rows = (
                     category_rows(result, decision) if decision.copy_register_facts else []
@@ -503,7 +506,7 @@ class _Batcher:
         if event_rows:
             session.execute(insert(EVENTS), event_rows)
         if self.on_batch is not None and touched:
-            self.on_batch(session, touched)
+            self.summary.search_queued += self.on_batch(session, touched)
         return [(group, decision) for group, _, decision, _ in decided]
 
     def _categories_of(self, practitioner_ids: list[int]) -> dict[int, tuple]:
@@ -555,14 +558,16 @@ def import_snapshot(
     *,
     as_of: datetime,
     note: Callable[[Note], None] = lambda _note: None,
-    on_batch: Callable[[Session, list[int]], None] | None = None,
+    on_batch: Callable[[Session, list[int]], int] | None = None,
     batch_rows: int = BATCH_ROWS,
     digest: Digest | None = None,
 ) -> ImportSummary:
     """Import ``snapshot`` as the register's answer as of ``as_of`` (aware UTC).
 
-    ``note`` receives each rejected row and warning as it is found; ``on_batch`` is called
-    inside each batch's transaction with the ids of the practitioners it wrote. Raises
+    ``note`` receives each rejected row and warning as it is found. ``on_batch`` is called
+    inside each batch's transaction with the ids of the existing practitioners it updated
+    (Core statements skip the ORM flush hooks that feed the search outbox) and returns how
+    many it queued for the search index. Raises
     SnapshotError (from pass 1, before any write) when the file is not a snapshot.
     """
     started = time.monotonic()

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from directory.extensions import db
+from directory.listings.models import Listing
 from directory.registry import numbers
 from directory.registry.checks import new_practitioner, record_check
 from directory.registry.lookups import LookupResult
@@ -27,6 +28,7 @@ from directory.registry.models import Practitioner, StatusEvent, VerificationChe
 from directory.registry.policy import RegistryPolicy
 from directory.registry.statuses import PATIENT_MEANING, Outcome, Status
 from directory.registry.verification import verdict
+from directory.search.outbox import enqueue_practitioners
 from directory.util.clock import utcnow
 from directory.util.durations import parse_duration
 from importers.snapshot_import import Note, import_snapshot, scan
@@ -88,10 +90,23 @@ class AsOf(click.ParamType):
         return parsed
 
 
-def _search_enqueue(session: Session, practitioner_ids: list[int]) -> None:
-    """Queue index updates for practitioners a bulk batch wrote (Core skips ORM events)."""
-    # TODO(search outbox): call the function directory/search exports for this once it
-    # exists; until then the index catches up only through its own rebuild.
+def _search_enqueue(session: Session, practitioner_ids: list[int]) -> int:
+    """Queue index updates for listed practitioners a bulk batch updated.
+
+    The bulk import writes with Core statements, which the search outbox's ORM flush hooks
+    do not see. Only listed practitioners are in the index, and a practitioner the import
+    created cannot be listed yet, so only updated, listed ones are queued.
+    """
+    listed = (
+        session.execute(
+            select(Listing.practitioner_id)
+            .where(Listing.practitioner_id.in_(practitioner_ids))
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
+    return enqueue_practitioners(session.connection(), listed, reason="snapshot")
 
 
 @registry_cli.command("import")
@@ -162,6 +177,11 @@ def import_command(path: Path, as_of: datetime | None, as_json: bool, batch_size
         f"{figures['ignored_stale']} older than what the system already knew (recorded, "
         f"changed nothing). {figures['seconds']} s."
     )
+    if summary.search_queued:
+        text += (
+            f"\n{summary.search_queued} listed practitioners queued for the search index "
+            "(`flask search sync` applies them now)."
+        )
     _emit(as_json, figures, text)
     raise SystemExit(summary.exit_code)
 

@@ -1,0 +1,367 @@
+"""``flask registry import``: snapshots go through the same rules as live look-ups.
+
+The main tests run on SQLite and on PostgreSQL (``pg_app``): the bulk SQL is portable.
+All data is fictional.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from directory.extensions import db
+from directory.listings.models import Clinic, Listing
+from directory.registry.models import (
+    Practitioner,
+    StatusEvent,
+    VerificationCheck,
+)
+from directory.registry.verification import verdict
+from directory.search.models import SearchOutbox
+from directory.util.clock import utcnow
+
+HEADER = ["Title", "Surname", "Fullname", "Registration", "City", "Postal Code", "Category",
+          "Status"]  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_app(request):
+    """The app on SQLite, then on PostgreSQL."""
+    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")
+
+
+def person(number: str, status: str = "ACTIVE", category: str = "INDEPENDENT PRACTICE",
+           surname: str | None = None, city: str = "CAPE TOWN") -> list[str]:  # fmt: skip
+    """One fictional register row."""
+    return ["DR", surname or f"FICTIONAL-{number}", "TEST PERSON", number, city, "8001",
+            category, status]  # fmt: skip
+
+
+def write_csv(tmp_path, rows: list[list[str]], name: str = "snapshot.csv") -> str:
+    lines = [",".join(HEADER)] + [",".join(row) for row in rows]
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def run_import(app, path: str, *args: str):
+    result = app.test_cli_runner().invoke(args=["registry", "import", path, "--json", *args])
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return result, lines
+
+
+def load(number: str) -> Practitioner | None:
+    db.session.expire_all()
+    return db.session.scalar(select(Practitioner).where(Practitioner.registration_number == number))
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_clean_snapshot_imports_every_row_and_exits_0(any_app, tmp_path):
+    rows = [
+        person("MP 0000001"),
+        person("MP0000002", "ACTIVE"),
+        person("MP0000002", "INACTIVE", "PUBLIC SERVICE"),
+        person("DP45", "SUSPENDED"),
+        person("PS0000301", "ERASED"),
+    ]
+    result, lines = run_import(any_app, write_csv(tmp_path, rows))
+    assert result.exit_code == 0, result.output
+    summary = lines[-1]
+    assert summary["type"] == "summary"
+    assert summary["rows_read"] == summary["rows_imported"] == 5
+    assert summary["rows_rejected"] == 0 and summary["registrations"] == 4
+    assert summary["created"] == 4
+    with any_app.app_context():
+        assert count(Practitioner) == 4 and count(VerificationCheck) == 4
+        assert count(StatusEvent) == 0  # a first sighting is not a change
+        two = load("MP0000002")
+        assert [(c.category, c.status) for c in two.categories] == [
+            ("INDEPENDENT PRACTICE", "active"),
+            ("PUBLIC SERVICE", "inactive"),
+        ]
+        assert two.status == "active" and two.raw_status == "ACTIVE / INACTIVE"
+        assert verdict(two).verified  # as of now, active
+        assert load("DP0000045").status == "suspended"
+        assert not verdict(load("PS0000301")).verified
+        check = db.session.scalar(select(VerificationCheck))
+        assert check.source == "snapshot:snapshot.csv" and check.outcome == "ok"
+
+
+def test_bad_rows_are_reported_with_line_and_reason_and_skipped(any_app, tmp_path):
+    rows = [
+        person("MP0000001"),  # line 2: fine
+        person("MPO012345"),  # 3: letter O
+        person("12345"),  # 4: no prefix
+        ["DR", "", "NO SURNAME", "MP0000004", "DURBAN", "4001", "INTERN", "ACTIVE"],  # 5
+        person("MP0000005", "ACTIVE"),  # 6: conflicts with 8 (same category, other status)
+        person("MP0000006"),  # 7: fine
+        person("MP0000005", "SUSPENDED"),  # 8
+        person("MP0000009", surname="FICTIONAL-ONE"),  # 9: conflicts with 10 (other names)
+        person("MP0000009", "INACTIVE", "INTERN", surname="FICTIONAL-OTHER"),  # 10
+        ["DR", "FICTIONAL-X", "SHORT", "MP0000011"],  # 11: too few values
+    ]
+    result, lines = run_import(any_app, write_csv(tmp_path, rows))
+    assert result.exit_code == 1, result.output
+    rejected = {line["line"]: line for line in lines if line["type"] == "rejected"}
+    assert sorted(rejected) == [3, 4, 5, 6, 8, 9, 10, 11]
+    assert "letter O" in rejected[3]["reason"] and "MP0012345" in rejected[3]["reason"]
+    assert "no register prefix" in rejected[4]["reason"]
+    assert rejected[5]["reason"] == "missing required value(s): Surname"
+    assert rejected[5]["registration_number"] == "MP0000004"
+    assert "conflicting rows" in rejected[6]["reason"] and "line 8" in rejected[6]["reason"]
+    assert rejected[8]["reason"] == rejected[6]["reason"]
+    assert "other names" in rejected[9]["reason"]
+    assert "has 4 values" in rejected[11]["reason"]
+    summary = lines[-1]
+    assert (summary["rows_read"], summary["rows_imported"], summary["rows_rejected"]) == (10, 2, 8)
+    with any_app.app_context():
+        stored = db.session.scalars(select(Practitioner.registration_number)).all()
+        assert sorted(stored) == ["MP0000001", "MP0000006"]
+
+
+def test_human_output_names_line_number_and_reason(app, tmp_path):
+    path = write_csv(tmp_path, [person("MP0000001"), person("MP12345678")])
+    result = app.test_cli_runner().invoke(args=["registry", "import", path])
+    assert result.exit_code == 1
+    assert "line 3: rejected: bad registration number" in result.stdout
+    assert "2 rows read, 1 imported, 1 rejected" in result.stdout
+
+
+def test_an_unknown_status_is_imported_as_unknown_with_a_warning(any_app, tmp_path):
+    rows = [person("MP0000001", "PROVISIONALLY ACTIVE PENDING REVIEW"), person("MP0000002")]
+    result, lines = run_import(any_app, write_csv(tmp_path, rows))
+    assert result.exit_code == 0, result.output  # nothing rejected: a warning only
+    warnings = [line for line in lines if line["type"] == "warning"]
+    assert len(warnings) == 1 and warnings[0]["line"] == 2
+    assert "PROVISIONALLY ACTIVE PENDING REVIEW" in warnings[0]["reason"]
+    assert lines[-1]["warnings"] == 1 and lines[-1]["rows_imported"] == 2
+    with any_app.app_context():
+        p = load("MP0000001")
+        assert p.status == "unknown"
+        assert p.raw_status == "PROVISIONALLY ACTIVE PENDING REVIEW"  # nothing lost
+        assert not verdict(p).verified
+
+
+def test_an_exact_repeat_is_imported_once_with_a_warning(app, tmp_path):
+    rows = [person("MP0000001"), person("MP0000002"), person("MP0000001")]
+    result, lines = run_import(app, write_csv(tmp_path, rows))
+    assert result.exit_code == 0
+    assert [(w["line"], w["reason"]) for w in lines if w["type"] == "warning"] == [
+        (4, "repeats line 2 exactly: imported once")
+    ]
+    with app.app_context():
+        assert len(load("MP0000001").categories) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        (b"Name,Number\nFICTIONAL,MP0000001\n", "lacks the column(s)"),
+        (",".join(HEADER).encode() + b"\n", "no data rows"),
+    ],
+)
+def test_a_file_that_is_not_a_snapshot_exits_2_and_changes_nothing(app, tmp_path, content, message):
+    path = tmp_path / "not-a-snapshot.csv"
+    path.write_bytes(content)
+    result, _ = run_import(app, str(path))
+    assert result.exit_code == 2
+    assert message in result.stderr and "Nothing was imported" in result.stderr
+    assert "Traceback" not in result.output
+    with app.app_context():
+        assert count(Practitioner) == 0 and count(VerificationCheck) == 0
+
+
+def test_an_undecodable_byte_at_the_end_changes_nothing(any_app, tmp_path):
+    good = "\n".join(",".join(person(f"MP{i:07d}")) for i in range(1, 5001))
+    path = tmp_path / "snapshot.csv"
+    path.write_bytes(
+        (",".join(HEADER) + "\n" + good + "\n").encode() + b"DR,M\xfcLLER,X,MP9,D,1,I,ACTIVE\n"
+    )
+    result, _ = run_import(any_app, str(path), "--batch-size", "100")
+    assert result.exit_code == 2
+    assert "not UTF-8" in result.stderr
+    with any_app.app_context():
+        assert count(Practitioner) == 0  # the first 5,000 good rows were not written either
+
+
+def test_a_missing_file_and_a_bad_as_of_are_usage_errors(app, tmp_path):
+    result, _ = run_import(app, str(tmp_path / "nope.csv"))
+    assert result.exit_code == 2 and "no such file" in result.stderr
+    path = write_csv(tmp_path, [person("MP0000001")])
+    for bad in ("yesterday", "2024-13-01", (utcnow() + timedelta(days=2)).date().isoformat()):
+        result, _ = run_import(app, path, "--as-of", bad)
+        assert result.exit_code == 2, bad
+        assert "Traceback" not in result.output
+    with app.app_context():
+        assert count(Practitioner) == 0
+
+
+def test_an_old_snapshot_never_looks_freshly_verified(any_app, tmp_path):
+    as_of = (utcnow() - timedelta(days=60)).date()
+    result, lines = run_import(
+        any_app, write_csv(tmp_path, [person("MP0000001")]), "--as-of", as_of.isoformat()
+    )
+    assert result.exit_code == 0
+    assert lines[-1]["as_of"].startswith(as_of.isoformat())
+    with any_app.app_context():
+        p = load("MP0000001")
+        assert p.status == "active"
+        assert p.verified_at == datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
+        judged = verdict(p)
+        assert not judged.verified and judged.tone == "stale"
+        check = db.session.scalar(select(VerificationCheck))
+        assert check.checked_at == p.verified_at  # the history says when the register said it
+
+
+def test_an_old_snapshot_after_a_newer_live_check_changes_nothing(any_app, tmp_path):
+    runner = any_app.test_cli_runner()
+    live = runner.invoke(args=["registry", "verify", "MP0000101", "--json"])
+    assert live.exit_code == 0, live.output
+    with any_app.app_context():
+        before = load("MP0000101")
+        state = (before.status, before.verified_at, before.status_as_of, before.raw_status)
+        assert state[0] == "active"
+    old = write_csv(
+        tmp_path,
+        [person("MP0000101", "SUSPENDED", surname="FICTIONAL-OLD-NAME", city="DURBAN")],
+    )
+    result, lines = run_import(any_app, old, "--as-of", "2024-01-01")
+    assert result.exit_code == 0
+    assert lines[-1]["ignored_stale"] == 1 and lines[-1]["status_changed"] == 0
+    with any_app.app_context():
+        after = load("MP0000101")
+        assert (after.status, after.verified_at, after.status_as_of, after.raw_status) == state
+        assert after.surname == "FICTIONAL-NDLOVU" and after.city == "JOHANNESBURG"
+        assert [c.status for c in after.categories] == ["active"]
+        assert verdict(after).verified
+        assert count(StatusEvent) == 0
+        effects = db.session.scalars(
+            select(VerificationCheck.effect).order_by(VerificationCheck.id)
+        ).all()
+        assert effects == ["created", "ignored_stale"]  # recorded, changed nothing
+
+
+def test_a_newer_snapshot_changes_status_and_emits_one_event(any_app, tmp_path):
+    first = write_csv(tmp_path, [person("MP0000001")], "first.csv")
+    assert run_import(any_app, first, "--as-of", "2024-01-01")[0].exit_code == 0
+    second = write_csv(
+        tmp_path,
+        [person("MP0000001", "ACTIVE"), person("MP0000001", "SUSPENDED", "PUBLIC SERVICE")],
+        "second.csv",
+    )
+    result, lines = run_import(any_app, second, "--as-of", "2024-02-01")
+    assert result.exit_code == 0
+    assert lines[-1]["status_changed"] == 1 and lines[-1]["status_events"] == 1
+    with any_app.app_context():
+        p = load("MP0000001")
+        assert p.status == "suspended"
+        assert p.status_changed_at == datetime(2024, 2, 1, tzinfo=UTC)
+        assert sorted(c.category for c in p.categories) == [
+            "INDEPENDENT PRACTICE",
+            "PUBLIC SERVICE",
+        ]
+        event = db.session.scalar(select(StatusEvent))
+        assert (event.from_status, event.to_status) == ("active", "suspended")
+        assert event.source == "snapshot:second.csv"
+        assert event.occurred_at == datetime(2024, 2, 1, tzinfo=UTC)
+
+
+def test_re_importing_the_same_snapshot_is_idempotent(any_app, tmp_path):
+    rows = [person(f"MP{i:07d}") for i in range(1, 40)]
+    rows += [person("MP0000003", "INACTIVE", "INTERN"), person("DP0000001", "ERASED")]
+    path = write_csv(tmp_path, rows)
+
+    def state():
+        db.session.expire_all()
+        people = db.session.scalars(select(Practitioner).order_by(Practitioner.id)).all()
+        return [
+            (p.id, p.registration_number, p.status, p.verified_at, p.status_as_of, p.raw_status,
+             p.surname, [(c.category, c.status, c.raw_status) for c in p.categories])
+            for p in people
+        ]  # fmt: skip
+
+    first, _ = run_import(any_app, path, "--as-of", "2024-05-01", "--batch-size", "7")
+    assert first.exit_code == 0
+    with any_app.app_context():
+        before = state()
+    second, lines = run_import(any_app, path, "--as-of", "2024-05-01", "--batch-size", "7")
+    assert second.exit_code == 0
+    assert lines[-1]["unchanged"] == 40 and lines[-1]["created"] == 0
+    with any_app.app_context():
+        assert state() == before
+        assert count(StatusEvent) == 0
+        assert count(VerificationCheck) == 80  # one history row per number per import
+
+
+def test_several_categories_anywhere_in_the_file_make_one_registration(any_app, tmp_path):
+    rows = [person("MP0000001", "ACTIVE")]
+    rows += [person(f"MP{i:07d}") for i in range(2, 30)]  # several batches in between
+    rows += [person("MP0000001", "INACTIVE", "INTERN")]
+    rows += [person("MP0000002", "SUSPENDED", "PUBLIC SERVICE")]
+    result, lines = run_import(any_app, write_csv(tmp_path, rows), "--batch-size", "5")
+    assert result.exit_code == 0, result.output
+    assert lines[-1]["registrations"] == 29 and lines[-1]["rows_imported"] == 31
+    with any_app.app_context():
+        one, two = load("MP0000001"), load("MP0000002")
+        assert [(c.category, c.status) for c in one.categories] == [
+            ("INDEPENDENT PRACTICE", "active"),
+            ("INTERN", "inactive"),
+        ]
+        assert one.status == "active"
+        assert two.status == "suspended"  # adverse anywhere wins
+        assert count(VerificationCheck) == 29  # one answer per number, not per row
+
+
+def test_json_lines_snapshots_import_the_same_way(any_app, tmp_path):
+    records = [dict(zip(HEADER, person("PS301", "ACTIVE"), strict=True))]
+    records.append(dict(zip(HEADER, person("PS301", "INACTIVE", "INTERN"), strict=True)))
+    records.append({"registration": "OT12", "status": "ACTIVE"})  # missing keys
+    path = tmp_path / "snapshot.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    result, lines = run_import(any_app, str(path))
+    assert result.exit_code == 1
+    rejected = [line for line in lines if line["type"] == "rejected"]
+    assert rejected[0]["line"] == 3 and "missing key(s)" in rejected[0]["reason"]
+    with any_app.app_context():
+        assert len(load("PS0000301").categories) == 2
+
+
+def test_every_json_line_parses_and_the_summary_is_last(app, tmp_path):
+    path = write_csv(tmp_path, [person("MP0000001"), person("BAD"), person("MP2", "ODD")])
+    result, lines = run_import(app, path)
+    assert result.exit_code == 1
+    assert [line["type"] for line in lines] == ["rejected", "warning", "summary"]
+    assert all({"line", "reason", "registration_number"} <= set(line) for line in lines[:-1])
+
+
+def test_updated_listed_practitioners_are_queued_for_the_search_index(app, tmp_path):
+    path = write_csv(tmp_path, [person("MP0000001"), person("MP0000002")], "a.csv")
+    assert run_import(app, path, "--as-of", "2024-01-01")[0].exit_code == 0
+    with app.app_context():
+        clinic = Clinic(slug="fictional-clinic", name="Fictional Clinic", city="Cape Town",
+                        province="Western Cape")  # fmt: skip
+        db.session.add(clinic)
+        db.session.flush()
+        listed_id = load("MP0000001").id
+        db.session.add(Listing(practitioner_id=listed_id, clinic_id=clinic.id))
+        db.session.commit()
+        queued_before = count(SearchOutbox)
+    path = write_csv(
+        tmp_path, [person("MP0000001", "SUSPENDED"), person("MP0000002", "SUSPENDED")], "b.csv"
+    )
+    result, lines = run_import(app, path, "--as-of", "2024-02-01")
+    assert result.exit_code == 0
+    assert lines[-1]["search_queued"] == 1
+    with app.app_context():
+        new_rows = db.session.scalars(
+            select(SearchOutbox.practitioner_id).order_by(SearchOutbox.id).offset(queued_before)
+        ).all()
+        assert new_rows == [listed_id]  # the unlisted one is not in the index
