@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, update
 
@@ -39,6 +39,7 @@ from directory.registry.verification import is_verified, verdict
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 NUMBER = "MP0000101"
+MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
@@ -536,6 +537,19 @@ def test_a_stale_not_found_changes_nothing(session):
     assert effect.effect == "ignored_stale" and snapshot(p) == before
 
 
+def test_an_answer_older_than_a_second_early_not_found_does_not_clear_it(session):
+    """Not-found at T+1d, again at T+1d+40m (too early to confirm); then an "active" dated
+    T+1d+20m arrives (an old snapshot): the register's newest word is still "not found"."""
+    check(session, ok("ACTIVE", at=T0))
+    check(session, not_found(T0 + DAY))
+    p, _ = check(session, not_found(T0 + DAY + 40 * MINUTE))
+    before = snapshot(p)
+    p, effect = check(session, ok("ACTIVE", at=T0 + DAY + 20 * MINUTE), now=T0 + DAY + HOUR)
+    assert effect.effect == "ignored_stale"
+    assert snapshot(p) == before and p.not_found_pending_since == T0 + DAY
+    assert not verdict(p, now=T0 + DAY + HOUR).verified
+
+
 def test_an_answer_older_than_a_pending_not_found_does_not_clear_it(session):
     check(session, ok("ACTIVE", at=T0))
     p, _ = check(session, not_found(T0 + 2 * DAY))
@@ -757,21 +771,31 @@ def test_decide_on_a_first_answer():
 
 
 ANSWERS = st.sampled_from(
-    [("ok", ("ACTIVE",)), ("ok", ("SUSPENDED",)), ("ok", ("ACTIVE", "INACTIVE")),
-     ("ok", ("ACTIVE", "ERASED")), ("ok", ("ODD",)), ("not_found", ()), ("error", ())]
+    [("ok", ("ACTIVE",)), ("ok", ("ACTIVE",)), ("ok", ("SUSPENDED",)),
+     ("ok", ("ACTIVE", "INACTIVE")), ("ok", ("ACTIVE", "ERASED")), ("ok", ("ODD",)),
+     ("not_found", ()), ("not_found", ()), ("not_found", ()), ("error", ())]
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+# Minutes after T0: dense (within the not-found confirmation hour) or spread over months.
+MINUTES = st.one_of(st.integers(0, 100), st.integers(0, 90 * 24 * 60))
+
+
+@settings(max_examples=400, deadline=None)
 @given(
     st.lists(
-        st.tuples(ANSWERS, st.integers(min_value=0, max_value=90 * 24 * 60)),
+        st.tuples(ANSWERS, MINUTES),
         min_size=1,
         max_size=12,
         unique_by=lambda item: item[1],
     ),
     st.integers(min_value=0, max_value=40 * 24 * 60),
 )
+@example(  # an old "active" dated between two not-founds arrives last: found by hand
+    [(("ok", ("ACTIVE",)), 0), (("not_found", ()), 10), (("not_found", ()), 40),
+     (("ok", ("ACTIVE",)), 20)],
+    0,
+)  # fmt: skip
 def test_whatever_the_sequence_verified_means_the_newest_answer_said_active(events_, wait):
     """Answers arrive in any order (stale ones included); errors anywhere.
 

@@ -55,10 +55,12 @@ class Belief:
     last_outcome: str | None = None
     last_checked_at: datetime | None = None
     next_check_at: datetime | None = None
+    last_answer_at: datetime | None = None
 
     FIELDS = (
         "status", "status_as_of", "status_changed_at", "verified_at", "not_found_pending_since",
         "consecutive_failures", "last_outcome", "last_checked_at", "next_check_at",
+        "last_answer_at",
     )  # fmt: skip
 
     @classmethod
@@ -76,9 +78,14 @@ class Belief:
     def as_of(self) -> datetime | None:
         """When the newest register answer this belief rests on was given.
 
-        A pending not-found is an answer too: an older "active" must not clear it.
+        Not-founds count, pending ones included: an older "active" must never clear a newer
+        "not found" (``last_answer_at``; the other two cover rows written before it existed).
         """
-        times = [t for t in (self.status_as_of, self.not_found_pending_since) if t is not None]
+        times = [
+            t
+            for t in (self.last_answer_at, self.status_as_of, self.not_found_pending_since)
+            if t is not None
+        ]
         return max(times) if times else None
 
 
@@ -135,6 +142,8 @@ def decide(
         )
 
     after = replace(belief, last_checked_at=now, last_outcome=result.outcome.value)
+    if result.outcome is not Outcome.ERROR:
+        after = replace(after, last_answer_at=observed_at)
     statuses: tuple[Status, ...] = ()
     answer_status: Status | None = None
     copy_facts = False

@@ -46,6 +46,9 @@ class Practitioner(db.Model):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     # First unconfirmed not-found for a registration the register had confirmed.
     not_found_pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the newest register answer applied (any "ok" or "not_found", pending or not) was
+    # given: an answer older than this is stale and changes nothing.
+    last_answer_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     # Recheck work claims: who holds this registration and until when.

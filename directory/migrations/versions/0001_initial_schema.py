@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 10:11:50.255311
+Create Date: 2026-11-25 10:25:51.117035
 
 """
 from alembic import op
@@ -60,6 +60,7 @@ def upgrade():
     sa.Column('last_outcome', sa.String(length=16), nullable=True),
     sa.Column('consecutive_failures', sa.Integer(), nullable=False),
     sa.Column('not_found_pending_since', sa.DateTime(), nullable=True),
+    sa.Column('last_answer_at', sa.DateTime(), nullable=True),
     sa.Column('next_check_at', sa.DateTime(), nullable=True),
     sa.Column('lease_owner', sa.String(length=80), nullable=True),
     sa.Column('lease_expires_at', sa.DateTime(), nullable=True),
