@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from directory import create_app
 from directory.extensions import db
+from directory.listings.models import Clinic, Listing
 from directory.notifications import (
     ChangeFeedEntry,
     DeliveryState,
@@ -441,3 +442,53 @@ def test_bulk_insert_with_returning_still_returns_its_rows(app):
         ).scalars().all()
         db.session.commit()
         assert [row.event_id for row in outbox_rows()] == returned
+
+
+def test_a_snapshot_import_that_changes_a_status_queues_it(app, tmp_path, receiver):
+    """``flask registry import`` writes its events in bulk; they are queued all the same."""
+    header = "Title,Surname,Fullname,Registration,City,Postal Code,Category,Status"
+    runner = app.test_cli_runner()
+    for as_of, status in (("2024-01-01", "ACTIVE"), ("2024-02-01", "SUSPENDED")):
+        path = tmp_path / f"snapshot-{as_of}.csv"
+        path.write_text(f"{header}\nDR,FICTIONAL,TEST PERSON,MP0000901,CAPE TOWN,8001,"
+                        f"INDEPENDENT PRACTICE,{status}\n")  # fmt: skip
+        result = runner.invoke(args=["registry", "import", str(path), "--as-of", as_of])
+        assert result.exit_code == 0, result.output
+    with app.app_context():
+        event = db.session.scalar(select(StatusEvent))
+        [row] = outbox_rows()
+        assert row.event_id == event.event_id and row.payload["to"] == "suspended"
+        assert deliver_pending().delivered == 1
+    assert [r.event_id for r in receiver.requests] == [event.event_id]
+
+
+def test_a_recheck_that_finds_a_suspension_notifies_once(app, fake_iregister, receiver, tmp_path):
+    """End to end over real HTTP: the fake iRegister suspends a practitioner, the recheck
+    job records it, and the webhook and the listing clinic's email go out once."""
+    from importers.sources.hpcsa import HpcsaClient
+
+    with app.app_context():
+        with HpcsaClient.from_config(app.config) as source:
+            result = source.lookup("MP0000101")
+        p = new_practitioner("MP0000101")
+        record_check(db.session, p, result, RegistryPolicy.from_config(app.config))
+        clinic = Clinic(slug="fictional-clinic", name="Fictional Clinic", city="Johannesburg",
+                        province="Gauteng", email="admin@clinic.example")  # fmt: skip
+        db.session.add(Listing(practitioner=p, clinic=clinic))
+        db.session.commit()
+    fake_iregister.register.set_status("MP0000101", "SUSPENDED")
+
+    run = app.test_cli_runner().invoke(args=["registry", "recheck", "--all", "--json"])
+    assert run.exit_code == 0, run.output
+    with app.app_context():
+        deliver_pending()  # whatever the job's own post-commit call has not sent yet
+        assert {(r.channel, r.state) for r in outbox_rows()} == {
+            ("webhook", "delivered"),
+            ("email", "delivered"),
+        }
+        event_id = db.session.scalar(select(StatusEvent.event_id))
+    [hook] = receiver.requests
+    assert hook.signature_ok and hook.event_id == event_id
+    assert (hook.json()["from"], hook.json()["to"]) == ("active", "suspended")
+    [mail] = list((tmp_path / "mail").glob("*.eml"))
+    assert event_id in mail.read_text()

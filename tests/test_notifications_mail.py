@@ -254,3 +254,19 @@ def test_smtp_server_down_is_a_failure_to_retry(app_config):
         assert summary.retrying == 1
         [row] = db.session.scalars(select(NotificationOutbox)).all()
         assert "Connection refused" in row.last_error or "Errno" in row.last_error
+
+
+def test_nothing_can_be_smuggled_into_the_headers(app, mail_dir):
+    with app.app_context():
+        p = listed_practitioner(
+            "MP0000507", ["ok@clinic.example", "evil@clinic.example\r\nBcc: spy@else.example"]
+        )
+        clinic = db.session.scalar(select(Clinic).where(Clinic.email == "ok@clinic.example"))
+        clinic.name = "Fictional\r\nBcc: spy@else.example Clinic"
+        db.session.commit()
+        change(p)
+        assert deliver_pending().delivered == 1
+    [message] = read_messages(mail_dir)
+    assert message["Bcc"] is None
+    assert [a.addr_spec for a in message["To"].addresses] == ["ok@clinic.example"]
+    assert "\n" not in str(message["To"])

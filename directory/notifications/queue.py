@@ -12,6 +12,7 @@ not; ``queue_for_events(connection, app, None)`` repairs such rows.)
 from __future__ import annotations
 
 import logging
+import re
 import weakref
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ def register_engine(engine: Engine, app: Flask) -> None:
     _APPS_BY_ENGINE[engine] = weakref.ref(app)
 
 
+# A plain mailbox (local@domain.tld), nothing a header could be smuggled in with.
+_MAILBOX = re.compile(r"[^@\s<>()\[\],;:\"\\]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
 @dataclass(frozen=True)
 class Recipient:
     address: str
@@ -71,8 +76,8 @@ def email_recipients(
         )
         for practitioner_id, name, email in rows:
             address = parseaddr(email or "")[1].strip()
-            local, _, domain = address.rpartition("@")
-            if not local or "." not in domain or len(address) > 254:
+            controls = any(ord(ch) < 32 or ord(ch) == 127 for ch in email or "")
+            if controls or not _MAILBOX.fullmatch(address) or len(address) > 254:
                 log.warning("clinic %r has an unusable email address %r: not emailed", name, email)
                 continue
             found.setdefault(practitioner_id, {}).setdefault(

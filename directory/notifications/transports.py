@@ -148,7 +148,7 @@ def build_message(row: NotificationOutbox, settings: NotifySettings) -> EmailMes
         meaning = ""
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["From"] = settings.mail_from
-    to_name = p.get("recipient_name") or ""
+    to_name = " ".join(str(p.get("recipient_name") or "").split())  # one line, always
     username, _, domain = row.target.rpartition("@")
     msg["To"] = Address(display_name=to_name, username=username, domain=domain)
     msg["Subject"] = f"HPCSA registration {number}: {p['from'] or 'unknown'} -> {p['to']}"
