@@ -348,6 +348,24 @@ def test_a_suspended_registration_also_waits_before_not_found(session):
     assert effect.effect == "pending_not_found" and p.status == "suspended"
 
 
+def test_an_ok_without_rows_is_a_not_found_and_waits_like_one(session):
+    """A source bug (``ok`` with no rows) must not slip past the confirmation rule."""
+    check(session, ok("ACTIVE", at=T0))
+    empty = LookupResult(NUMBER, Outcome.OK, T0 + HOUR, "test-register", rows=())
+    p, effect = check(session, empty)
+    assert effect.effect == "pending_not_found" and p.status == "active"
+    assert p.categories  # the register's rows are kept until a not-found takes effect
+
+
+def test_a_result_for_another_number_is_refused(session):
+    p, _ = check(session, ok("ACTIVE", at=T0))
+    before = snapshot(p)
+    with pytest.raises(ValueError, match="MP0000999"):
+        record_check(session, p, ok("SUSPENDED", at=T0 + HOUR, number="MP0000999"), POLICY)
+    session.rollback()
+    assert snapshot(p) == before and len(history(session)) == 1
+
+
 def test_a_not_found_for_a_number_never_confirmed_takes_effect_at_once(session):
     p, effect = check(session, not_found(T0))
     assert effect.effect == "created" and p.status == "not_found"

@@ -162,7 +162,7 @@ def decide(
     if result.outcome is Outcome.ERROR:
         after = replace(after, consecutive_failures=belief.consecutive_failures + 1)
         effect = "no_effect"
-    elif result.outcome is Outcome.OK:
+    elif result.outcome is Outcome.OK and result.rows:
         statuses = tuple(map_raw_status(row.status) for row in result.rows)
         unknown_raw = tuple(
             row.status for row, s in zip(result.rows, statuses, strict=True) if s is Status.UNKNOWN
@@ -177,7 +177,7 @@ def decide(
         )
         after, event_due = moved_to(answer_status)
         effect = "changed" if event_due else "unchanged"
-    else:  # Outcome.NOT_FOUND
+    else:  # Outcome.NOT_FOUND (or an "ok" without rows, which says the same)
         answer_status = Status.NOT_FOUND
         after = replace(after, consecutive_failures=0)
         confirmed_before = belief.verified_at is not None and previous != Status.NOT_FOUND
@@ -230,11 +230,9 @@ def decide(
 
 def _answer_status(result: LookupResult) -> Status | None:
     """What an answer says on its own (for the history row of an answer that changed nothing)."""
-    if result.outcome is Outcome.OK:
-        return combine(map_raw_status(row.status) for row in result.rows)
-    if result.outcome is Outcome.NOT_FOUND:
-        return Status.NOT_FOUND
-    return None
+    if result.outcome is Outcome.ERROR:
+        return None
+    return combine(map_raw_status(row.status) for row in result.rows)  # no rows: not_found
 
 
 def _clip(value: str | None, column: Any) -> str | None:
@@ -359,6 +357,11 @@ def record_check(
 
     The caller owns the transaction: nothing is committed here.
     """
+    if result.registration_number != practitioner.registration_number:
+        raise ValueError(
+            f"a result for {result.registration_number} cannot be recorded for "
+            f"{practitioner.registration_number}"
+        )
     now = now or utcnow()
     is_new = practitioner.id is None and practitioner not in session
     if is_new:
