@@ -57,31 +57,78 @@ CLINICS = [
 
 LISTINGS = [
     # number, clinic slug, services (slugs), description
-    ("MP0910001", "harbour-skin", ["mesotherapy", "fat-reduction"],
-     "Mesotherapy for stubborn fat and cellulite. I explain exactly what is injected."),
-    ("MP0910001", "berea-wellness", ["mesotherapy", "hair-regrowth"],
-     "Mesotherapy sessions for thinning hair on Fridays."),
-    ("MP0910002", "sandton-aesthetic",
-     ["mesotherapy", "botulinum-toxin", "dermal-fillers", "chemical-peels", "acne",
-      "skin-rejuvenation", "wrinkle-reduction", "prp"],
-     "A full aesthetic menu. Walk-ins welcome."),
-    ("MP0910003", "berea-wellness", ["general-practice", "weight-loss"],
-     "Family doctor. Weight loss programmes with regular check-ins."),
-    ("MP0910004", "harbour-skin", ["botulinum-toxin", "dermal-fillers"],
-     "Botox and fillers, natural results."),
+    (
+        "MP0910001",
+        "harbour-skin",
+        ["mesotherapy", "fat-reduction"],
+        "Mesotherapy for stubborn fat and cellulite. I explain exactly what is injected.",
+    ),
+    (
+        "MP0910001",
+        "berea-wellness",
+        ["mesotherapy", "hair-regrowth"],
+        "Mesotherapy sessions for thinning hair on Fridays.",
+    ),
+    (
+        "MP0910002",
+        "sandton-aesthetic",
+        [
+            "mesotherapy",
+            "botulinum-toxin",
+            "dermal-fillers",
+            "chemical-peels",
+            "acne",
+            "skin-rejuvenation",
+            "wrinkle-reduction",
+            "prp",
+        ],
+        "A full aesthetic menu. Walk-ins welcome.",
+    ),
+    (
+        "MP0910003",
+        "berea-wellness",
+        ["general-practice", "weight-loss"],
+        "Family doctor. Weight loss programmes with regular check-ins.",
+    ),
+    (
+        "MP0910004",
+        "harbour-skin",
+        ["botulinum-toxin", "dermal-fillers"],
+        "Botox and fillers, natural results.",
+    ),
     ("MP0910005", "sandton-aesthetic", ["botulinum-toxin"], "Anti-wrinkle injections."),
-    ("MP0910006", "jacaranda-care", ["prp", "hair-regrowth"],
-     "PRP for hair loss; the vampire facial on request."),
-    ("MP0910007", "harbour-skin", ["sports-injuries", "pain-management"],
-     "Knee and shoulder sports injuries, joint injections, <b>pain</b> clinic."),
-    ("MP0910008", "garden-route", ["general-practice", "vaccinations"],
-     "General practice in George: chronic medication, travel vaccines."),
-    ("MP0910009", "jacaranda-care", ["acne", "chemical-peels", "scar-improvement"],
-     "Acne scars and chemical peels for teenagers and adults."),
+    (
+        "MP0910006",
+        "jacaranda-care",
+        ["prp", "hair-regrowth"],
+        "PRP for hair loss; the vampire facial on request.",
+    ),
+    (
+        "MP0910007",
+        "harbour-skin",
+        ["sports-injuries", "pain-management"],
+        "Knee and shoulder sports injuries, joint injections, <b>pain</b> clinic.",
+    ),
+    (
+        "MP0910008",
+        "garden-route",
+        ["general-practice", "vaccinations"],
+        "General practice in George: chronic medication, travel vaccines.",
+    ),
+    (
+        "MP0910009",
+        "jacaranda-care",
+        ["acne", "chemical-peels", "scar-improvement"],
+        "Acne scars and chemical peels for teenagers and adults.",
+    ),
     ("MP0910011", "berea-wellness", ["botulinum-toxin"], "Botox."),
-    ("MP0910012", "jacaranda-care", ["chemical-peels", "pigmentation"],
-     "Chemical peels for pigmentation and melasma; a glycolic peel starts at low strength."),
-]  # fmt: skip
+    (
+        "MP0910012",
+        "jacaranda-care",
+        ["chemical-peels", "pigmentation"],
+        "Chemical peels for pigmentation and melasma; a glycolic peel starts at low strength.",
+    ),
+]
 
 
 def make_practitioner(spec: P, now: datetime = NOW) -> Practitioner:

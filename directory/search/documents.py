@@ -26,6 +26,10 @@ from directory.registry.models import Practitioner
 from directory.search import text
 from directory.util.clock import as_utc
 
+# Joins the values of one text field (services, clinics, descriptions): a token no query
+# produces, so a phrase never matches across two values ("botox" + "travel vaccines").
+SEPARATOR = " xqxsepxqx "
+
 # The id of the one document that is not a practitioner: the outbox cursor, stored in the
 # index itself so that it commits atomically with the documents it accounts for.
 CURSOR_DOC_ID = "__outbox_cursor__"
@@ -65,7 +69,7 @@ def make_schema() -> Schema:
         services=TEXT(analyzer=text.STEM_ANALYZER, phrase=True),
         clinics=TEXT(analyzer=text.NAME_ANALYZER, phrase=True),
         places=TEXT(analyzer=text.NAME_ANALYZER, phrase=True),
-        description=TEXT(analyzer=text.STEM_ANALYZER, phrase=True, stored=True),
+        description=TEXT(analyzer=text.STEM_ANALYZER, phrase=True),
         # Filters: exact keys (folded), comma separated so that "cape town" is one term.
         service=KEYWORD(commas=True),
         city=KEYWORD(commas=True),
@@ -82,6 +86,7 @@ def make_schema() -> Schema:
         # Unstemmed folded words of the document: the vocabulary for "did you mean".
         words=KEYWORD(commas=False, lowercase=True),
         payload=STORED(),
+        excerpt=STORED(),  # the descriptions as written, for snippets
         digest=STORED(),
     )
 
@@ -224,16 +229,18 @@ def document_for(p: dict[str, Any], listings: list[_Listing]) -> dict[str, Any]:
             if _mentions(described, phrases):
                 strength.extend([slug, slug])
 
-    service_text = " . ".join(
-        " , ".join([service_name, slug.replace("-", " "), *synonyms])
+    service_terms = [
+        term
         for slug, (service_name, synonyms) in services.items()
-    )
+        for term in (service_name, slug.replace("-", " "), *synonyms)
+    ]
+    service_text = SEPARATOR.join(service_terms)
     cities = sorted({c[1] for c in clinics.values() if c[1]})
     provinces = sorted({c[2] for c in clinics.values() if c[2]})
     description = "\n\n".join(descriptions)
-    clinic_names = " . ".join(c[0] for c in clinics.values())
-    place_text = " . ".join([*cities, *provinces, *sorted(postcodes)])
-    all_text = " ".join([name, service_text, clinic_names, place_text, description])
+    clinic_names = [c[0] for c in clinics.values()]
+    places = [*cities, *provinces, *sorted(postcodes)]
+    all_text = " ".join([name, *service_terms, *clinic_names, *places, description])
     vocabulary = set(text.words(all_text))
 
     payload = {
@@ -253,9 +260,10 @@ def document_for(p: dict[str, Any], listings: list[_Listing]) -> dict[str, Any]:
         "number": number,
         "name": f"{name} {number}",
         "services": service_text,
-        "clinics": clinic_names,
-        "places": place_text,
-        "description": description,
+        "clinics": SEPARATOR.join(clinic_names),
+        "places": SEPARATOR.join(places),
+        "description": SEPARATOR.join(descriptions),
+        "excerpt": description,
         "service": ",".join(services),
         "city": ",".join(sorted({text.key(c) for c in cities})),
         "province": ",".join(sorted({text.key(p_) for p_ in provinces})),

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from bisect import bisect_right
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,12 +72,20 @@ STEMMED_FIELDS = frozenset({"services", "description"})
 # weighs against whoosh's text score when both rank a result.
 SERVICE_WEIGHT = 0.5
 CITY_FACET_LIMIT = 50
+# Facets over at most this many documents count per document; above it, per value by set
+# intersection (cheaper for large sets: the work is in C).
+FACET_PER_DOC_LIMIT = 3000
 
 
 class LRU(OrderedDict):
-    def __init__(self, size: int) -> None:
+    """A small thread-safe LRU; ``budget`` bounds the summed ``weight`` of its values."""
+
+    def __init__(self, size: int, budget: int | None = None) -> None:
         super().__init__()
         self.size = size
+        self.budget = budget
+        self.weight = 0
+        self.weights: dict[Any, int] = {}
         self.lock = threading.Lock()
 
     def get_(self, key):
@@ -87,14 +95,21 @@ class LRU(OrderedDict):
                 self.move_to_end(key)
             return value
 
-    def put(self, key, value) -> None:
+    def put(self, key, value, weight: int = 1) -> None:
         if self.size <= 0:
             return
         with self.lock:
+            if key in self:
+                self.weight -= self.weights.pop(key, 0)
             self[key] = value
+            self.weights[key] = weight
+            self.weight += weight
             self.move_to_end(key)
-            while len(self) > self.size:
-                self.popitem(last=False)
+            while len(self) > 1 and (
+                len(self) > self.size or (self.budget is not None and self.weight > self.budget)
+            ):
+                old, _ = self.popitem(last=False)
+                self.weight -= self.weights.pop(old, 0)
 
 
 @dataclass
@@ -122,26 +137,47 @@ class Matches:
 
 
 @dataclass
+class Scored:
+    """One free word's (or phrase's) matches: docnum -> whoosh score, and the docnums in
+    ranking order (built on first use)."""
+
+    scores: dict[int, float]
+    order: list[int] | None = None
+
+
+@dataclass
 class GenerationView:
     """Caches valid for one index generation (document numbers mean nothing across them)."""
 
     key: tuple[str, int]
     cache_size: int
+    score_budget: int
     term_sets: dict[tuple[str, str], frozenset[int]] = field(default_factory=dict)
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    per_doc: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     strengths: dict[str, dict[int, int]] = field(default_factory=dict)
+    strength_orders: dict[str, list[int]] = field(default_factory=dict)
     verified_values: list[int] | None = None
     verified_docs: list[int] | None = None
     verified_sets: LRU = field(default_factory=lambda: LRU(8))
     name_rank: list[int] | None = None
+    name_order: list[int] | None = None
+    recency_rank: list[int] | None = None
+    recency_order: list[int] | None = None
     verified_at: list[int] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
     plans: LRU = field(init=False)
     matches: LRU = field(init=False)
     results: LRU = field(init=False)
+    scored: LRU = field(init=False)
+    stored: LRU = field(init=False)
 
     def __post_init__(self) -> None:
         self.plans = LRU(self.cache_size)
         self.matches = LRU(self.cache_size)
         self.results = LRU(self.cache_size)
+        self.scored = LRU(100_000, budget=self.score_budget)
+        self.stored = LRU(20_000 if self.cache_size else 0)
 
     # --- document sets -----------------------------------------------------------------
 
@@ -156,14 +192,25 @@ class GenerationView:
     def all_docs(self, searcher) -> frozenset[int]:
         return self.term_set(searcher, "kind", PRACTITIONER_KIND)
 
-    def field_values(self, searcher, fieldname: str) -> list[str]:
-        cache_key = ("__values__", fieldname)
-        found = self.term_sets.get(cache_key)
+    def field_values(self, searcher, fieldname: str) -> tuple[str, ...]:
+        found = self.values.get(fieldname)
         if found is None:
-            values = [v for v in searcher.reader().field_terms(fieldname)]
-            found = tuple(values)
-            self.term_sets[cache_key] = found  # type: ignore[assignment]
-        return list(found)
+            found = tuple(searcher.reader().field_terms(fieldname))
+            self.values[fieldname] = found
+        return found
+
+    def doc_values(self, searcher, fieldname: str) -> list[tuple[str, ...]]:
+        """docnum -> the field's values (services, cities) for per-document facet counts."""
+        cache_key = f"per-doc:{fieldname}"
+        found = self.per_doc.get(cache_key)
+        if found is None:
+            lists: list[list[str]] = [[] for _ in range(searcher.reader().doc_count_all())]
+            for value in self.field_values(searcher, fieldname):
+                for docnum in self.term_set(searcher, fieldname, value):
+                    lists[docnum].append(value)
+            found = [tuple(values) for values in lists]
+            self.per_doc[cache_key] = found
+        return found
 
     def strength(self, searcher, slug: str) -> dict[int, int]:
         """docnum -> how strongly the practitioner offers this service (postings weights)."""
@@ -181,21 +228,50 @@ class GenerationView:
             self.strengths[slug] = found
         return found
 
+    def strength_order(self, searcher, slug: str) -> list[int]:
+        found = self.strength_orders.get(slug)
+        if found is None:
+            weights = self.strength(searcher, slug)
+            recency = self.recency_ranks(searcher)
+            found = sorted(weights, key=lambda d: (-weights[d], recency[d]))
+            self.strength_orders[slug] = found
+        return found
+
+    def scored_matches(self, searcher, key: tuple, query: Query) -> Scored:
+        """All documents matching one free word (or phrase), with whoosh's score: computed
+        once per generation, so a word costs whoosh only the first time it is searched."""
+        found = self.scored.get_(key)
+        if found is None:
+            results = searcher.search(query, limit=None, terms=False)
+            found = Scored({docnum: score for score, docnum in results.top_n})
+            self.scored.put(key, found, weight=len(found.scores) + 1)
+        return found
+
+    def scored_order(self, searcher, scored: Scored) -> list[int]:
+        if scored.order is None:
+            recency = self.recency_ranks(searcher)
+            scores = scored.scores
+            scored.order = sorted(scores, key=lambda d: (-scores[d], recency[d]))
+        return scored.order
+
     # --- the verified window -------------------------------------------------------------
 
     def _load_verified(self, searcher) -> None:
-        candidates = self.term_set(searcher, "status", Status.ACTIVE.value) & self.term_set(
-            searcher, "pending", "0"
-        )
-        values = self.verified_at_values(searcher)
-        pairs = sorted((values[d], d) for d in candidates if values[d] > 0)
-        self.verified_values = [v for v, _ in pairs]
-        self.verified_docs = [d for _, d in pairs]
+        with self.lock:
+            if self.verified_docs is not None:
+                return
+            candidates = self.term_set(searcher, "status", Status.ACTIVE.value) & self.term_set(
+                searcher, "pending", "0"
+            )
+            values = self.verified_at_values(searcher)
+            pairs = sorted((values[d], d) for d in candidates if values[d] > 0)
+            self.verified_values = [v for v, _ in pairs]
+            self.verified_docs = [d for _, d in pairs]
 
     def verified_cut(self, searcher, cutoff_us: int) -> int:
         """The position, in verified_at order, from which documents are currently verified.
         Cached sets are keyed by it: it moves only when some document leaves the window."""
-        if self.verified_values is None:
+        if self.verified_docs is None:
             self._load_verified(searcher)
         return bisect_right(self.verified_values, cutoff_us)
 
@@ -208,7 +284,7 @@ class GenerationView:
             self.verified_sets.put(position, found)
         return found
 
-    # --- sort keys -----------------------------------------------------------------------
+    # --- sort keys: rank arrays (docnum -> position) and orders (position -> docnum) ----
 
     def verified_at_values(self, searcher) -> list[int]:
         if self.verified_at is None:
@@ -220,11 +296,39 @@ class GenerationView:
         if self.name_rank is None:
             column = list(searcher.reader().column_reader("sort_name"))
             order = sorted(range(len(column)), key=lambda d: column[d] or "")
-            ranks = [0] * len(column)
-            for rank, docnum in enumerate(order):
-                ranks[docnum] = rank
-            self.name_rank = ranks
+            self.name_order, self.name_rank = _live(order, self.all_docs(searcher))
         return self.name_rank
+
+    def recency_ranks(self, searcher) -> list[int]:
+        """Most recently verified first, then by name: the tie-break of every order."""
+        if self.recency_rank is None:
+            names = self.name_ranks(searcher)
+            verified_at = self.verified_at_values(searcher)
+            order = sorted(range(len(names)), key=lambda d: (-verified_at[d], names[d]))
+            self.recency_order, self.recency_rank = _live(order, self.all_docs(searcher))
+        return self.recency_rank
+
+
+def _live(order: list[int], live: frozenset[int]) -> tuple[list[int], list[int]]:
+    """The order restricted to live documents, and the rank array over all docnums."""
+    ranks = [len(order)] * len(order)
+    for rank, docnum in enumerate(order):
+        ranks[docnum] = rank
+    return [d for d in order if d in live], ranks
+
+
+def top(docs: frozenset[int], end: int, ranks: list[int], order: list[int]) -> list[int]:
+    """The first ``end`` of ``docs`` in a precomputed order: walk the order when the set is
+    dense in it (a few steps per result), else a heap over the set keyed by rank."""
+    if len(docs) * 8 >= len(order):
+        found = []
+        for docnum in order:
+            if docnum in docs:
+                found.append(docnum)
+                if len(found) == end:
+                    break
+        return found
+    return heapq.nsmallest(end, docs, key=ranks.__getitem__)
 
 
 class WhooshBackend:
@@ -241,6 +345,8 @@ class WhooshBackend:
         self.max_age = RegistryPolicy.from_config(config).verification_max_age
         self.cache_size = int(config.get("SEARCH_CACHE_SIZE", 1024))
         self.vocab_ttl = float(config.get("SEARCH_VOCABULARY_TTL", 30))
+        # Cached per-word scores, in documents summed over words (about 100 bytes each).
+        self.score_budget = int(config.get("SEARCH_SCORE_CACHE_DOCS", 300_000))
         self._local = threading.local()
         self._views: OrderedDict[tuple[str, int], GenerationView] = OrderedDict()
         self._views_lock = threading.Lock()
@@ -272,7 +378,10 @@ class WhooshBackend:
             state = ThreadState(os.getpid(), signature, generation, ix, ix.searcher())
             self._local.state = state
         elif not state.searcher.up_to_date():
-            state.searcher = state.searcher.refresh()
+            # A fresh searcher, not ``refresh()``: refresh reuses segment readers by segment
+            # id and would keep serving documents deleted (replaced) since.
+            state.searcher.close()
+            state.searcher = state.ix.searcher()
         return state
 
     def _view(self, state: ThreadState) -> GenerationView:
@@ -280,7 +389,7 @@ class WhooshBackend:
         with self._views_lock:
             view = self._views.get(key)
             if view is None:
-                view = GenerationView(key, self.cache_size)
+                view = GenerationView(key, self.cache_size, self.score_budget)
                 self._views[key] = view
                 while len(self._views) > 3:
                     self._views.popitem(last=False)
@@ -320,6 +429,7 @@ class WhooshBackend:
         words: list[str] = []
         freq: dict[str, int] = {}
         for word, info in reader.iter_field("words"):
+            word = word.decode("utf-8") if isinstance(word, bytes) else word
             words.append(word)
             freq[word] = info.doc_frequency()
         self._words = (time.monotonic(), words, freq)
@@ -350,15 +460,17 @@ class WhooshBackend:
                       query.per_page)  # fmt: skip
         cached = view.results.get_(result_key)
         if cached is not None:
-            hits_docs, total, facets = cached
+            hits, total, facets = cached
         else:
             matches = self._matches(view, searcher, plan, cut, query.include_unverified)
-            hits_docs = self._rank(view, searcher, plan, matches.docs, query)
+            ranked = self._rank(view, searcher, plan, matches.docs, query)
+            marks = self._highlight_terms(plan)
+            # Exact to cache: a hit's "verified" depends on time only through the cut.
+            hits = [self._hit(view, searcher, d, score, marks, now) for d, score in ranked]
             total, facets = len(matches.docs), matches.facets
-            view.results.put(result_key, (hits_docs, total, facets))
-        hits = [self._hit(searcher, docnum, score, plan, now) for docnum, score in hits_docs]
+            view.results.put(result_key, (hits, total, facets))
         return SearchResults(
-            hits=hits,
+            hits=list(hits),
             total=total,
             page=query.page,
             per_page=query.per_page,
@@ -403,6 +515,7 @@ class WhooshBackend:
         return understand(query, vocab.places, known_service, known_word, suggest_word)
 
     def _matches(self, view, searcher, plan: Plan, cut: int, everyone: bool) -> Matches:
+        """The exact set of matching documents (filters, verified window, free words)."""
         key = (plan.key(), cut if not everyone else -1)
         found = view.matches.get_(key)
         if found is not None:
@@ -424,46 +537,63 @@ class WhooshBackend:
             sets.append(view.term_set(searcher, "status", plan.status))
         if not everyone:
             sets.append(view.verified_set(searcher, cut))
+        for scored in self._scored(view, searcher, plan):
+            sets.append(scored.scores.keys())  # type: ignore[arg-type]
         if sets:
             sets.sort(key=len)
-            docs = sets[0]
+            docs = frozenset(sets[0])
             for other in sets[1:]:
                 if not docs:
                     break
-                docs = docs & other
+                docs = (
+                    docs & other
+                    if isinstance(other, frozenset)
+                    else frozenset(d for d in docs if d in other)
+                )
         else:
             docs = view.all_docs(searcher)
-        query = self._text_query(plan)
-        if query is not None and docs:
-            docs = frozenset(d for d in searcher.docs_for_query(query) if d in docs)
-        matches = Matches(frozenset(docs), self._facets(view, searcher, docs))
+        matches = Matches(docs, self._facets(view, searcher, docs))
         view.matches.put(key, matches)
         return matches
 
     def _facets(self, view, searcher, docs: frozenset[int]) -> dict[str, list[FacetValue]]:
+        """Counts per service and city over the exact matching set."""
         vocab = self.vocab()
-        services: list[FacetValue] = []
-        cities: list[FacetValue] = []
-        if docs:
-            for slug in view.field_values(searcher, "service"):
-                count = len(docs & view.term_set(searcher, "service", slug))
-                if count:
-                    services.append(FacetValue(slug, vocab.services.get(slug, slug), count))
-            for key in view.field_values(searcher, "city"):
-                count = len(docs & view.term_set(searcher, "city", key))
-                if count:
-                    name = vocab.places.cities.get(key, key.title())
-                    cities.append(FacetValue(name, name, count))
+        counts: dict[str, Counter] = {}
+        for fieldname in ("service", "city"):
+            if len(docs) <= FACET_PER_DOC_LIMIT:
+                per_doc = view.doc_values(searcher, fieldname)
+                counts[fieldname] = Counter(v for d in docs for v in per_doc[d])
+            else:
+                counts[fieldname] = Counter(
+                    {
+                        value: len(docs & view.term_set(searcher, fieldname, value))
+                        for value in view.field_values(searcher, fieldname)
+                    }
+                )
+        services = [
+            FacetValue(slug, vocab.services.get(slug, slug), n)
+            for slug, n in counts["service"].items()
+            if n
+        ]
+        cities = []
+        for key, n in counts["city"].items():
+            if n:
+                name = vocab.places.cities.get(key, key.title())
+                cities.append(FacetValue(name, name, n))
         services.sort(key=lambda f: (-f.count, f.label))
         cities.sort(key=lambda f: (-f.count, f.label))
         return {"services": services, "cities": cities[:CITY_FACET_LIMIT]}
 
-    def _text_query(self, plan: Plan) -> Query | None:
-        parts: list[Query] = []
+    def _text_parts(self, plan: Plan) -> list[tuple[tuple, Query]]:
+        """One whoosh query per free word, phrase and unplaced place word: each is scored
+        on its own and cached; their AND is the intersection, their score the sum (exactly
+        what whoosh computes for the AND of them)."""
+        parts: list[tuple[tuple, Query]] = []
         for word in plan.words:
             alternatives = _field_terms(word)
             if alternatives:
-                parts.append(Or(alternatives))
+                parts.append((("w", word), Or(alternatives)))
         for phrase in plan.phrases:
             alternatives = []
             for fieldname in TEXT_FIELDS:
@@ -475,13 +605,16 @@ class WhooshBackend:
                 elif terms:
                     alternatives.append(Term(fieldname, terms[0], boost=boost))
             if alternatives:
-                parts.append(Or(alternatives))
+                parts.append((("p", phrase), Or(alternatives)))
         for word in plan.place_words:
-            for term in text.analyse(text.NAME_ANALYZER, word):
-                parts.append(Term("places", term))
-        if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else And(parts)
+            terms = text.analyse(text.NAME_ANALYZER, word)
+            if terms:
+                query = And([Term("places", t) for t in terms]) if len(terms) > 1 else None
+                parts.append((("pl", word), query or Term("places", terms[0])))
+        return parts
+
+    def _scored(self, view, searcher, plan: Plan) -> list[Scored]:
+        return [view.scored_matches(searcher, key, q) for key, q in self._text_parts(plan)]
 
     def _rank(
         self, view, searcher, plan: Plan, docs: frozenset[int], query: SearchQuery
@@ -491,35 +624,46 @@ class WhooshBackend:
         end = start + query.per_page
         if start >= len(docs):
             return []
-        names = view.name_ranks(searcher)
-        verified_at = view.verified_at_values(searcher)
         if query.sort == "name":
-            top = heapq.nsmallest(end, docs, key=names.__getitem__)
-            return [(d, 0.0) for d in top[start:end]]
+            names = view.name_ranks(searcher)
+            return [(d, 0.0) for d in top(docs, end, names, view.name_order)[start:end]]
+        recency = view.recency_ranks(searcher)
         if query.sort == "verified":
-            top = heapq.nsmallest(end, docs, key=lambda d: (-verified_at[d], names[d]))
-            return [(d, 0.0) for d in top[start:end]]
+            return [(d, 0.0) for d in top(docs, end, recency, view.recency_order)[start:end]]
 
-        text_query = self._text_query(plan)
-        scores: dict[int, float] = {}
-        if text_query is not None:
-            if not plan.services:
-                # Only whoosh's score ranks: let it prune to the page.
-                results = searcher.search(text_query, filter=set(docs), limit=end, terms=False)
-                ranked = [(hit.docnum, hit.score) for hit in results]
-                return ranked[start:end]
-            results = searcher.search(text_query, filter=set(docs), limit=None, terms=False)
-            scores = {hit.docnum: hit.score for hit in results}
+        scored = self._scored(view, searcher, plan)
         strengths = [view.strength(searcher, slug) for slug in plan.services]
+        if not scored and not strengths:
+            return [(d, 0.0) for d in top(docs, end, recency, view.recency_order)[start:end]]
+        if len(scored) + len(strengths) == 1:
+            # One signal: its order is precomputed per generation; walk it.
+            if scored:
+                scores = scored[0].scores
+                order = view.scored_order(searcher, scored[0])
+                weight = 1.0
+            else:
+                scores = strengths[0]
+                order = view.strength_order(searcher, plan.services[0])
+                weight = SERVICE_WEIGHT
+            ranked = _first_in(docs, end, order, key=lambda d: (-scores[d], recency[d]))
+            return [(d, weight * scores[d]) for d in ranked[start:end]]
+
+        maps = [s.scores for s in scored]
 
         def score(d: int) -> float:
-            return scores.get(d, 0.0) + SERVICE_WEIGHT * sum(s.get(d, 0) for s in strengths)
+            return sum(m[d] for m in maps) + SERVICE_WEIGHT * sum(s.get(d, 0) for s in strengths)
 
-        top = heapq.nsmallest(end, docs, key=lambda d: (-score(d), -verified_at[d], names[d]))
-        return [(d, score(d)) for d in top[start:end]]
+        totals = {d: score(d) for d in docs}
+        ranked = heapq.nsmallest(end, docs, key=lambda d: (-totals[d], recency[d]))
+        return [(d, totals[d]) for d in ranked[start:end]]
 
-    def _hit(self, searcher, docnum: int, score: float, plan: Plan, now: datetime) -> SearchHit:
-        stored = searcher.stored_fields(docnum)
+    def _hit(
+        self, view, searcher, docnum: int, score: float, marks: frozenset[str], now: datetime
+    ) -> SearchHit:
+        stored = view.stored.get_(docnum)
+        if stored is None:
+            stored = searcher.stored_fields(docnum)
+            view.stored.put(docnum, stored)
         payload = stored["payload"]
         verified_at = from_epoch_us(payload["verified_at"])
         belief = SimpleNamespace(
@@ -537,11 +681,11 @@ class WhooshBackend:
             services=tuple(payload["services"]),
             service_names=tuple(payload["service_names"]),
             clinics=tuple(ClinicRef(*clinic) for clinic in payload["clinics"]),
-            snippet=highlight(stored.get("description") or "", self._highlight_terms(plan)),
+            snippet=highlight(stored.get("excerpt") or "", marks),
             score=float(score),
         )
 
-    def _highlight_terms(self, plan: Plan) -> set[str]:
+    def _highlight_terms(self, plan: Plan) -> frozenset[str]:
         words = [*plan.words, *(w for phrase in plan.phrases for w in phrase)]
         vocab = self.vocab()
         for slug in plan.services:
@@ -550,9 +694,20 @@ class WhooshBackend:
             if term is not None:
                 for synonym in term.synonyms:
                     words.extend(text.words(synonym))
-        return {
-            t for w in words if w not in STOP_WORDS for t in text.analyse(text.STEM_ANALYZER, w)
-        }
+        return frozenset(text.stem(w) for w in words if w not in STOP_WORDS)
+
+
+def _first_in(docs: frozenset[int], end: int, order: list[int], key) -> list[int]:
+    """The first ``end`` of ``docs`` in ``order`` (which ``key`` also sorts by)."""
+    if len(docs) * 8 >= len(order):
+        found = []
+        for docnum in order:
+            if docnum in docs:
+                found.append(docnum)
+                if len(found) == end:
+                    break
+        return found
+    return heapq.nsmallest(end, docs, key=key)
 
 
 def _field_terms(word: str) -> list[Query]:

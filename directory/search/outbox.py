@@ -222,13 +222,16 @@ def read_cursor(searcher) -> Cursor:
 
 
 def start_cursor(conn: Connection, window: timedelta, now: datetime | None = None) -> Cursor:
-    """Where a generation built now starts: past every row older than the window (those
-    are committed and already in the database state the build reads)."""
+    """The cursor of a generation about to be built from the database: every row visible
+    now is committed, so the build (which reads the database after this) reflects it. Rows
+    not yet visible (an older id still in flight) are applied later, like any other."""
     cutoff = (now or utcnow()) - window
     low = conn.execute(
         select(func.max(SearchOutbox.id)).where(SearchOutbox.created_at < cutoff)
     ).scalar()
-    return Cursor(low=int(low or 0))
+    low = int(low or 0)
+    seen = set(conn.execute(select(SearchOutbox.id).where(SearchOutbox.id > low)).scalars())
+    return Cursor(low=low, seen=seen)
 
 
 @dataclass

@@ -17,15 +17,15 @@ SNIPPET_CHARS = 200
 
 
 def highlight(source: str, terms: Iterable[str], width: int = SNIPPET_CHARS) -> str:
-    """HTML-safe excerpt of ``source`` around the first matched term (stemmed terms)."""
+    """HTML-safe excerpt of ``source`` around the first matched term (``text.stem`` forms)."""
     if not source:
         return ""
     wanted = set(terms)
     spans = []
     if wanted:
-        for token in text.STEM_ANALYZER(source, chars=True, removestops=False):
-            if token.text in wanted:
-                spans.append((token.startchar, token.endchar))
+        for match in text.WORD.finditer(source):
+            if text.stem_key(match.group()) in wanted:
+                spans.append(match.span())
     if spans:
         first = spans[0][0]
         start = max(0, first - width // 3)
