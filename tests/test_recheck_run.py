@@ -402,6 +402,26 @@ def test_bad_options_are_plain_usage_errors(app, register, args, message):
     assert register.requests == [] and checks_per_number(app) == {}
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("RECHECK_CONCURRENCY", 0),
+        ("RECHECK_RATE", -1),
+        ("RECHECK_CLAIM_BATCH", 0),
+        ("RECHECK_BREAKER_RATIO", 2),
+        ("RECHECK_RETRY_ATTEMPTS", 0),
+        ("RECHECK_LEASE", "soon"),
+    ],
+)
+def test_a_bad_setting_is_named_and_nothing_runs(app, register, key, value):
+    seed(app, ["MP0000101"])
+    app.config[key] = value
+    result = invoke(app)
+    assert result.exit_code == 1, result.output
+    assert "invalid RECHECK_* setting" in result.output and "Traceback" not in result.output
+    assert register.requests == []
+
+
 def test_an_unmigrated_database_is_a_plain_error(app_config, tmp_path):
     from directory import create_app
 

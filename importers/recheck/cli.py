@@ -78,14 +78,17 @@ def _options_from(
             "(RECHECK_RATE_LIMIT)",
             param_hint="--rate",
         )
-    return replace(
-        settings,
-        limit=limit,
-        concurrency=concurrency or settings.concurrency,
-        rate=rate or settings.rate,
-        max_duration=max_duration,
-        include_not_due=include_not_due,
-    )
+    try:
+        return replace(
+            settings,
+            limit=limit,
+            concurrency=concurrency or settings.concurrency,
+            rate=rate or settings.rate,
+            max_duration=max_duration,
+            include_not_due=include_not_due,
+        )
+    except ValueError as exc:
+        raise click.ClickException(f"invalid RECHECK_* setting: {exc}") from None
 
 
 def _emit(obj: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import math
 import random
 import threading
 import time
@@ -94,6 +95,32 @@ class RecheckOptions:
     breaker_consecutive: int = 20
     breaker_window: int = 50
     breaker_ratio: float = 0.5
+
+    def __post_init__(self) -> None:
+        """Refuse nonsense early, naming the setting (options are checked by the CLI)."""
+        problems = []
+        if self.concurrency < 1:
+            problems.append("RECHECK_CONCURRENCY must be at least 1")
+        if not (math.isfinite(self.rate) and self.rate > 0):
+            problems.append("RECHECK_RATE must be a number above 0")
+        if self.limit is not None and self.limit < 1:
+            problems.append("the limit must be at least 1")
+        if self.max_duration is not None and not self.max_duration > 0:
+            problems.append("the maximum duration must be longer than zero")
+        if self.lease <= timedelta(0):
+            problems.append("RECHECK_LEASE must be longer than zero")
+        if self.claim_batch < 1:
+            problems.append("RECHECK_CLAIM_BATCH must be at least 1")
+        if not (math.isfinite(self.rate_floor) and self.rate_floor > 0):
+            problems.append("RECHECK_RATE_FLOOR must be a number above 0")
+        if not self.window_margin >= 0:
+            problems.append("RECHECK_RATE_WINDOW_MARGIN cannot be negative")
+        try:
+            CircuitBreaker(self.breaker_consecutive, self.breaker_window, self.breaker_ratio)
+        except ValueError as exc:
+            problems.append(f"RECHECK_BREAKER_*: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @classmethod
     def from_config(cls, config: Mapping, **overrides: Any) -> RecheckOptions:
