@@ -342,6 +342,8 @@ class RecheckRun:
         self._stop_reason: str | None = None
         self._workers: list[asyncio.Task] = []
         self._db_executor: ThreadPoolExecutor | None = None
+        self._running_low = asyncio.Event()
+        self._low_water = max(options.concurrency // 2, 1)  # claim more below this many
 
     # --- stopping ---------------------------------------------------------------------
     @property
@@ -501,9 +503,11 @@ class RecheckRun:
                     want = min(want, limit - claimed)
                     if want <= 0:
                         break
-                # Wait for room first, so claimed work is never held longer than needed.
-                while queue.qsize() > max(self.options.concurrency // 2, 1) and not self.stopping:
-                    await asyncio.sleep(0.01)
+                # Wait until the workers run low, so claimed work is never held longer
+                # than needed (others' runs may want it).
+                while queue.qsize() > self._low_water and not self.stopping:
+                    self._running_low.clear()
+                    await self._until_stop(self._running_low.wait())
                 if self.stopping:
                     break
                 batch = await self._db(claimer.claim, want)
@@ -540,6 +544,8 @@ class RecheckRun:
             got, item = await self._until_stop(queue.get())
             if not got or item is None:
                 return
+            if queue.qsize() <= self._low_water:
+                self._running_low.set()
             attempted = await self._look_up(item, client)
             if attempted.abandoned:
                 self._report(
