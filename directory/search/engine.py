@@ -62,7 +62,7 @@ from directory.search.documents import (
     from_epoch_us,
 )
 from directory.search.snippets import highlight
-from directory.search.understand import Places, Plan, understand
+from directory.search.understand import Places, Plan, understand, validate
 from directory.util.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -441,6 +441,7 @@ class WhooshBackend:
         """Raises QueryError (plain message) for a query that cannot be run."""
         if not isinstance(query, SearchQuery):
             raise QueryError("not a search query")
+        validate(query)  # before anything uses its values as cache keys
         state = self._state()
         view = self._view(state)
         searcher = state.searcher

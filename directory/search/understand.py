@@ -92,6 +92,12 @@ def clean(raw: str | None) -> tuple[str, bool]:
 
 def validate(query: SearchQuery) -> None:
     """Raise QueryError with a plain message for paging, sorting or filter values we cannot use."""
+    for name in ("text", "place", "service", "city", "province", "clinic", "status"):
+        value = getattr(query, name)
+        if value is not None and not isinstance(value, str):
+            raise QueryError(f"{name} must be text")
+    if not isinstance(query.include_unverified, bool):
+        raise QueryError("include_unverified must be true or false")
     if not isinstance(query.page, int) or isinstance(query.page, bool) or query.page < 1:
         raise QueryError("the page must be a whole number from 1")
     if query.page > 100_000:
@@ -109,10 +115,6 @@ def validate(query: SearchQuery) -> None:
         except ValueError:
             names = ", ".join(s.value for s in Status)
             raise QueryError(f"status must be one of: {names}") from None
-    for name in ("text", "place", "service", "city", "province", "clinic", "status"):
-        value = getattr(query, name)
-        if value is not None and not isinstance(value, str):
-            raise QueryError(f"{name} must be text")
 
 
 def understand(
