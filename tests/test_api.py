@@ -443,6 +443,36 @@ def test_confirmation_growing_old_stops_search_calling_it_verified(own_app):
     assert hit["verified"] is False
 
 
+def test_a_suspension_leaves_the_default_results_at_once(own_app):
+    """Recorded through the rules, committed: the next verified-only answer leaves it out,
+    whatever the index still holds, and the practitioner's own document says suspended."""
+    api = own_app.test_client()
+    assert "MP0000101" in {
+        r["registration_number"] for r in api.get("/api/v1/search?q=botox").get_json()["results"]
+    }
+    with own_app.app_context():
+        practitioner = db.session.scalar(
+            db.select(Practitioner).where(Practitioner.registration_number == "MP0000101")
+        )
+        with HpcsaClient.from_config(own_app.config) as register:
+            answer = register.lookup("MP0000101")
+        row = replace(answer.rows[0], status="SUSPENDED")
+        suspended = replace(answer, rows=(row,), observed_at=utcnow())
+        record_check(
+            db.session, practitioner, suspended, RegistryPolicy.from_config(own_app.config)
+        )
+        db.session.commit()
+    results = api.get("/api/v1/search?q=botox").get_json()["results"]
+    assert "MP0000101" not in {r["registration_number"] for r in results}
+    everyone = api.get("/api/v1/search?q=botox&include_unverified=true").get_json()["results"]
+    for result in everyone:
+        if result["registration_number"] == "MP0000101":
+            assert result["status"] == "suspended" and result["verified"] is False
+    document = api.get("/api/v1/practitioners/MP0000101").get_json()
+    assert document["status"] == "suspended" and document["verified"] is False
+    assert document["verdict"]["badge"] == "red"
+
+
 # --- clinics and services -----------------------------------------------------------------------
 
 
