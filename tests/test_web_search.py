@@ -104,12 +104,6 @@ def test_status_filter_shows_the_suspended(client, directory_data):
     assert badge_of(page.data)["colour"] == "red"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="search backend (54f7b31): after the outbox applies a practitioner's update, the "
-    "index holds two live documents with the same pid (old and new), so the old 'verified' "
-    "copy keeps matching; remove this mark when the engine replaces documents",
-)
 def test_a_suspension_leaves_the_default_results_at_once(app, client, directory_data, policy):
     number = directory_data["active_durban"]
     assert number in numbers_on(client.get("/search?q=mesotherapy").data)
