@@ -12,9 +12,11 @@ Two passes over the file, so memory stays bounded whatever its size or order:
    conflict (different names, or one category with two statuses). A file that turns out
    not to be a snapshot (say, an undecodable byte near the end) fails here, before
    anything is written.
-2. ``import_snapshot``: read again; a number whose rows are all adjacent (the usual case)
-   is grouped in memory; rows of numbers scattered through the file wait in a temporary
-   SQLite file until the end. Complete groups are applied in batches.
+2. ``SnapshotImporter.run``: read again; a number whose rows are all adjacent (the usual
+   case) is grouped in memory; rows of numbers scattered through the file wait in a
+   temporary SQLite file until the end. Complete groups are applied in batches
+   (``BatchWriter``), in this process or in forked worker processes (``workers``), each
+   batch committed on its own.
 """
 
 from __future__ import annotations
@@ -24,14 +26,14 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, Table, bindparam, delete, insert, select, update
+from sqlalchemy import MetaData, Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -359,75 +361,137 @@ def _digest_of(group: Group) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class _Batcher:
-    """Applies complete groups, ``batch_rows`` rows per transaction."""
+@dataclass(frozen=True, slots=True)
+class GroupOutcome:
+    """What applying one group did, for the summary and the warnings."""
+
+    effect: str
+    event_due: bool
+    unknown_raw_statuses: tuple[str, ...]
+
+
+@dataclass
+class _Planned:
+    group: Group
+    result: LookupResult
+    decision: Decision
+    row: Any  # the stored belief the decision rests on, or None for a new number
+
+
+class BatchWriter:
+    """Decides and writes one batch of groups; works the same in a worker process.
+
+    The rules run outside the write transaction (so two workers overlap); the write
+    transaction then checks, cheaply, that no other writer (a live verify, the recheck job)
+    checked any of these numbers meanwhile, and decides those again on what is stored now.
+    On SQLite the write transaction is ``BEGIN IMMEDIATE``: it waits for the write lock
+    instead of failing when another connection committed since this one last read.
+    """
 
     def __init__(
         self,
         session: Session,
         policy: RegistryPolicy,
-        summary: ImportSummary,
-        note: Callable[[Note], None],
-        on_batch: Callable[[Session, list[int]], int] | None,
-        batch_rows: int,
+        *,
+        as_of: datetime,
+        source: str,
+        on_batch: Callable[[Session, list[int]], int] | None = None,
     ) -> None:
         self.session = session
         self.policy = policy
-        self.summary = summary
-        self.note = note
+        self.as_of = as_of
+        self.source = source
         self.on_batch = on_batch
-        self.batch_rows = batch_rows
-        self.pending: list[Group] = []
-        self.pending_rows = 0
+        self.sqlite = session.get_bind().dialect.name == "sqlite"
 
-    def add(self, group: Group) -> None:
-        self.pending.append(group)
-        self.pending_rows += len(group.rows)
-        if self.pending_rows >= self.batch_rows:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        groups, self.pending, self.pending_rows = self.pending, [], 0
+    def apply(self, groups: list[Group]) -> tuple[list[GroupOutcome], int]:
+        """Write the groups' answers; returns each group's outcome and how many were queued
+        for the search index. Commits; retries once when a concurrent insert collides."""
         try:
-            outcome = self._apply(groups)
+            return self._apply(groups)
         except IntegrityError:
-            # A number inserted meanwhile by another process (a live verify): read again.
             self.session.rollback()
-            outcome = self._apply(groups)
-        self.session.commit()
-        self._account(groups, outcome)
+            return self._apply(groups)
 
-    def _apply(self, groups: list[Group]) -> list[tuple[Group, Decision]]:
-        """Decide every group of the batch and write the decisions (not committed)."""
-        session, summary, policy = self.session, self.summary, self.policy
+    def _apply(self, groups: list[Group]) -> tuple[list[GroupOutcome], int]:
+        session = self.session
         now = utcnow()
         wanted = [g.registration_number for g in groups]
-        existing = {
-            row.registration_number: row
-            for row in session.execute(
-                select(*BELIEF_COLUMNS)
+        stored = self._beliefs(wanted)
+        session.commit()  # end the read: the rules below hold no transaction open
+        planned = [
+            self._plan(group, stored.get(group.registration_number), now) for group in groups
+        ]
+
+        self._begin_write()
+        fingerprints = {
+            number: (pid, checked)
+            for number, pid, checked in session.execute(
+                select(
+                    PRACTITIONERS.c.registration_number,
+                    PRACTITIONERS.c.id,
+                    PRACTITIONERS.c.last_checked_at,
+                )
                 .where(PRACTITIONERS.c.registration_number.in_(wanted))
                 .with_for_update()
             )
         }
+        moved = [
+            item.group.registration_number
+            for item in planned
+            if _fingerprint(item.row) != fingerprints.get(item.group.registration_number)
+        ]
+        if moved:  # another writer got there first: decide again on what it wrote
+            fresh = self._beliefs(moved)
+            again = set(moved)
+            planned = [
+                self._plan(item.group, fresh.get(item.group.registration_number), now)
+                if item.group.registration_number in again
+                else item
+                for item in planned
+            ]
+        queued = self._write(planned, now)
+        session.commit()
+        return [
+            GroupOutcome(
+                item.decision.effect,
+                item.decision.event_due,
+                tuple(item.decision.unknown_raw_statuses),
+            )
+            for item in planned
+        ], queued
+
+    def _begin_write(self) -> None:
+        if self.sqlite:
+            self.session.execute(text("BEGIN IMMEDIATE"))
+
+    def _beliefs(self, wanted: list[str]) -> dict[str, Any]:
+        return {
+            row.registration_number: row
+            for row in self.session.execute(
+                select(*BELIEF_COLUMNS).where(PRACTITIONERS.c.registration_number.in_(wanted))
+            )
+        }
+
+    def _plan(self, group: Group, row: Any, now: datetime) -> _Planned:
+        result = LookupResult(
+            registration_number=group.registration_number,
+            outcome=Outcome.OK,
+            observed_at=self.as_of,
+            source=self.source,
+            rows=group.rows,
+            digest=_digest_of(group),
+        )
+        decision = decide(Belief.of(row) if row else None, result, self.policy, now=now)
+        return _Planned(group, result, decision, row)
+
+    def _write(self, planned: list[_Planned], now: datetime) -> int:
+        """The bulk statements for a decided batch (inside the write transaction)."""
+        session = self.session
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
-        decided: list[tuple[Group, LookupResult, Decision, Any]] = []
-        for group in groups:
-            number = group.registration_number
-            result = LookupResult(
-                registration_number=number,
-                outcome=Outcome.OK,
-                observed_at=summary.as_of,
-                source=summary.source,
-                rows=group.rows,
-                digest=_digest_of(group),
-            )
-            row = existing.get(number)
-            decision = decide(Belief.of(row) if row else None, result, policy, now=now)
-            decided.append((group, result, decision, row))
+        for item in planned:
+            decision, row = item.decision, item.row
             if decision.effect == "ignored_stale":
                 continue  # older than the belief: history only, the practitioner stays as is
             values = decision.after.values()
@@ -436,11 +500,12 @@ class _Batcher:
             else:
                 values.update({name: getattr(row, name) for name in FACT_COLUMNS})
             if decision.copy_register_facts:
-                values.update(register_facts(result))
+                values.update(register_facts(item.result))
             elif decision.clear_register_rows:
                 values["raw_status"] = None
             values["updated_at"] = now
             if row is None:
+                number = item.group.registration_number
                 values["registration_number"] = number
                 values["prefix"] = numbers.split(number)[0]
                 values["created_at"] = now
@@ -449,16 +514,15 @@ class _Batcher:
                 values["_pid"] = row.id
                 updates.append(values)
 
-        ids = {row.registration_number: row.id for row in existing.values()}
+        ids = {item.row.registration_number: item.row.id for item in planned if item.row}
         if inserts:
             # Plain executemany, then read the ids back: portable, and far faster on SQLite
             # than INSERT ... RETURNING, which SQLAlchemy runs there one row at a time.
             session.execute(insert(PRACTITIONERS), inserts)
+            new_numbers = [values["registration_number"] for values in inserts]
             found = session.execute(
                 select(PRACTITIONERS.c.registration_number, PRACTITIONERS.c.id).where(
-                    PRACTITIONERS.c.registration_number.in_(
-                        [v["registration_number"] for v in inserts]
-                    )
+                    PRACTITIONERS.c.registration_number.in_(new_numbers)
                 )
             )
             ids.update((number, pid) for number, pid in found)
@@ -468,32 +532,36 @@ class _Batcher:
             )
 
         stored_categories = self._categories_of(
-            [row.id for _, _, d, row in decided if row is not None and d.effect != "ignored_stale"]
+            [
+                item.row.id
+                for item in planned
+                if item.row is not None and item.decision.effect != "ignored_stale"
+            ]
         )
         replace_ids: list[int] = []
         category_values: list[dict[str, Any]] = []
         check_values: list[dict[str, Any]] = []
         event_rows: list[dict[str, Any]] = []
-        touched: list[int] = []
-        for group, result, decision, row in decided:
-            pid = ids[group.registration_number]
+        updated: list[int] = []
+        for item in planned:
+            decision, result, row = item.decision, item.result, item.row
+            number = item.group.registration_number
+            pid = ids[number]
             check_values.append({**history_values(result, decision, now), "practitioner_id": pid})
             if decision.effect == "ignored_stale":
                 continue
             if row is not None:
-                touched.append(pid)
+                updated.append(pid)
             if decision.copy_register_facts or decision.clear_register_rows:
-                wanted_rows = (
-                    category_rows(result, decision) if decision.copy_register_facts else []
-                )
-                if row is None or stored_categories.get(pid, ()) != _comparable(wanted_rows):
+                wanted = category_rows(result, decision) if decision.copy_register_facts else []
+                if row is None or stored_categories.get(pid, ()) != _comparable(wanted):
                     if row is not None:
                         replace_ids.append(pid)
-                    category_values += [{**v, "practitioner_id": pid} for v in wanted_rows]
+                    category_values += [{**v, "practitioner_id": pid} for v in wanted]
             if decision.event_due:
                 event_rows.append(
                     {
-                        **event_values(group.registration_number, result, decision),
+                        **event_values(number, result, decision),
                         "practitioner_id": pid,
                         "event_id": str(uuid.uuid4()),
                     }
@@ -505,9 +573,9 @@ class _Batcher:
         session.execute(insert(CHECKS), check_values)
         if event_rows:
             session.execute(insert(EVENTS), event_rows)
-        if self.on_batch is not None and touched:
-            self.summary.search_queued += self.on_batch(session, touched)
-        return [(group, decision) for group, _, decision, _ in decided]
+        if self.on_batch is not None and updated:
+            return self.on_batch(session, updated)
+        return 0
 
     def _categories_of(self, practitioner_ids: list[int]) -> dict[int, tuple]:
         """The stored category rows of each practitioner, comparable with ``_comparable``."""
@@ -526,27 +594,257 @@ class _Batcher:
             stored.setdefault(pid, []).append((position, category, raw_status, status))
         return {pid: tuple(sorted(rows)) for pid, rows in stored.items()}
 
-    def _account(self, groups: list[Group], outcome: list[tuple[Group, Any]]) -> None:
+
+def _fingerprint(row: Any) -> tuple[int, datetime | None] | None:
+    """What shows that a stored belief is still the one a decision rested on."""
+    return None if row is None else (row.id, row.last_checked_at)
+
+
+# --- worker processes -----------------------------------------------------------------------
+
+_worker_writer: BatchWriter | None = None
+
+
+def _worker_start(
+    app: Any,
+    policy: RegistryPolicy,
+    as_of: datetime,
+    source: str,
+    on_batch: Callable[[Session, list[int]], int] | None,
+) -> None:
+    """In a forked worker: its own connections, app context and session."""
+    global _worker_writer
+    from directory.extensions import db
+
+    with app.app_context():
+        db.engine.dispose(close=False)  # the parent's pooled connections are not ours
+    context = app.app_context()
+    context.push()
+    _worker_writer = BatchWriter(db.session, policy, as_of=as_of, source=source, on_batch=on_batch)
+
+
+def _worker_apply(batch: list[tuple[str, tuple[tuple, ...]]]) -> tuple[list[GroupOutcome], int]:
+    assert _worker_writer is not None
+    groups = [
+        Group(number, tuple(RegisterRow(*values) for values in rows), ()) for number, rows in batch
+    ]
+    return _worker_writer.apply(groups)
+
+
+def _as_tuples(groups: list[Group]) -> list[tuple[str, tuple[tuple, ...]]]:
+    """Groups as plain tuples: cheap to send to a worker."""
+    return [
+        (
+            g.registration_number,
+            tuple(
+                (
+                    r.registration_number,
+                    r.title,
+                    r.surname,
+                    r.full_names,
+                    r.city,
+                    r.postal_code,
+                    r.category,
+                    r.status,
+                )
+                for r in g.rows
+            ),
+        )
+        for g in groups
+    ]
+
+
+# --- the import -----------------------------------------------------------------------------
+
+
+class SnapshotImporter:
+    """Pass 1 and pass 2 over one snapshot, in this process or with worker processes.
+
+    Use as a context manager: with ``workers`` > 1 the worker processes are forked on
+    entry, while this process is still small, and stopped on exit::
+
+        with SnapshotImporter(session, policy, as_of=..., workers=2) as importer:
+            digest = importer.scan(snapshot)  # SnapshotError here changes nothing
+            summary = importer.run(snapshot, digest)
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        policy: RegistryPolicy,
+        *,
+        as_of: datetime,
+        source: str,
+        note: Callable[[Note], None] = lambda _note: None,
+        on_batch: Callable[[Session, list[int]], int] | None = None,
+        batch_rows: int = BATCH_ROWS,
+        workers: int = 1,
+    ) -> None:
+        self.session = session
+        self.policy = policy
+        self.note = note
+        self.batch_rows = batch_rows
+        self.workers = workers
+        self.summary = ImportSummary(source=source[:200], as_of=as_of)
+        self.writer = BatchWriter(
+            session, policy, as_of=as_of, source=self.summary.source, on_batch=on_batch
+        )
+        self.on_batch = on_batch
+        self._pool: Any = None
+        self._in_flight: deque[tuple[list[Group], Any]] = deque()
+        self._pending: list[Group] = []
+        self._pending_rows = 0
+
+    # --- worker pool ---------------------------------------------------------------------
+    def __enter__(self) -> SnapshotImporter:
+        if self.workers > 1:
+            import multiprocessing
+
+            from flask import current_app
+
+            from directory.extensions import db
+
+            self.session.close()
+            db.engine.dispose()  # no open connection may cross the fork
+            context = multiprocessing.get_context("fork")
+            self._pool = context.Pool(
+                self.workers,
+                initializer=_worker_start,
+                initargs=(
+                    current_app._get_current_object(),
+                    self.policy,
+                    self.summary.as_of,
+                    self.summary.source,
+                    self.on_batch,
+                ),
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            if exc[0] is None:
+                self._pool.close()
+            else:
+                self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    # --- the passes ----------------------------------------------------------------------
+    def scan(self, snapshot: Snapshot) -> Digest:
+        """Pass 1 (raises SnapshotError, before any write, when it is no snapshot)."""
+        return scan(snapshot)
+
+    def run(self, snapshot: Snapshot, digest: Digest) -> ImportSummary:
+        """Pass 2: group, decide and write; notes as they come; the summary at the end."""
+        started = time.monotonic()
+        summary = self.summary
+        spill = _Spill()
+        run_key: int | None = None
+        run: list[tuple[int, RegisterRow]] = []
+
+        def end_run() -> None:
+            nonlocal run_key, run
+            if run and run_key is not None:
+                spill.add(run_key, run)  # incomplete: its other rows come later in the file
+            run_key, run = None, []
+
+        try:
+            for line, item in snapshot.rows():
+                summary.rows_read += 1
+                if isinstance(item, RowProblem):
+                    self._reject(line, item.reason, item.registration_number)
+                    continue
+                number = item.registration_number
+                key = number_key(number)
+                conflict = digest.conflicts.get(key)
+                if conflict is not None:
+                    self._reject(
+                        line,
+                        f"conflicting rows for this number ({conflict}): none of its rows imported",
+                        number,
+                    )
+                    continue
+                repeated = digest.duplicates.get(line)
+                if repeated is not None:
+                    summary.rows_imported += 1
+                    self._warn(line, f"repeats line {repeated} exactly: imported once", number)
+                    continue
+                expected = digest.row_count(key)
+                if expected == 1:
+                    end_run()
+                    self._add(Group(number, (item,), (line,)))
+                    continue
+                if key != run_key:
+                    end_run()
+                    run_key = key
+                run.append((line, item))
+                if len(run) == expected:
+                    self._add(Group(number, tuple(r for _, r in run), tuple(n for n, _ in run)))
+                    run_key, run = None, []
+            end_run()
+            summary.spilled_rows = spill.rows
+            for group in spill.groups():
+                self._add(group)
+            self._flush()
+            while self._in_flight:
+                self._collect()
+        finally:
+            spill.close()
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    # --- batches -------------------------------------------------------------------------
+    def _add(self, group: Group) -> None:
+        self._pending.append(group)
+        self._pending_rows += len(group.rows)
+        if self._pending_rows >= self.batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        groups, self._pending, self._pending_rows = self._pending, [], 0
+        if self._pool is None:
+            self._account(groups, self.writer.apply(groups))
+            return
+        while len(self._in_flight) >= 2 * self.workers:  # bounded: memory stays flat
+            self._collect()
+        self._in_flight.append(
+            (groups, self._pool.apply_async(_worker_apply, (_as_tuples(groups),)))
+        )
+
+    def _collect(self) -> None:
+        """Account for the oldest batch in flight (notes stay in batch order)."""
+        groups, pending = self._in_flight.popleft()
+        self._account(groups, pending.get())
+
+    def _account(self, groups: list[Group], applied: tuple[list[GroupOutcome], int]) -> None:
+        outcomes, queued = applied
         summary = self.summary
         summary.batches += 1
-        for group, decision in outcome:
+        summary.search_queued += queued
+        for group, outcome in zip(groups, outcomes, strict=True):
             summary.registrations += 1
             summary.rows_imported += len(group.rows)
-            summary.effects[decision.effect] += 1
-            if decision.event_due:
+            summary.effects[outcome.effect] += 1
+            if outcome.event_due:
                 summary.status_events += 1
-            unknown = set(decision.unknown_raw_statuses)
+            unknown = set(outcome.unknown_raw_statuses)
             if unknown:
                 for line, row in zip(group.lines, group.rows, strict=True):
                     if row.status in unknown:
-                        self.warn(
+                        self._warn(
                             line,
                             f"status {row.status!r} (category {row.category!r}) is not in "
                             "the status mapping: imported as 'unknown', never shown as verified",
                             group.registration_number,
                         )
 
-    def warn(self, line: int, reason: str, number: str | None) -> None:
+    def _reject(self, line: int, reason: str, number: str | None) -> None:
+        self.summary.rows_rejected += 1
+        self.note(Note("rejected", line, reason, number))
+
+    def _warn(self, line: int, reason: str, number: str | None) -> None:
         self.summary.warnings += 1
         self.note(Note("warning", line, reason, number))
 
@@ -560,74 +858,25 @@ def import_snapshot(
     note: Callable[[Note], None] = lambda _note: None,
     on_batch: Callable[[Session, list[int]], int] | None = None,
     batch_rows: int = BATCH_ROWS,
-    digest: Digest | None = None,
+    workers: int = 1,
 ) -> ImportSummary:
     """Import ``snapshot`` as the register's answer as of ``as_of`` (aware UTC).
 
     ``note`` receives each rejected row and warning as it is found. ``on_batch`` is called
-    inside each batch's transaction with the ids of the existing practitioners it updated
-    (Core statements skip the ORM flush hooks that feed the search outbox) and returns how
-    many it queued for the search index. Raises
-    SnapshotError (from pass 1, before any write) when the file is not a snapshot.
+    inside each batch's write transaction with the ids of the existing practitioners it
+    updated (Core statements skip the ORM flush hooks that feed the search outbox) and
+    returns how many it queued for the search index. Raises SnapshotError (from pass 1,
+    before any write) when the file is not a snapshot.
     """
-    started = time.monotonic()
-    digest = digest or scan(snapshot)
-    summary = ImportSummary(source=f"snapshot:{snapshot.name}"[:200], as_of=as_of)
-    batcher = _Batcher(session, policy, summary, note, on_batch, batch_rows)
-    spill = _Spill()
-
-    def reject(line: int, reason: str, number: str | None) -> None:
-        summary.rows_rejected += 1
-        note(Note("rejected", line, reason, number))
-
-    run_key: int | None = None
-    run: list[tuple[int, RegisterRow]] = []
-
-    def end_run() -> None:
-        nonlocal run_key, run
-        if run and run_key is not None:
-            spill.add(run_key, run)  # incomplete: its other rows come later in the file
-        run_key, run = None, []
-
-    try:
-        for line, item in snapshot.rows():
-            summary.rows_read += 1
-            if isinstance(item, RowProblem):
-                reject(line, item.reason, item.registration_number)
-                continue
-            number = item.registration_number
-            key = number_key(number)
-            conflict = digest.conflicts.get(key)
-            if conflict is not None:
-                reject(
-                    line,
-                    f"conflicting rows for this number ({conflict}): none of its rows imported",
-                    number,
-                )
-                continue
-            repeated = digest.duplicates.get(line)
-            if repeated is not None:
-                summary.rows_imported += 1
-                batcher.warn(line, f"repeats line {repeated} exactly: imported once", number)
-                continue
-            expected = digest.row_count(key)
-            if expected == 1:
-                end_run()
-                batcher.add(Group(number, (item,), (line,)))
-                continue
-            if key != run_key:
-                end_run()
-                run_key = key
-            run.append((line, item))
-            if len(run) == expected:
-                batcher.add(Group(number, tuple(r for _, r in run), tuple(n for n, _ in run)))
-                run_key, run = None, []
-        end_run()
-        summary.spilled_rows = spill.rows
-        for group in spill.groups():
-            batcher.add(group)
-        batcher.flush()
-    finally:
-        spill.close()
-    summary.seconds = time.monotonic() - started
-    return summary
+    importer = SnapshotImporter(
+        session,
+        policy,
+        as_of=as_of,
+        source=f"snapshot:{snapshot.name}",
+        note=note,
+        on_batch=on_batch,
+        batch_rows=batch_rows,
+        workers=workers,
+    )
+    with importer:
+        return importer.run(snapshot, importer.scan(snapshot))

@@ -16,6 +16,7 @@ from directory.extensions import db
 from directory.listings.models import Clinic, Listing
 from directory.registry.models import (
     Practitioner,
+    RegistrationCategory,
     StatusEvent,
     VerificationCheck,
 )
@@ -365,3 +366,67 @@ def test_updated_listed_practitioners_are_queued_for_the_search_index(app, tmp_p
             select(SearchOutbox.practitioner_id).order_by(SearchOutbox.id).offset(queued_before)
         ).all()
         assert new_rows == [listed_id]  # the unlisted one is not in the index
+
+
+def test_worker_processes_import_the_same_as_one_process(any_app, tmp_path):
+    rows = [person(f"MP{i:07d}", "ACTIVE" if i % 7 else "SUSPENDED") for i in range(1, 301)]
+    rows += [person(f"MP{i:07d}", "INACTIVE", "INTERN") for i in range(1, 301, 10)]  # scattered
+    rows.insert(50, person("BAD NUMBER"))
+    path = write_csv(tmp_path, rows)
+    result, lines = run_import(any_app, path, "--workers", "2", "--batch-size", "25")
+    assert result.exit_code == 1, result.output
+    summary = lines[-1]
+    assert (summary["registrations"], summary["rows_imported"], summary["rows_rejected"]) == (
+        300,
+        330,
+        1,
+    )
+    assert summary["created"] == 300
+    with any_app.app_context():
+        assert count(Practitioner) == 300 and count(VerificationCheck) == 300
+        assert count(RegistrationCategory) == 330
+        assert load("MP0000007").status == "suspended"
+        assert [c.category for c in load("MP0000011").categories] == [
+            "INDEPENDENT PRACTICE",
+            "INTERN",
+        ]
+    again, lines = run_import(any_app, path, "--workers", "2", "--batch-size", "25")
+    assert again.exit_code == 1
+    assert lines[-1]["unchanged"] == 300 and lines[-1]["created"] == 0
+    with any_app.app_context():
+        assert count(RegistrationCategory) == 330 and count(StatusEvent) == 0
+
+
+def test_a_live_check_written_during_a_batch_is_not_overwritten(any_app, tmp_path, monkeypatch):
+    """The rules run outside the write transaction; a check another writer records in that
+    gap (a live verify, the recheck job) is seen, and the batch decides again on it."""
+    from sqlalchemy.orm import Session
+
+    from directory.registry.checks import record_check
+    from directory.registry.policy import RegistryPolicy
+    from importers.snapshot_import import BatchWriter
+    from importers.sources.hpcsa import HpcsaClient
+
+    first = write_csv(tmp_path, [person("MP0000101")], "first.csv")
+    assert run_import(any_app, first, "--as-of", "2024-01-01")[0].exit_code == 0
+    begin_write = BatchWriter._begin_write
+
+    def live_check_first(self):
+        with Session(db.engine) as other, HpcsaClient.from_config(any_app.config) as source:
+            practitioner = other.scalar(
+                select(Practitioner).where(Practitioner.registration_number == "MP0000101")
+            )
+            policy = RegistryPolicy.from_config(any_app.config)
+            record_check(other, practitioner, source.lookup("MP0000101"), policy)
+            other.commit()
+        begin_write(self)
+
+    monkeypatch.setattr(BatchWriter, "_begin_write", live_check_first)
+    newer = write_csv(tmp_path, [person("MP0000101", "SUSPENDED")], "newer.csv")
+    result, lines = run_import(any_app, newer, "--as-of", "2024-06-01")
+    assert result.exit_code == 0, result.output
+    assert lines[-1]["ignored_stale"] == 1  # the live answer (now) is newer than June 2024
+    with any_app.app_context():
+        p = load("MP0000101")
+        assert p.status == "active" and p.status_as_of > datetime(2025, 1, 1, tzinfo=UTC)
+        assert count(StatusEvent) == 0

@@ -31,7 +31,7 @@ from directory.registry.verification import verdict
 from directory.search.outbox import enqueue_practitioners
 from directory.util.clock import utcnow
 from directory.util.durations import parse_duration
-from importers.snapshot_import import Note, import_snapshot, scan
+from importers.snapshot_import import Note, SnapshotImporter
 from importers.sources import RegisterSource, source_for_app
 from importers.sources.snapshot import Snapshot, SnapshotError
 from importers.verify_list import (
@@ -126,7 +126,17 @@ def _search_enqueue(session: Session, practitioner_ids: list[int]) -> int:
     type=click.IntRange(1, 20000),
     help="Rows per transaction.",
 )
-def import_command(path: Path, as_of: datetime | None, as_json: bool, batch_size: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 8),
+    help="Processes that decide and write batches in parallel (the file is read by this "
+    "one). 2 on a two-core machine roughly doubles the speed of a large import.",
+)
+def import_command(
+    path: Path, as_of: datetime | None, as_json: bool, batch_size: int, workers: int
+) -> None:
     """Import a register snapshot (CSV or JSON Lines) from PATH.
 
     Upserts each registration through the same rules as a live look-up and appends one
@@ -138,35 +148,39 @@ def import_command(path: Path, as_of: datetime | None, as_json: bool, batch_size
     as_of = as_of or utcnow()
     try:
         snapshot = Snapshot.open(path)
-        digest = scan(snapshot)  # reads the whole file before anything is written
     except SnapshotError as exc:
         raise InputError(f"{exc}. Nothing was imported.") from None
-    if digest.rows == 0:
-        raise InputError(f"{path} has a header but no data rows. Nothing was imported.")
 
     def note(item: Note) -> None:
         label = "rejected" if item.kind == "rejected" else "warning"
         number = f" {item.registration_number}" if item.registration_number else ""
         _emit(as_json, item.as_dict(), f"line {item.line}{number}: {label}: {item.reason}")
 
-    policy = RegistryPolicy.from_config(current_app.config)
-    try:
-        summary = import_snapshot(
-            db.session,
-            snapshot,
-            policy,
-            as_of=as_of,
-            note=note,
-            on_batch=_search_enqueue,
-            batch_rows=batch_size,
-            digest=digest,
-        )
-    except (SnapshotError, SQLAlchemyError) as exc:
-        db.session.rollback()
-        raise click.ClickException(
-            f"import stopped: {exc}. Batches committed before this point stay imported; "
-            "re-running the import is safe."
-        ) from None
+    importer = SnapshotImporter(
+        db.session,
+        RegistryPolicy.from_config(current_app.config),
+        as_of=as_of,
+        source=f"snapshot:{snapshot.name}",
+        note=note,
+        on_batch=_search_enqueue,
+        batch_rows=batch_size,
+        workers=workers,
+    )
+    with importer:
+        try:
+            digest = importer.scan(snapshot)  # the whole file, before anything is written
+        except SnapshotError as exc:
+            raise InputError(f"{exc}. Nothing was imported.") from None
+        if digest.rows == 0:
+            raise InputError(f"{path} has a header but no data rows. Nothing was imported.")
+        try:
+            summary = importer.run(snapshot, digest)
+        except (SnapshotError, SQLAlchemyError) as exc:
+            db.session.rollback()
+            raise click.ClickException(
+                f"import stopped: {exc}. Batches committed before this point stay imported; "
+                "re-running the import is safe."
+            ) from None
     figures = summary.as_dict()
     text = (
         f"{snapshot.name} as of {as_of:%Y-%m-%d %H:%M} UTC: {figures['rows_read']} rows read, "
