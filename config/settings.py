@@ -32,6 +32,11 @@ class DefaultConfig:
     SEARCH_CACHE_SIZE = 2048
     # Seconds the service, city and word vocabularies are reused before re-reading them.
     SEARCH_VOCABULARY_TTL = 30
+    # A worker looks for index changes made by other processes at most this often (seconds);
+    # its own changes it sees at once.
+    SEARCH_REFRESH_SECONDS = 1.0
+    # Free-word match lists kept per index generation and process, counted in documents.
+    SEARCH_SCORE_CACHE_DOCS = 300_000
 
     # --- The register ----------------------------------------------------------------
     # The public iRegister report endpoint. Only an operator's explicit command calls it.

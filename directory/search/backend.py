@@ -77,8 +77,11 @@ class SearchResults:
 
 
 class SearchBackend(Protocol):
-    def search(self, query: SearchQuery) -> SearchResults:
-        """Raises QueryError for a query that cannot be run; never anything else for input."""
+    def search(self, query: SearchQuery, *, now: datetime | None = None) -> SearchResults:
+        """Raises QueryError for a query that cannot be run; never anything else for input.
+
+        ``now`` (default: the current time) is the moment "currently verified" is judged at.
+        """
         ...
 
     def update_practitioners(self, practitioner_ids: Iterable[int]) -> None:

@@ -128,6 +128,7 @@ class ThreadState:
     generation: Path
     ix: Any
     searcher: Any
+    checked_at: float = 0.0  # monotonic time of the last freshness check
 
 
 @dataclass
@@ -347,6 +348,8 @@ class WhooshBackend:
         self.vocab_ttl = float(config.get("SEARCH_VOCABULARY_TTL", 30))
         # Cached per-word scores, in documents summed over words (about 100 bytes each).
         self.score_budget = int(config.get("SEARCH_SCORE_CACHE_DOCS", 300_000))
+        self.refresh_seconds = float(config.get("SEARCH_REFRESH_SECONDS", 1.0))
+        self.applied_at = 0.0
         self._local = threading.local()
         self._views: OrderedDict[tuple[str, int], GenerationView] = OrderedDict()
         self._views_lock = threading.Lock()
@@ -364,8 +367,21 @@ class WhooshBackend:
             return db.engine
 
     def _state(self) -> ThreadState:
-        """This thread's searcher on the current generation, opened or refreshed as needed."""
+        """This thread's searcher on the current generation, opened or refreshed as needed.
+
+        Freshness is checked at most every ``SEARCH_REFRESH_SECONDS`` (two stats of the
+        index directory), and at once after this process applied a change itself, so a
+        writer sees its own change on its next search.
+        """
         state: ThreadState | None = getattr(self._local, "state", None)
+        clock = time.monotonic()
+        if (
+            state is not None
+            and state.pid == os.getpid()
+            and clock - state.checked_at < self.refresh_seconds
+            and self.applied_at < state.checked_at
+        ):
+            return state
         signature = store.pointer_signature(self.root)
         if state is None or state.pid != os.getpid() or state.signature != signature:
             if state is not None and state.pid == os.getpid():
@@ -377,12 +393,19 @@ class WhooshBackend:
             ix = whoosh_index.open_dir(str(generation))
             state = ThreadState(os.getpid(), signature, generation, ix, ix.searcher())
             self._local.state = state
+            state.checked_at = clock
+            return state
         elif not state.searcher.up_to_date():
             # A fresh searcher, not ``refresh()``: refresh reuses segment readers by segment
             # id and would keep serving documents deleted (replaced) since.
             state.searcher.close()
             state.searcher = state.ix.searcher()
+        state.checked_at = clock
         return state
+
+    def note_applied(self) -> None:
+        """This process just wrote to the index: its next search checks for a new one."""
+        self.applied_at = time.monotonic()
 
     def _view(self, state: ThreadState) -> GenerationView:
         key = (state.generation.name, state.searcher.reader().generation())
@@ -417,9 +440,12 @@ class WhooshBackend:
         self._vocab = Vocab(services, Places(cities, provinces, longest), time.monotonic())
         return self._vocab
 
-    def invalidate_vocabulary(self) -> None:
+    def invalidate_vocabulary(self, *, words: bool = False) -> None:
+        """Forget the names read from the database (and, after a rebuild, the index's word
+        list for suggestions, which otherwise lives out its TTL: it only proposes words)."""
         self._vocab = None
-        self._words = None
+        if words:
+            self._words = None
 
     def _index_words(self, searcher) -> tuple[list[str], dict[str, int]]:
         current = self._words

@@ -146,7 +146,8 @@ class Indexer:
             raise
         store.switch_to(self.root, path, keep=self.keep)
         caught_up = apply_pending(engine, ix, blocking=True, window=self.window)
-        self.backend.invalidate_vocabulary()
+        self.backend.invalidate_vocabulary(words=True)
+        self.backend.note_applied()
         seconds = time.monotonic() - started
         log.info("search index rebuilt: %s documents in %.1fs (%s)", count, seconds, path.name)
         return RebuildReport(path.name, count, seconds, caught_up.as_dict())
@@ -172,6 +173,7 @@ class Indexer:
             self._retry.schedule(self.retry_delay, retry)
         if result.state == "applied":
             self.backend.invalidate_vocabulary()
+            self.backend.note_applied()
         return result
 
     def sync(self, *, prune: bool = True) -> dict[str, Any]:
@@ -180,6 +182,8 @@ class Indexer:
         result = apply_pending(
             self.backend.engine, self._open(generation), blocking=True, window=self.window
         )
+        if result.state == "applied":
+            self.backend.note_applied()
         pruned = 0
         if prune:
             with self.backend.engine.begin() as conn:
@@ -205,6 +209,7 @@ class Indexer:
         except BaseException:
             writer.cancel()
             raise
+        self.backend.note_applied()
         return len(ids)
 
     # --- checking ----------------------------------------------------------------------

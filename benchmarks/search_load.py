@@ -1,0 +1,219 @@
+"""Load test: ``/api/v1/search`` under gunicorn (production settings) with wrk, against
+``/healthz`` on the same server in the same run.
+
+1. Generates the dataset if the database is missing (``search_dataset.py``: 250,000
+   registrations, 25,000 listings, 5,000 clinics) and builds the index if missing.
+2. Starts gunicorn with ``config/gunicorn.conf.py`` on 127.0.0.1 (a free port).
+3. Warms up, then alternates wrk runs: /healthz, search, /healthz, search (concurrency 8,
+   two wrk threads), with a Lua script drawing from the mixed query set
+   (``search_queries.py``: service, service + city, name, misspelling, filters).
+4. Prints one JSON object per measurement and a summary (p50/p95/p99, requests/s, the
+   ratio to /healthz), and appends nothing anywhere: copy the figures into
+   docs/benchmarks.md.
+
+    .venv/bin/python -m benchmarks.search_load --data /tmp/search-bench --duration 30
+    .venv/bin/python -m benchmarks.search_load --data /tmp/search-bench --no-cache
+
+Needs ``wrk`` (Debian: ``apt-get install -y wrk``). Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+LUA = """
+local paths = {
+%(paths)s
+}
+local tid = 0
+setup = function(thread)
+  thread:set("tid", tid)
+  tid = tid + 1
+end
+init = function(args)
+  math.randomseed(1000 + (tid or 0))
+end
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %%d, "duration_us": %%d, "non_2xx_or_3xx": %%d, '
+    .. '"socket_errors": %%d, "p50_ms": %%.2f, "p90_ms": %%.2f, "p95_ms": %%.2f, '
+    .. '"p99_ms": %%.2f, "max_ms": %%.2f, "mean_ms": %%.2f}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000, latency.mean / 1000))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"server did not answer {url} within {timeout}s")
+
+
+def run_wrk(url: str, script: Path | None, *, duration: int, connections: int, threads: int):
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    command += ["-s", str(script), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    for line in output.splitlines():
+        if line.startswith("WRKJSON "):
+            record = json.loads(line[len("WRKJSON ") :])
+            record["requests_per_s"] = round(
+                record["requests"] / (record["duration_us"] / 1_000_000), 1
+            )
+            return record
+    raise SystemExit(f"no result from wrk:\n{output}")
+
+
+def machine() -> dict:
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+    return {
+        "lscpu": [line for line in lscpu[:12]],
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="/tmp/search-bench", help="dataset directory")
+    parser.add_argument("--duration", type=int, default=30, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="health+search pairs")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--queries", type=int, default=2000, help="distinct queries in the mix")
+    parser.add_argument("--no-cache", action="store_true", help="SEARCH_CACHE_SIZE=0")
+    parser.add_argument("--workers", type=int, default=None, help="GUNICORN_WORKERS override")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
+
+    data = Path(args.data)
+    db_file = data / "directory.sqlite3"
+    index_dir = data / "index"
+    env = {
+        **os.environ,
+        "DIRECTORY_SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_file.resolve()}",
+        "DIRECTORY_SEARCH_INDEX_DIR": str(index_dir.resolve()),
+        "FLASK_APP": "wsgi:app",
+        "PYTHONPATH": str(ROOT),
+    }
+    if args.no_cache:
+        env["DIRECTORY_SEARCH_CACHE_SIZE"] = "0"
+    if not db_file.exists():
+        subprocess.run(
+            [sys.executable, "-m", "benchmarks.search_dataset", "--db", str(db_file)],
+            cwd=ROOT, env=env, check=True,
+        )  # fmt: skip
+    if not (index_dir / "CURRENT").exists():
+        subprocess.run(
+            [str(VENV_BIN / "flask"), "search", "reindex"], cwd=ROOT, env=env, check=True
+        )
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.search_queries import as_paths, query_mix
+    from directory import create_app
+    from directory.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": env["DIRECTORY_SQLALCHEMY_DATABASE_URI"]})
+    with app.app_context():
+        paths = as_paths(query_mix(db.engine, args.queries))
+    work = Path(tempfile.mkdtemp(prefix="search-load-"))
+    search_lua = work / "search.lua"
+    search_lua.write_text(LUA % {"paths": ",\n".join(f"  [[{p}]]" for p in paths)})
+    health_lua = work / "health.lua"
+    health_lua.write_text(LUA % {"paths": "  [[/healthz]]"})
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+    if args.workers:
+        server_env["GUNICORN_WORKERS"] = str(args.workers)
+    log = open(work / "gunicorn.log", "w")  # noqa: SIM115 - closed in finally
+    server = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT, env=server_env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    results = []
+    try:
+        wait_for(f"{base}/healthz")
+        # Every worker builds its per-generation sets and caches: warm up on the mix.
+        run_wrk(base, search_lua, duration=max(10, args.duration // 2),
+                connections=args.connections, threads=args.threads)  # fmt: skip
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        for round_ in range(args.rounds):
+            for name, script in (("healthz", health_lua), ("search", search_lua)):
+                record = run_wrk(
+                    base, script, duration=args.duration,
+                    connections=args.connections, threads=args.threads,
+                )  # fmt: skip
+                record.update(endpoint=name, round=round_ + 1)
+                results.append(record)
+                print(json.dumps(record), flush=True)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+    def mean(name: str, key: str) -> float:
+        values = [r[key] for r in results if r["endpoint"] == name]
+        return round(sum(values) / len(values), 2)
+
+    summary = {
+        "event": "summary",
+        "date": started,
+        "cache": not args.no_cache,
+        "connections": args.connections,
+        "distinct_queries": len(paths),
+        "health_rps": mean("healthz", "requests_per_s"),
+        "search_rps": mean("search", "requests_per_s"),
+        "search_p50_ms": mean("search", "p50_ms"),
+        "search_p95_ms": mean("search", "p95_ms"),
+        "search_p99_ms": mean("search", "p99_ms"),
+        "health_p95_ms": mean("healthz", "p95_ms"),
+        "search_non_2xx": sum(r["non_2xx_or_3xx"] for r in results if r["endpoint"] == "search"),
+        "machine": machine(),
+        "server_log": str(work / "gunicorn.log"),
+    }
+    summary["ratio_to_healthz"] = round(summary["search_rps"] / summary["health_rps"], 3)
+    summary["target_met"] = summary["search_p95_ms"] <= 50 and summary["ratio_to_healthz"] >= 0.3
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
