@@ -87,17 +87,64 @@ def generate(path: Path, rows: int, seed: int = 7) -> dict[str, int]:
     return {"rows": written, "numbers": numbers_, "scattered_numbers": scattered}
 
 
-def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, int, int, str]:
-    """Wall seconds, CPU seconds, peak RSS (KiB), exit status and stdout of one child."""
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (from /proc; Linux only)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(parents.get(current, []))
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages counted once across the processes sharing them."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_child(args: list[str], env: dict[str, str]) -> dict:
+    """Run one import; wall and CPU seconds, peak memory, exit status and stdout.
+
+    ``ru_maxrss`` (from ``os.wait4``) is the largest single process (the import, or one of
+    its workers); ``peak_pss_total`` samples the whole process tree every 0.2 s and sums
+    proportional set sizes, so memory shared by forked workers is counted once.
+    """
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         child = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        peak_pss = 0
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            peak_pss = max(peak_pss, sum(_pss_kib(p) for p in _descendants(child.pid)))
+            time.sleep(0.2)
         seconds = time.perf_counter() - started
         out.seek(0)
         text = out.read().decode()
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, child.returncode, text
+    return {
+        "seconds": seconds,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "maxrss_kib": usage.ru_maxrss,
+        "peak_pss_kib": peak_pss,
+        "exit_code": os.waitstatus_to_exitcode(status),
+        "stdout": text,
+    }
 
 
 def main() -> None:
@@ -105,63 +152,70 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=250_000)
     parser.add_argument("--keep", type=Path, help="write the snapshot and database here")
     parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="worker counts to measure"
+    )
     args = parser.parse_args()
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="bench-import-"))
     workdir.mkdir(parents=True, exist_ok=True)
     snapshot = workdir / "snapshot.csv"
-    database = workdir / "bench.sqlite3"
-    database.unlink(missing_ok=True)
     shape = generate(snapshot, args.rows)
-    env = {
-        **os.environ,
-        "DIRECTORY_SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
-        "DIRECTORY_SEARCH_INDEX_DIR": str(workdir / "search-index"),
-        "FLASK_APP": "wsgi:app",
-    }
-    create = [
-        sys.executable,
-        "-c",
-        "from directory import create_app\nfrom directory.extensions import db\n"
-        "app = create_app()\nwith app.app_context(): db.create_all()",
-    ]
-    subprocess.run(create, env=env, cwd=ROOT, check=True)
-
     results = {}
-    for label in ("fresh database", "re-import (updates)"):
-        command = [
-            sys.executable,
-            "-m",
-            "flask",
-            "registry",
-            "import",
-            str(snapshot),
-            "--as-of",
-            "2024-03-01",
-            "--json",
-            "--batch-size",
-            str(args.batch_size),
-        ]
-        seconds, cpu, peak_kib, code, stdout = run_child(command, env)
-        summary = json.loads(stdout.strip().splitlines()[-1])
-        results[label] = {
-            "exit_code": code,
-            "rows": summary["rows_read"],
-            "imported": summary["rows_imported"],
-            "wall_seconds": round(seconds, 2),
-            "rows_per_second": round(summary["rows_read"] / seconds),
-            "cpu_seconds": round(cpu, 2),
-            "rows_per_cpu_second": round(summary["rows_read"] / cpu),
-            "import_seconds": summary["seconds"],
-            "peak_rss_mb": round(peak_kib / 1024, 1),
+    for workers in args.workers:
+        database = workdir / f"bench-{workers}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            "DIRECTORY_SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+            "DIRECTORY_SEARCH_INDEX_DIR": str(workdir / "search-index"),
+            "FLASK_APP": "wsgi:app",
         }
+        create = [
+            sys.executable,
+            "-c",
+            "from directory import create_app\nfrom directory.extensions import db\n"
+            "app = create_app()\nwith app.app_context(): db.create_all()",
+        ]
+        subprocess.run(create, env=env, cwd=ROOT, check=True)
+        for label in ("fresh database", "re-import (updates)"):
+            command = [
+                sys.executable,
+                "-m",
+                "flask",
+                "registry",
+                "import",
+                str(snapshot),
+                "--as-of",
+                "2024-03-01",
+                "--json",
+                "--batch-size",
+                str(args.batch_size),
+                "--workers",
+                str(workers),
+            ]
+            run = run_child(command, env)
+            summary = json.loads(run["stdout"].strip().splitlines()[-1])
+            results[f"workers={workers}, {label}"] = {
+                "exit_code": run["exit_code"],
+                "rows": summary["rows_read"],
+                "imported": summary["rows_imported"],
+                "wall_seconds": round(run["seconds"], 2),
+                "rows_per_second": round(summary["rows_read"] / run["seconds"]),
+                "cpu_seconds": round(run["cpu"], 2),
+                "rows_per_cpu_second": round(summary["rows_read"] / run["cpu"]),
+                "peak_rss_mb_largest_process": round(run["maxrss_kib"] / 1024, 1),
+                "peak_pss_mb_all_processes": round(run["peak_pss_kib"] / 1024, 1),
+                "load_average_1min_after": round(os.getloadavg()[0], 2),
+            }
+        results[f"workers={workers}, database_mb"] = round(database.stat().st_size / 1e6, 1)
     report = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
         "snapshot": shape,
         "snapshot_mb": round(snapshot.stat().st_size / 1e6, 1),
-        "database_mb": round(database.stat().st_size / 1e6, 1),
         "results": results,
     }
     print(json.dumps(report, indent=2))

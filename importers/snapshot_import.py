@@ -21,6 +21,7 @@ Two passes over the file, so memory stays bounded whatever its size or order:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import sqlite3
 import tempfile
@@ -706,6 +707,10 @@ class SnapshotImporter:
 
             self.session.close()
             db.engine.dispose()  # no open connection may cross the fork
+            # Keep the garbage collector off the objects the workers inherit: its
+            # bookkeeping writes would copy every shared page into each worker.
+            gc.collect()
+            gc.freeze()
             context = multiprocessing.get_context("fork")
             self._pool = context.Pool(
                 self.workers,
@@ -732,7 +737,10 @@ class SnapshotImporter:
     # --- the passes ----------------------------------------------------------------------
     def scan(self, snapshot: Snapshot) -> Digest:
         """Pass 1 (raises SnapshotError, before any write, when it is no snapshot)."""
-        return scan(snapshot)
+        started = time.monotonic()
+        digest = scan(snapshot)
+        self.summary.seconds += time.monotonic() - started
+        return digest
 
     def run(self, snapshot: Snapshot, digest: Digest) -> ImportSummary:
         """Pass 2: group, decide and write; notes as they come; the summary at the end."""
@@ -790,7 +798,7 @@ class SnapshotImporter:
                 self._collect()
         finally:
             spill.close()
-        summary.seconds = time.monotonic() - started
+        summary.seconds += time.monotonic() - started  # both passes
         return summary
 
     # --- batches -------------------------------------------------------------------------
