@@ -624,12 +624,20 @@ def _worker_start(
     _worker_writer = BatchWriter(db.session, policy, as_of=as_of, source=source, on_batch=on_batch)
 
 
+class BatchFailed(RuntimeError):
+    """A batch could not be written (in a worker process); the message says why."""
+
+
 def _worker_apply(batch: list[tuple[str, tuple[tuple, ...]]]) -> tuple[list[GroupOutcome], int]:
     assert _worker_writer is not None
     groups = [
         Group(number, tuple(RegisterRow(*values) for values in rows), ()) for number, rows in batch
     ]
-    return _worker_writer.apply(groups)
+    try:
+        return _worker_writer.apply(groups)
+    except Exception as exc:  # sent back as plain text: not every exception pickles
+        _worker_writer.session.rollback()
+        raise BatchFailed(f"{type(exc).__name__}: {exc}") from None
 
 
 def _as_tuples(groups: list[Group]) -> list[tuple[str, tuple[tuple, ...]]]:

@@ -430,3 +430,30 @@ def test_a_live_check_written_during_a_batch_is_not_overwritten(any_app, tmp_pat
         p = load("MP0000101")
         assert p.status == "active" and p.status_as_of > datetime(2025, 1, 1, tzinfo=UTC)
         assert count(StatusEvent) == 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_failure_mid_import_keeps_committed_batches_and_says_so(
+    app, tmp_path, monkeypatch, workers
+):
+    from sqlalchemy.exc import OperationalError
+
+    from importers.snapshot_import import BatchWriter
+
+    write = BatchWriter._write
+
+    def fail_on_a_late_batch(self, planned, now):
+        if any(item.group.registration_number == "MP0000040" for item in planned):
+            raise OperationalError("INSERT ...", {}, Exception("disk I/O error (fictional)"))
+        return write(self, planned, now)
+
+    monkeypatch.setattr(BatchWriter, "_write", fail_on_a_late_batch)
+    path = write_csv(tmp_path, [person(f"MP{i:07d}") for i in range(1, 51)])
+    result, _ = run_import(app, path, "--batch-size", "10", "--workers", workers)
+    assert result.exit_code == 1
+    assert "import stopped" in result.stderr and "disk I/O error" in result.stderr
+    assert "re-running the import is safe" in result.stderr
+    assert "Traceback" not in result.output
+    with app.app_context():
+        stored = count(Practitioner)
+        assert 10 <= stored < 50 and stored % 10 == 0  # whole batches, never half of one

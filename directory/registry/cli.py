@@ -31,7 +31,7 @@ from directory.registry.verification import verdict
 from directory.search.outbox import enqueue_practitioners
 from directory.util.clock import utcnow
 from directory.util.durations import parse_duration
-from importers.snapshot_import import Note, SnapshotImporter
+from importers.snapshot_import import BatchFailed, Note, SnapshotImporter
 from importers.sources import RegisterSource, source_for_app
 from importers.sources.snapshot import Snapshot, SnapshotError
 from importers.verify_list import (
@@ -175,10 +175,10 @@ def import_command(
             raise InputError(f"{path} has a header but no data rows. Nothing was imported.")
         try:
             summary = importer.run(snapshot, digest)
-        except (SnapshotError, SQLAlchemyError) as exc:
+        except (SnapshotError, SQLAlchemyError, BatchFailed) as exc:
             db.session.rollback()
             raise click.ClickException(
-                f"import stopped: {exc}. Batches committed before this point stay imported; "
+                f"import stopped: {exc}. The batches already committed stay imported; "
                 "re-running the import is safe."
             ) from None
     figures = summary.as_dict()
