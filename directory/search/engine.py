@@ -28,6 +28,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -71,7 +72,7 @@ STEMMED_FIELDS = frozenset({"services", "description"})
 # How much one unit of service "strength" (a listing offering it, a description naming it)
 # weighs against whoosh's text score when both rank a result.
 SERVICE_WEIGHT = 0.5
-CITY_FACET_LIMIT = 50
+CITY_FACET_LIMIT = 25
 # Facets over at most this many documents count per document; above it, per value by set
 # intersection (cheaper for large sets: the work is in C).
 FACET_PER_DOC_LIMIT = 3000
@@ -590,7 +591,7 @@ class WhooshBackend:
         for fieldname in ("service", "city"):
             if len(docs) <= FACET_PER_DOC_LIMIT:
                 per_doc = view.doc_values(searcher, fieldname)
-                counts[fieldname] = Counter(v for d in docs for v in per_doc[d])
+                counts[fieldname] = Counter(chain.from_iterable(map(per_doc.__getitem__, docs)))
             else:
                 counts[fieldname] = Counter(
                     {
