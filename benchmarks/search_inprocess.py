@@ -2,6 +2,7 @@
 
 Runs the mixed query set (``search_queries.py``) through:
 
+- ``nowordcache``: ``WhooshBackend`` without its per-word score cache and result caches;
 - ``plain``: whoosh as it comes, on the same index: the text through whoosh's query parser
   (AND grouping), filters and the verified window as a filter query, ``groupedby`` facets,
   a limit of one page (what the issue's first measurement did);
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True)
     parser.add_argument("--index", required=True)
     parser.add_argument("--queries", type=int, default=600)
-    parser.add_argument("--modes", default="plain,backend,cached")
+    parser.add_argument("--plain-queries", type=int, default=200, help="plain whoosh is slow")
+    parser.add_argument("--modes", default="plain,nowordcache,backend,cached")
     args = parser.parse_args(argv)
 
     from pathlib import Path
@@ -153,8 +155,15 @@ def main(argv: list[str] | None = None) -> int:
             plain = PlainWhoosh(
                 Path(args.index), RegistryPolicy.from_config(app.config).verification_max_age
             )
-            run("plain (warm-up)", plain.search, mix[:50])
-            report.append(run("plain", plain.search, mix))
+            run("plain (warm-up)", plain.search, mix[:20])
+            report.append(run("plain", plain.search, mix[: args.plain_queries]))
+        if "nowordcache" in modes:
+            app.config.update(SEARCH_CACHE_SIZE=0, SEARCH_SCORE_CACHE_DOCS=0)
+            backend = WhooshBackend(app)
+            run("warm-up", backend.search, mix[:50])
+            report.append(run("backend, no per-word score cache, no result cache",
+                              backend.search, mix))  # fmt: skip
+            app.config["SEARCH_SCORE_CACHE_DOCS"] = 300_000
         if "backend" in modes:
             app.config["SEARCH_CACHE_SIZE"] = 0
             backend = WhooshBackend(app)

@@ -73,6 +73,16 @@ def test_reindex_switches_generation_and_keeps_two(app, runner, directory):
     ]
 
 
+def test_reindex_removes_leftovers_of_a_build_that_died(app, runner, directory):
+    leftover = index_root(app) / "gen-20200101T000000000000-dead00"
+    leftover.mkdir()
+    (leftover / "_MAIN_1.toc.partial").write_text("")
+    result = runner.invoke(args=["search", "reindex"])
+    assert result.exit_code == 0, result.output
+    assert not leftover.exists()
+    assert len(store.generations(index_root(app))) == 2
+
+
 def test_reindex_refuses_to_run_twice_at_once(app, runner, directory):
     with store.build_lock(index_root(app), blocking=False):
         result = runner.invoke(args=["search", "reindex", "--json"])

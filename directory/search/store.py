@@ -88,11 +88,17 @@ def generations(root: Path) -> list[Path]:
 
 
 def prune_generations(root: Path, keep: int = 2) -> list[Path]:
-    """Remove old generations: never the current one, and never the ``keep`` newest."""
+    """Keep the current generation and the newest complete ones up to ``keep`` in all;
+    remove the rest, including leftovers of builds that died half-way. Call it only under
+    the build lock (no build in progress)."""
     current = current_generation(root)
+    kept = 1 if current is not None else 0
     removed = []
-    for path in generations(root)[: -keep or None]:
-        if current is not None and path == current:
+    for path in reversed(generations(root)):
+        if path == current:
+            continue
+        if kept < keep and whoosh_index.exists_in(str(path)):
+            kept += 1
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
