@@ -11,3 +11,16 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") == "1"
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
+# gunicorn refuses request lines over 4094 bytes with its own HTML 414 before the app sees
+# them; the app caps and explains long queries itself (a 10 kB search gets a plain message or
+# a problem document), so the line is not limited here. Cap it at the reverse proxy instead.
+limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", "0"))
+
+
+def post_fork(server, worker):
+    """Each worker opens its own database connections: none may cross the fork."""
+    from directory.extensions import db
+
+    app = worker.app.wsgi()  # the preloaded app (loaded here, in the worker, otherwise)
+    with app.app_context():
+        db.engine.dispose(close=False)

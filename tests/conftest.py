@@ -31,6 +31,7 @@ def app_config(tmp_path, fake_iregister) -> dict:
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret",
+        "MAIL_FILE_DIR": str(tmp_path / "mail"),
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite3'}",
         "SEARCH_INDEX_DIR": str(tmp_path / "search-index"),
         "HPCSA_URL": fake_iregister.url,
