@@ -43,7 +43,9 @@ from importers.verify_list import (
     read_number_list,
 )
 
-registry_cli = AppGroup("registry", help="Registrations: import, verify, show.")
+registry_cli = AppGroup(
+    "registry", help="Registrations: import snapshots, verify numbers, show what is believed."
+)
 
 
 class InputError(click.ClickException):
