@@ -40,6 +40,8 @@ class FakeRegisterProcess:
             [str(PYTHON), "-m", "tests.fake_iregister", "--port", "0", *args],
             cwd=ROOT,
             stdout=subprocess.PIPE,
+            # Its handler threads complain when a client gives up (the "timeout" fault).
+            stderr=subprocess.DEVNULL,
             text=True,
         )
         line = self.process.stdout.readline()
