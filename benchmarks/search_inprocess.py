@@ -2,6 +2,7 @@
 
 Runs the mixed query set (``search_queries.py``) through:
 
+- ``plain-nofacets``: the same without facets;
 - ``nowordcache``: ``WhooshBackend`` without its per-word score cache and result caches;
 - ``plain``: whoosh as it comes, on the same index: the text through whoosh's query parser
   (AND grouping), filters and the verified window as a filter query, ``groupedby`` facets,
@@ -61,7 +62,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 class PlainWhoosh:
     """Whoosh as it comes: parser, filter query, groupedby facets, limit = one page."""
 
-    def __init__(self, index_dir, max_age: timedelta) -> None:
+    def __init__(self, index_dir, max_age: timedelta, facets: bool = True) -> None:
         from whoosh import index as whoosh_index
         from whoosh.qparser import AndGroup, MultifieldParser
 
@@ -75,6 +76,7 @@ class PlainWhoosh:
             list(TEXT_FIELDS), self.ix.schema, fieldboosts=FIELD_BOOSTS, group=AndGroup
         )
         self.max_age = max_age
+        self.facets = facets
 
     def search(self, query):
         from whoosh import sorting
@@ -107,9 +109,14 @@ class PlainWhoosh:
             "cities": sorting.FieldFacet("city", allow_overlap=True),
         }
         results = self.searcher.search(
-            q, filter=And(filters), limit=query.page * query.per_page, groupedby=facets
+            q,
+            filter=And(filters),
+            limit=query.page * query.per_page,
+            groupedby=facets if self.facets else None,
         )
         hits = [results[i].fields() for i in range(min(len(results), query.per_page))]
+        if not self.facets:
+            return len(results), hits
         return len(results), hits, results.groups("services"), results.groups("cities")
 
 
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", required=True)
     parser.add_argument("--queries", type=int, default=600)
     parser.add_argument("--plain-queries", type=int, default=200, help="plain whoosh is slow")
-    parser.add_argument("--modes", default="plain,nowordcache,backend,cached")
+    parser.add_argument("--modes", default="plain,plain-nofacets,nowordcache,backend,cached")
     args = parser.parse_args(argv)
 
     from pathlib import Path
@@ -157,6 +164,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             run("plain (warm-up)", plain.search, mix[:20])
             report.append(run("plain", plain.search, mix[: args.plain_queries]))
+        if "plain-nofacets" in modes:
+            plain = PlainWhoosh(
+                Path(args.index),
+                RegistryPolicy.from_config(app.config).verification_max_age,
+                facets=False,
+            )
+            run("plain (warm-up)", plain.search, mix[:20])
+            report.append(run("plain, no facets", plain.search, mix[: args.plain_queries]))
         if "nowordcache" in modes:
             app.config.update(SEARCH_CACHE_SIZE=0, SEARCH_SCORE_CACHE_DOCS=0)
             backend = WhooshBackend(app)

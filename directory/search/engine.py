@@ -306,7 +306,10 @@ class GenerationView:
         if self.recency_rank is None:
             names = self.name_ranks(searcher)
             verified_at = self.verified_at_values(searcher)
-            order = sorted(range(len(names)), key=lambda d: (-verified_at[d], names[d]))
+            width = len(names) + 1
+            # One integer per document sorts as (-verified_at, name rank), without tuples.
+            composite = [-v * width + r for v, r in zip(verified_at, names, strict=True)]
+            order = sorted(range(len(names)), key=composite.__getitem__)
             self.recency_order, self.recency_rank = _live(order, self.all_docs(searcher))
         return self.recency_rank
 
