@@ -141,9 +141,11 @@ def decide(
             observed_at=observed_at,
         )
 
-    after = replace(belief, last_checked_at=now, last_outcome=result.outcome.value)
+    # The fields this check changes, applied to the belief once at the end (bulk imports run
+    # this for every row, so it avoids building intermediate beliefs).
+    changes: dict[str, Any] = {"last_checked_at": now, "last_outcome": result.outcome.value}
     if result.outcome is not Outcome.ERROR:
-        after = replace(after, last_answer_at=observed_at)
+        changes["last_answer_at"] = observed_at
     statuses: tuple[Status, ...] = ()
     answer_status: Status | None = None
     copy_facts = False
@@ -151,16 +153,17 @@ def decide(
     event_due = False
     unknown_raw: tuple[str, ...] = ()
 
-    def moved_to(status: Status) -> tuple[Belief, bool]:
+    def move_to(status: Status) -> bool:
         """Set the status from this answer; a real change (not a first sighting) is an event."""
-        changes: dict[str, Any] = {"status": status.value, "status_as_of": observed_at}
+        changes["status"] = status.value
+        changes["status_as_of"] = observed_at
         is_event = not first_answer and previous != status.value
         if is_event:
             changes["status_changed_at"] = observed_at
-        return replace(after, **changes), is_event
+        return is_event
 
     if result.outcome is Outcome.ERROR:
-        after = replace(after, consecutive_failures=belief.consecutive_failures + 1)
+        changes["consecutive_failures"] = belief.consecutive_failures + 1
         effect = "no_effect"
     elif result.outcome is Outcome.OK and result.rows:
         statuses = tuple(map_raw_status(row.status) for row in result.rows)
@@ -172,26 +175,26 @@ def decide(
         verified_at = belief.verified_at
         if verified_at is None or observed_at > verified_at:
             verified_at = observed_at
-        after = replace(
-            after, consecutive_failures=0, not_found_pending_since=None, verified_at=verified_at
+        changes.update(
+            consecutive_failures=0, not_found_pending_since=None, verified_at=verified_at
         )
-        after, event_due = moved_to(answer_status)
+        event_due = move_to(answer_status)
         effect = "changed" if event_due else "unchanged"
     else:  # Outcome.NOT_FOUND (or an "ok" without rows, which says the same)
         answer_status = Status.NOT_FOUND
-        after = replace(after, consecutive_failures=0)
+        changes["consecutive_failures"] = 0
         confirmed_before = belief.verified_at is not None and previous != Status.NOT_FOUND
         pending = belief.not_found_pending_since
         if not confirmed_before:
-            after, event_due = moved_to(Status.NOT_FOUND)
+            event_due = move_to(Status.NOT_FOUND)
             effect = "changed" if event_due else "unchanged"
             clear_rows = True
         elif pending is None:
-            after = replace(after, not_found_pending_since=observed_at)
+            changes["not_found_pending_since"] = observed_at
             effect = "pending_not_found"
         elif observed_at - pending >= policy.not_found_confirm_after:
-            after = replace(after, not_found_pending_since=None)
-            after, event_due = moved_to(Status.NOT_FOUND)
+            changes["not_found_pending_since"] = None
+            event_due = move_to(Status.NOT_FOUND)
             effect = "changed"
             clear_rows = True
         else:
@@ -199,20 +202,25 @@ def decide(
 
     if before is None and effect in ("changed", "unchanged"):
         effect = "created"
+
+    def now_value(name: str) -> Any:
+        return changes[name] if name in changes else getattr(belief, name)
+
     next_check_at = policy.next_check_at(
         now=now,
-        status=after.status,
-        last_outcome=after.last_outcome,
-        consecutive_failures=after.consecutive_failures,
-        status_changed_at=after.status_changed_at,
-        not_found_pending_since=after.not_found_pending_since,
+        status=now_value("status"),
+        last_outcome=now_value("last_outcome"),
+        consecutive_failures=now_value("consecutive_failures"),
+        status_changed_at=now_value("status_changed_at"),
+        not_found_pending_since=now_value("not_found_pending_since"),
         rng=rng,
     )
     if result.outcome is Outcome.ERROR and result.retry_after:
         # The register asked us to wait: never sooner than it said (up to the backoff cap).
         wait = min(timedelta(seconds=result.retry_after), policy.error_backoff_max)
         next_check_at = max(next_check_at, now + wait)
-    after = replace(after, next_check_at=next_check_at)
+    changes["next_check_at"] = next_check_at
+    after = replace(belief, **changes)
     return Decision(
         effect=effect,
         before=before,
