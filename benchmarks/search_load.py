@@ -66,6 +66,35 @@ end
 """
 
 
+# A recheck-like writer: re-confirms a random listed practitioner (verified_at moves) and
+# commits, at a steady rate; each commit goes through the outbox into the index.
+WRITER = """
+import random, sys, time
+from datetime import timedelta
+from sqlalchemy import select
+from directory import create_app
+from directory.extensions import db
+from directory.listings.models import Listing
+from directory.registry.models import Practitioner
+from directory.util.clock import utcnow
+rate = float(sys.argv[1])
+app = create_app()
+with app.app_context():
+    ids = db.session.scalars(select(Listing.practitioner_id).distinct()).all()
+    rng = random.Random(5)
+    done = 0
+    next_at = time.monotonic()
+    while True:
+        p = db.session.get(Practitioner, rng.choice(ids))
+        p.verified_at = utcnow() - timedelta(seconds=rng.randrange(3600))
+        db.session.commit()
+        done += 1
+        print(done, flush=True)
+        next_at += 1 / rate
+        time.sleep(max(0.0, next_at - time.monotonic()))
+"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -117,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=2000, help="distinct queries in the mix")
     parser.add_argument("--no-cache", action="store_true", help="SEARCH_CACHE_SIZE=0")
     parser.add_argument("--workers", type=int, default=None, help="GUNICORN_WORKERS override")
+    parser.add_argument(
+        "--writes-per-second",
+        type=float,
+        default=0,
+        help="run a recheck-like writer committing this many index changes per second",
+    )
     parser.add_argument(
         "--backend-route",
         action="store_true",
@@ -183,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         start_new_session=True,
     )  # fmt: skip
     results = []
+    writer = None
     try:
         wait_for(f"{base}/healthz")
         # Every worker builds its per-generation sets and caches: warm up on the mix.
@@ -190,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
             run_wrk(base, script, duration=max(10, args.duration // 2),
                     connections=args.connections, threads=args.threads)  # fmt: skip
         started = datetime.now(UTC).isoformat(timespec="seconds")
+        if args.writes_per_second:
+            writer = subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(args.writes_per_second)],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )  # fmt: skip
         for round_ in range(args.rounds):
             for name, script in scripts:
                 record = run_wrk(
@@ -200,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(record)
                 print(json.dumps(record), flush=True)
     finally:
+        writes = 0
+        if writer is not None:
+            writer.terminate()
+            out, _ = writer.communicate(timeout=30)
+            writes = len(out.split())
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
@@ -212,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         "event": "summary",
         "date": started,
         "cache": not args.no_cache,
+        "writes_per_second": args.writes_per_second,
+        "writes_committed": writes,
         "connections": args.connections,
         "distinct_queries": len(paths),
         "health_rps": mean("healthz", "requests_per_s"),

@@ -23,10 +23,9 @@ import logging
 import os
 import threading
 import time
-from bisect import bisect_right
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
@@ -39,12 +38,10 @@ from sqlalchemy import Engine, func, select
 from whoosh import index as whoosh_index
 from whoosh.analysis import STOP_WORDS
 from whoosh.query import And, Or, Phrase, Query, Term
-from whoosh.reading import TermNotFound
 
 from directory.listings import services as vocabulary
 from directory.listings.models import Clinic, Service
 from directory.registry.policy import RegistryPolicy
-from directory.registry.statuses import Status
 from directory.registry.verification import verdict
 from directory.search import store, text
 from directory.search.backend import (
@@ -57,13 +54,13 @@ from directory.search.backend import (
 )
 from directory.search.documents import (
     FIELD_BOOSTS,
-    PRACTITIONER_KIND,
     TEXT_FIELDS,
     epoch_us,
     from_epoch_us,
 )
 from directory.search.snippets import highlight
 from directory.search.understand import Places, Plan, understand, validate
+from directory.search.views import BaseCache, GenerationView, Scored, first_in
 from directory.util.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -76,41 +73,6 @@ CITY_FACET_LIMIT = 25
 # Facets over at most this many documents count per document; above it, per value by set
 # intersection (cheaper for large sets: the work is in C).
 FACET_PER_DOC_LIMIT = 3000
-
-
-class LRU(OrderedDict):
-    """A small thread-safe LRU; ``budget`` bounds the summed ``weight`` of its values."""
-
-    def __init__(self, size: int, budget: int | None = None) -> None:
-        super().__init__()
-        self.size = size
-        self.budget = budget
-        self.weight = 0
-        self.weights: dict[Any, int] = {}
-        self.lock = threading.Lock()
-
-    def get_(self, key):
-        with self.lock:
-            value = self.get(key)
-            if value is not None:
-                self.move_to_end(key)
-            return value
-
-    def put(self, key, value, weight: int = 1) -> None:
-        if self.size <= 0:
-            return
-        with self.lock:
-            if key in self:
-                self.weight -= self.weights.pop(key, 0)
-            self[key] = value
-            self.weights[key] = weight
-            self.weight += weight
-            self.move_to_end(key)
-            while len(self) > 1 and (
-                len(self) > self.size or (self.budget is not None and self.weight > self.budget)
-            ):
-                old, _ = self.popitem(last=False)
-                self.weight -= self.weights.pop(old, 0)
 
 
 @dataclass
@@ -138,204 +100,6 @@ class Matches:
     facets: dict[str, list[FacetValue]]
 
 
-@dataclass
-class Scored:
-    """One free word's (or phrase's) matches: docnum -> whoosh score, and the docnums in
-    ranking order (built on first use)."""
-
-    scores: dict[int, float]
-    order: list[int] | None = None
-
-
-@dataclass
-class GenerationView:
-    """Caches valid for one index generation (document numbers mean nothing across them)."""
-
-    key: tuple[str, int]
-    cache_size: int
-    score_budget: int
-    term_sets: dict[tuple[str, str], frozenset[int]] = field(default_factory=dict)
-    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    per_doc: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
-    strengths: dict[str, dict[int, int]] = field(default_factory=dict)
-    strength_orders: dict[str, list[int]] = field(default_factory=dict)
-    verified_values: list[int] | None = None
-    verified_docs: list[int] | None = None
-    verified_sets: LRU = field(default_factory=lambda: LRU(8))
-    name_rank: list[int] | None = None
-    name_order: list[int] | None = None
-    recency_rank: list[int] | None = None
-    recency_order: list[int] | None = None
-    verified_at: list[int] | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    plans: LRU = field(init=False)
-    matches: LRU = field(init=False)
-    results: LRU = field(init=False)
-    scored: LRU = field(init=False)
-    stored: LRU = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.plans = LRU(self.cache_size)
-        self.matches = LRU(self.cache_size)
-        self.results = LRU(self.cache_size)
-        self.scored = LRU(100_000, budget=self.score_budget)
-        self.stored = LRU(20_000 if self.cache_size else 0)
-
-    # --- document sets -----------------------------------------------------------------
-
-    def term_set(self, searcher, fieldname: str, value: str) -> frozenset[int]:
-        cache_key = (fieldname, value)
-        found = self.term_sets.get(cache_key)
-        if found is None:
-            found = frozenset(searcher.docs_for_query(Term(fieldname, value)))
-            self.term_sets[cache_key] = found
-        return found
-
-    def all_docs(self, searcher) -> frozenset[int]:
-        return self.term_set(searcher, "kind", PRACTITIONER_KIND)
-
-    def field_values(self, searcher, fieldname: str) -> tuple[str, ...]:
-        found = self.values.get(fieldname)
-        if found is None:
-            found = tuple(searcher.reader().field_terms(fieldname))
-            self.values[fieldname] = found
-        return found
-
-    def doc_values(self, searcher, fieldname: str) -> list[tuple[str, ...]]:
-        """docnum -> the field's values (services, cities) for per-document facet counts."""
-        cache_key = f"per-doc:{fieldname}"
-        found = self.per_doc.get(cache_key)
-        if found is None:
-            lists: list[list[str]] = [[] for _ in range(searcher.reader().doc_count_all())]
-            for value in self.field_values(searcher, fieldname):
-                for docnum in self.term_set(searcher, fieldname, value):
-                    lists[docnum].append(value)
-            found = [tuple(values) for values in lists]
-            self.per_doc[cache_key] = found
-        return found
-
-    def strength(self, searcher, slug: str) -> dict[int, int]:
-        """docnum -> how strongly the practitioner offers this service (postings weights)."""
-        found = self.strengths.get(slug)
-        if found is None:
-            found = {}
-            for reader, offset in searcher.reader().leaf_readers():
-                try:
-                    matcher = reader.postings("strength", slug)
-                except TermNotFound:
-                    continue
-                while matcher.is_active():
-                    found[matcher.id() + offset] = int(matcher.weight())
-                    matcher.next()
-            self.strengths[slug] = found
-        return found
-
-    def strength_order(self, searcher, slug: str) -> list[int]:
-        found = self.strength_orders.get(slug)
-        if found is None:
-            weights = self.strength(searcher, slug)
-            recency = self.recency_ranks(searcher)
-            found = sorted(weights, key=lambda d: (-weights[d], recency[d]))
-            self.strength_orders[slug] = found
-        return found
-
-    def scored_matches(self, searcher, key: tuple, query: Query) -> Scored:
-        """All documents matching one free word (or phrase), with whoosh's score: computed
-        once per generation, so a word costs whoosh only the first time it is searched."""
-        found = self.scored.get_(key)
-        if found is None:
-            results = searcher.search(query, limit=None, terms=False)
-            found = Scored({docnum: score for score, docnum in results.top_n})
-            self.scored.put(key, found, weight=len(found.scores) + 1)
-        return found
-
-    def scored_order(self, searcher, scored: Scored) -> list[int]:
-        if scored.order is None:
-            recency = self.recency_ranks(searcher)
-            scores = scored.scores
-            scored.order = sorted(scores, key=lambda d: (-scores[d], recency[d]))
-        return scored.order
-
-    # --- the verified window -------------------------------------------------------------
-
-    def _load_verified(self, searcher) -> None:
-        with self.lock:
-            if self.verified_docs is not None:
-                return
-            candidates = self.term_set(searcher, "status", Status.ACTIVE.value) & self.term_set(
-                searcher, "pending", "0"
-            )
-            values = self.verified_at_values(searcher)
-            pairs = sorted((values[d], d) for d in candidates if values[d] > 0)
-            self.verified_values = [v for v, _ in pairs]
-            self.verified_docs = [d for _, d in pairs]
-
-    def verified_cut(self, searcher, cutoff_us: int) -> int:
-        """The position, in verified_at order, from which documents are currently verified.
-        Cached sets are keyed by it: it moves only when some document leaves the window."""
-        if self.verified_docs is None:
-            self._load_verified(searcher)
-        return bisect_right(self.verified_values, cutoff_us)
-
-    def verified_set(self, searcher, position: int) -> frozenset[int]:
-        found = self.verified_sets.get_(position)
-        if found is None:
-            if self.verified_docs is None:
-                self._load_verified(searcher)
-            found = frozenset(self.verified_docs[position:])
-            self.verified_sets.put(position, found)
-        return found
-
-    # --- sort keys: rank arrays (docnum -> position) and orders (position -> docnum) ----
-
-    def verified_at_values(self, searcher) -> list[int]:
-        if self.verified_at is None:
-            column = searcher.reader().column_reader("verified_at")
-            self.verified_at = [int(v or 0) for v in column]
-        return self.verified_at
-
-    def name_ranks(self, searcher) -> list[int]:
-        if self.name_rank is None:
-            column = list(searcher.reader().column_reader("sort_name"))
-            order = sorted(range(len(column)), key=lambda d: column[d] or "")
-            self.name_order, self.name_rank = _live(order, self.all_docs(searcher))
-        return self.name_rank
-
-    def recency_ranks(self, searcher) -> list[int]:
-        """Most recently verified first, then by name: the tie-break of every order."""
-        if self.recency_rank is None:
-            names = self.name_ranks(searcher)
-            verified_at = self.verified_at_values(searcher)
-            width = len(names) + 1
-            # One integer per document sorts as (-verified_at, name rank), without tuples.
-            composite = [-v * width + r for v, r in zip(verified_at, names, strict=True)]
-            order = sorted(range(len(names)), key=composite.__getitem__)
-            self.recency_order, self.recency_rank = _live(order, self.all_docs(searcher))
-        return self.recency_rank
-
-
-def _live(order: list[int], live: frozenset[int]) -> tuple[list[int], list[int]]:
-    """The order restricted to live documents, and the rank array over all docnums."""
-    ranks = [len(order)] * len(order)
-    for rank, docnum in enumerate(order):
-        ranks[docnum] = rank
-    return [d for d in order if d in live], ranks
-
-
-def top(docs: frozenset[int], end: int, ranks: list[int], order: list[int]) -> list[int]:
-    """The first ``end`` of ``docs`` in a precomputed order: walk the order when the set is
-    dense in it (a few steps per result), else a heap over the set keyed by rank."""
-    if len(docs) * 8 >= len(order):
-        found = []
-        for docnum in order:
-            if docnum in docs:
-                found.append(docnum)
-                if len(found) == end:
-                    break
-        return found
-    return heapq.nsmallest(end, docs, key=ranks.__getitem__)
-
-
 class WhooshBackend:
     """``SearchBackend`` over a whoosh index that follows the database through the outbox."""
 
@@ -356,6 +120,7 @@ class WhooshBackend:
         self.applied_at = 0.0
         self._local = threading.local()
         self._views: OrderedDict[tuple[str, int], GenerationView] = OrderedDict()
+        self._bases: OrderedDict[tuple[str, str], BaseCache] = OrderedDict()
         self._views_lock = threading.Lock()
         self._vocab: Vocab | None = None
         self._words: tuple[float, list[str], dict[str, int]] | None = None
@@ -412,16 +177,27 @@ class WhooshBackend:
         self.applied_at = time.monotonic()
 
     def _view(self, state: ThreadState) -> GenerationView:
-        key = (state.generation.name, state.searcher.reader().generation())
+        searcher = state.searcher
+        key = (state.generation.name, searcher.reader().generation())
         with self._views_lock:
             view = self._views.get(key)
-            if view is None:
-                view = GenerationView(key, self.cache_size, self.score_budget)
-                self._views[key] = view
-                while len(self._views) > 3:
-                    self._views.popitem(last=False)
-            else:
+            if view is not None:
                 self._views.move_to_end(key)
+                return view
+            base_reader = searcher.leaf_searchers()[0][0].reader()
+            segment = base_reader.segment()
+            base_key = (state.generation.name, segment.segment_id() if segment else "empty")
+            base = self._bases.get(base_key)
+            if base is None:
+                base = BaseCache(base_key, self.cache_size, self.score_budget)
+                self._bases[base_key] = base
+                while len(self._bases) > 2:
+                    self._bases.popitem(last=False)
+            deleted = getattr(base_reader, "deleted_docs_set", frozenset())
+            view = GenerationView(key, base, frozenset(deleted), self.cache_size, 50_000)
+            self._views[key] = view
+            while len(self._views) > 3:
+                self._views.popitem(last=False)
         return view
 
     def vocab(self) -> Vocab:
@@ -486,7 +262,7 @@ class WhooshBackend:
             plan = self._plan(query, searcher)
             view.plans.put(plan_key, plan)
 
-        cut = view.verified_cut(searcher, epoch_us(now - self.max_age))
+        cut = view.verified_cut(searcher, epoch_us(now - self.max_age))  # (base, tail)
         result_key = (plan.key(), cut, query.include_unverified, query.sort, query.page,
                       query.per_page)  # fmt: skip
         cached = view.results.get_(result_key)
@@ -545,9 +321,9 @@ class WhooshBackend:
 
         return understand(query, vocab.places, known_service, known_word, suggest_word)
 
-    def _matches(self, view, searcher, plan: Plan, cut: int, everyone: bool) -> Matches:
+    def _matches(self, view, searcher, plan: Plan, cut: tuple[int, int], everyone: bool) -> Matches:
         """The exact set of matching documents (filters, verified window, free words)."""
-        key = (plan.key(), cut if not everyone else -1)
+        key = (plan.key(), cut if not everyone else None)
         found = view.matches.get_(key)
         if found is not None:
             return found
@@ -656,28 +432,34 @@ class WhooshBackend:
         if start >= len(docs):
             return []
         if query.sort == "name":
-            names = view.name_ranks(searcher)
-            return [(d, 0.0) for d in top(docs, end, names, view.name_order)[start:end]]
-        recency = view.recency_ranks(searcher)
+            names = view.names(searcher)
+            order = view.name_order(searcher)
+            top = first_in(docs, end, order, names.__getitem__, len(view.all_docs(searcher)))
+            return [(d, 0.0) for d in top[start:end]]
+        recency = view.recency_key(searcher)
         if query.sort == "verified":
-            return [(d, 0.0) for d in top(docs, end, recency, view.recency_order)[start:end]]
+            order = view.recency_order(searcher)
+            top = first_in(docs, end, order, recency, len(view.all_docs(searcher)))
+            return [(d, 0.0) for d in top[start:end]]
 
         scored = self._scored(view, searcher, plan)
         strengths = [view.strength(searcher, slug) for slug in plan.services]
         if not scored and not strengths:
-            return [(d, 0.0) for d in top(docs, end, recency, view.recency_order)[start:end]]
+            order = view.recency_order(searcher)
+            top = first_in(docs, end, order, recency, len(view.all_docs(searcher)))
+            return [(d, 0.0) for d in top[start:end]]
         if len(scored) + len(strengths) == 1:
-            # One signal: its order is precomputed per generation; walk it.
+            # One signal: its order is precomputed; walk it.
             if scored:
-                scores = scored[0].scores
+                scores: dict[int, float] | dict[int, int] = scored[0].scores
                 order = view.scored_order(searcher, scored[0])
                 weight = 1.0
             else:
                 scores = strengths[0]
                 order = view.strength_order(searcher, plan.services[0])
                 weight = SERVICE_WEIGHT
-            ranked = _first_in(docs, end, order, key=lambda d: (-scores[d], recency[d]))
-            return [(d, weight * scores[d]) for d in ranked[start:end]]
+            top = first_in(docs, end, order, lambda d: (-scores[d], *recency(d)), len(scores))
+            return [(d, weight * scores[d]) for d in top[start:end]]
 
         maps = [s.scores for s in scored]
 
@@ -685,16 +467,13 @@ class WhooshBackend:
             return sum(m[d] for m in maps) + SERVICE_WEIGHT * sum(s.get(d, 0) for s in strengths)
 
         totals = {d: score(d) for d in docs}
-        ranked = heapq.nsmallest(end, docs, key=lambda d: (-totals[d], recency[d]))
-        return [(d, totals[d]) for d in ranked[start:end]]
+        top = heapq.nsmallest(end, docs, key=lambda d: (-totals[d], *recency(d)))
+        return [(d, totals[d]) for d in top[start:end]]
 
     def _hit(
         self, view, searcher, docnum: int, score: float, marks: frozenset[str], now: datetime
     ) -> SearchHit:
-        stored = view.stored.get_(docnum)
-        if stored is None:
-            stored = searcher.stored_fields(docnum)
-            view.stored.put(docnum, stored)
+        stored = view.stored(searcher, docnum)
         payload = stored["payload"]
         verified_at = from_epoch_us(payload["verified_at"])
         belief = SimpleNamespace(
@@ -726,19 +505,6 @@ class WhooshBackend:
                 for synonym in term.synonyms:
                     words.extend(text.words(synonym))
         return frozenset(text.stem(w) for w in words if w not in STOP_WORDS)
-
-
-def _first_in(docs: frozenset[int], end: int, order: list[int], key) -> list[int]:
-    """The first ``end`` of ``docs`` in ``order`` (which ``key`` also sorts by)."""
-    if len(docs) * 8 >= len(order):
-        found = []
-        for docnum in order:
-            if docnum in docs:
-                found.append(docnum)
-                if len(found) == end:
-                    break
-        return found
-    return heapq.nsmallest(end, docs, key=key)
 
 
 def _field_terms(word: str) -> list[Query]:

@@ -52,6 +52,10 @@ from directory.util.clock import utcnow
 
 log = logging.getLogger(__name__)
 
+# whoosh's default merge policy on each apply: it merges small segments among themselves
+# and leaves a large first segment (a rebuilt index) alone. Tests switch it off to keep
+# small indexes in several segments.
+MERGE_ON_APPLY = True
 _PENDING_KEY = "search_outbox_written"
 _DELETED_KEY = "search_outbox_deleted"
 outbox = SearchOutbox.__table__
@@ -300,7 +304,7 @@ def _apply_one_pass(engine, ix, *, blocking, window, batch, now) -> ApplyResult:
                 writer.update_document(**doc)
         seen = {i for i in cursor.seen | {row_id for row_id, _ in fresh} if i > new_low}
         writer.update_document(**Cursor(new_low, seen, epoch_us(now)).document())
-        writer.commit()
+        writer.commit(merge=MERGE_ON_APPLY)
     except BaseException:
         writer.cancel()
         raise
