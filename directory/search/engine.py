@@ -60,7 +60,7 @@ from directory.search.documents import (
 )
 from directory.search.snippets import highlight
 from directory.search.understand import Places, Plan, understand, validate
-from directory.search.views import BaseCache, GenerationView, Scored, first_in
+from directory.search.views import GenerationView, Part, Scored, SegmentCache, first_in
 from directory.util.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,9 @@ STEMMED_FIELDS = frozenset({"services", "description"})
 # weighs against whoosh's text score when both rank a result.
 SERVICE_WEIGHT = 0.5
 CITY_FACET_LIMIT = 25
+# Segments whose caches a process keeps (the current generation's, plus merged-away ones
+# until they age out).
+MAX_SEGMENT_CACHES = 64
 # Facets over at most this many documents count per document; above it, per value by set
 # intersection (cheaper for large sets: the work is in C).
 FACET_PER_DOC_LIMIT = 3000
@@ -120,7 +123,7 @@ class WhooshBackend:
         self.applied_at = 0.0
         self._local = threading.local()
         self._views: OrderedDict[tuple[str, int], GenerationView] = OrderedDict()
-        self._bases: OrderedDict[tuple[str, str], BaseCache] = OrderedDict()
+        self._segments: OrderedDict[tuple[str, str], SegmentCache] = OrderedDict()
         self._views_lock = threading.Lock()
         self._vocab: Vocab | None = None
         self._words: tuple[float, list[str], dict[str, int]] | None = None
@@ -184,17 +187,21 @@ class WhooshBackend:
             if view is not None:
                 self._views.move_to_end(key)
                 return view
-            base_reader = searcher.leaf_searchers()[0][0].reader()
-            segment = base_reader.segment()
-            base_key = (state.generation.name, segment.segment_id() if segment else "empty")
-            base = self._bases.get(base_key)
-            if base is None:
-                base = BaseCache(base_key, self.cache_size, self.score_budget)
-                self._bases[base_key] = base
-                while len(self._bases) > 2:
-                    self._bases.popitem(last=False)
-            deleted = getattr(base_reader, "deleted_docs_set", frozenset())
-            view = GenerationView(key, base, frozenset(deleted), self.cache_size, 50_000)
+            parts = []
+            for leaf, offset in searcher.leaf_searchers():
+                reader = leaf.reader()
+                segment = reader.segment()
+                segment_key = (state.generation.name, segment.segment_id() if segment else "")
+                cache = self._segments.get(segment_key)
+                if cache is None:
+                    cache = SegmentCache(segment_key, self.cache_size, self.score_budget)
+                    self._segments[segment_key] = cache
+                self._segments.move_to_end(segment_key)
+                deleted = frozenset(getattr(reader, "deleted_docs_set", ()))
+                parts.append(Part(cache, offset, reader.doc_count_all(), deleted))
+            while len(self._segments) > MAX_SEGMENT_CACHES:
+                self._segments.popitem(last=False)
+            view = GenerationView(key, parts, self.cache_size, self.score_budget)
             self._views[key] = view
             while len(self._views) > 3:
                 self._views.popitem(last=False)
@@ -452,7 +459,7 @@ class WhooshBackend:
             # One signal: its order is precomputed; walk it.
             if scored:
                 scores: dict[int, float] | dict[int, int] = scored[0].scores
-                order = view.scored_order(searcher, scored[0])
+                order = view.scored_order(searcher, scored[0], self._text_parts(plan)[0][1])
                 weight = 1.0
             else:
                 scores = strengths[0]

@@ -1,19 +1,18 @@
 """What a search reads from the index, cached so that a small index commit costs little.
 
 Every outbox apply is a whoosh commit: old versions of the changed documents are marked
-deleted where they are, new versions go into a small new segment at the end. The first
-segment (after a rebuild: nearly every document) keeps its files and its document numbers
-for ever; only its deletions grow. So:
+deleted where they are, new versions go into a small new segment. A segment's files never
+change afterwards; only its deletions grow. So:
 
-- ``BaseCache`` holds what the first segment says (document sets per filter value, column
-  values, service strengths, per-word scores, orders), computed once per segment and shared
-  by every later generation and every thread of the process;
-- ``GenerationView`` composes, per generation: the base's answer minus the documents
-  deleted since, plus what the few documents of the later segments say. Its own caches
-  (plans, match sets, result pages) start empty with each generation.
+- ``SegmentCache`` holds what one segment says (document sets per filter value, column
+  values, service strengths, per-word scores, orders), in the segment's own document
+  numbers, computed once per segment and shared by every generation and thread;
+- ``GenerationView`` composes, per generation, the segments' answers: shifted by each
+  segment's offset, minus the documents deleted in this generation. Its own caches (plans,
+  match sets, result pages) start empty with each generation.
 
-Document numbers are the generation's global numbers; the first segment starts at 0, so
-its local numbers are global ones.
+After a commit only the new small segment is read from the index; everything else is
+set arithmetic on cached sets.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import heapq
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,91 +67,122 @@ class LRU(OrderedDict):
                 self.weight -= self.weights.pop(old, 0)
 
 
-# --- reading one segment ---------------------------------------------------------------
-
-
-def _term_docs(leaf, offset: int, fieldname: str, value: str) -> list[int]:
-    try:
-        matcher = leaf.reader().postings(fieldname, value)
-    except TermNotFound:
-        return []
-    return [docnum + offset for docnum in matcher.all_ids()]
-
-
-def _term_weights(leaf, offset: int, fieldname: str, value: str) -> dict[int, int]:
-    try:
-        matcher = leaf.reader().postings(fieldname, value)
-    except TermNotFound:
-        return {}
-    found = {}
-    while matcher.is_active():
-        found[matcher.id() + offset] = int(matcher.weight())
-        matcher.next()
-    return found
-
-
-def _column(leaf, fieldname: str) -> list:
-    return list(leaf.reader().column_reader(fieldname))
-
-
-def _scores(leaf, offset: int, query: Query) -> dict[int, float]:
-    results = leaf.search(query, limit=None, terms=False)
-    return {docnum + offset: score for score, docnum in results.top_n}
-
-
-def _recency_key(verified_at: list[int], names: list[str]):
-    return lambda d: (-verified_at[d], names[d])
-
-
-class BaseCache:
-    """What the first segment of an index holds. Its files never change, so nothing here
-    goes stale; documents deleted later are subtracted by each ``GenerationView``."""
+class SegmentCache:
+    """What one segment holds, in its own document numbers. Its files never change, so
+    nothing here goes stale; each generation subtracts the documents deleted since."""
 
     def __init__(self, key: tuple[str, str], size: int, score_budget: int) -> None:
         self.key = key
-        self.size = size
         self.term_sets: dict[tuple[str, str], frozenset[int]] = {}
         self.columns: dict[str, list] = {}
         self.per_doc: dict[str, list[tuple[str, ...]]] = {}
         self.strengths: dict[str, dict[int, int]] = {}
-        self.orders: dict[tuple, list[int]] = {}
-        self.scored: LRU = LRU(100_000, budget=score_budget)
-        self.stored: LRU = LRU(50_000 if size else 0)
+        self.orders: dict[Any, list[int]] = {}
+        self.scored = LRU(100_000, budget=score_budget)
+        self.stored = LRU(50_000 if size else 0)
         self.verified: tuple[list[int], list[int]] | None = None
-        self.lock = threading.Lock()
+
+    # Everything below reads the segment through ``leaf`` (a searcher on it).
 
     def term_set(self, leaf, fieldname: str, value: str) -> frozenset[int]:
         found = self.term_sets.get((fieldname, value))
         if found is None:
-            found = frozenset(_term_docs(leaf, 0, fieldname, value))
+            try:
+                found = frozenset(leaf.reader().postings(fieldname, value).all_ids())
+            except TermNotFound:
+                found = frozenset()
             self.term_sets[(fieldname, value)] = found
         return found
 
     def column(self, leaf, fieldname: str) -> list:
         found = self.columns.get(fieldname)
         if found is None:
-            found = _column(leaf, fieldname)
+            found = list(leaf.reader().column_reader(fieldname))
             self.columns[fieldname] = found
         return found
+
+    def strength(self, leaf, slug: str) -> dict[int, int]:
+        found = self.strengths.get(slug)
+        if found is None:
+            found = {}
+            try:
+                matcher = leaf.reader().postings("strength", slug)
+            except TermNotFound:
+                matcher = None
+            while matcher is not None and matcher.is_active():
+                found[matcher.id()] = int(matcher.weight())
+                matcher.next()
+            self.strengths[slug] = found
+        return found
+
+    def scores(self, leaf, key: tuple, query: Query) -> dict[int, float]:
+        found = self.scored.get_(key)
+        if found is None:
+            results = leaf.search(query, limit=None, terms=False)
+            found = {docnum: score for score, docnum in results.top_n}
+            self.scored.put(key, found, weight=len(found) + 1)
+        return found
+
+    def recency_key(self, leaf) -> Callable[[int], tuple]:
+        verified_at = self.column(leaf, "verified_at")
+        names = self.column(leaf, "sort_name")
+        return lambda d: (-verified_at[d], names[d])
+
+    def order(self, name: Any, docs: Callable[[], Any], key: Callable[[int], Any]) -> list[int]:
+        """Local documents sorted by ``key``, once per segment (keys here never change)."""
+        found = self.orders.get(name)
+        if found is None:
+            found = sorted(docs(), key=key)
+            self.orders[name] = found
+        return found
+
+    def verified_lists(self, leaf) -> tuple[list[int], list[int]]:
+        """(verified_at, docnum) of active documents without a pending not-found, sorted."""
+        if self.verified is None:
+            active = self.term_set(leaf, "status", Status.ACTIVE.value)
+            clear = self.term_set(leaf, "pending", "0")
+            values = self.column(leaf, "verified_at")
+            pairs = sorted((values[d], d) for d in active & clear if values[d] > 0)
+            self.verified = ([v for v, _ in pairs], [d for _, d in pairs])
+        return self.verified
+
+
+@dataclass(frozen=True)
+class Part:
+    """One segment in one generation: where its numbers start and what is deleted in it."""
+
+    cache: SegmentCache
+    offset: int
+    count: int
+    deleted: frozenset[int]
+
+    def shift(self, local: frozenset[int]) -> frozenset[int]:
+        live = local - self.deleted if self.deleted else local
+        if not self.offset:
+            return live
+        offset = self.offset
+        return frozenset(d + offset for d in live)
+
+    def live(self, docs) -> Iterator[int]:
+        """Global numbers of live local documents, in the given (local) order."""
+        deleted, offset = self.deleted, self.offset
+        return (d + offset for d in docs if d not in deleted)
 
 
 @dataclass
 class Scored:
     """One free word's (or phrase's) matches in a generation: docnum -> whoosh score."""
 
+    key: tuple
     scores: dict[int, float]
-    base_scores: dict[int, float]  # the first segment's, deleted documents included
-    base_order: list[int]
-    tail_order: list[int]
 
 
 @dataclass
 class GenerationView:
-    """A generation's view: base answers minus deletions, plus the later segments."""
+    """A generation: the segments' cached answers composed, and per-generation caches."""
 
     key: tuple[str, int]
-    base: BaseCache
-    deleted: frozenset[int]  # documents of the first segment deleted in this generation
+    parts: list[Part]
     size: int
     score_budget: int
     term_sets: dict[tuple[str, str], frozenset[int]] = field(default_factory=dict)
@@ -160,8 +190,6 @@ class GenerationView:
     per_doc: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     columns: dict[str, list] = field(default_factory=dict)
     strengths: dict[str, dict[int, int]] = field(default_factory=dict)
-    tail_orders: dict[tuple, list[int]] = field(default_factory=dict)
-    tail_verified: tuple[list[int], list[int]] | None = None
     verified_sets: LRU = field(default_factory=lambda: LRU(8))
     plans: LRU = field(init=False)
     matches: LRU = field(init=False)
@@ -175,23 +203,22 @@ class GenerationView:
         self.scored = LRU(100_000, budget=self.score_budget)
 
     @staticmethod
-    def leaves(searcher) -> tuple[Any, list[tuple[Any, int]]]:
-        """The first segment's searcher, and the later ones with their offsets."""
-        leaves = list(searcher.leaf_searchers())
-        return leaves[0][0], [(leaf, offset) for leaf, offset in leaves[1:]]
+    def leaves(searcher) -> list:
+        return [leaf for leaf, _ in searcher.leaf_searchers()]
+
+    def _each(self, searcher):
+        return zip(self.parts, self.leaves(searcher), strict=True)
 
     # --- document sets -----------------------------------------------------------------
 
     def term_set(self, searcher, fieldname: str, value: str) -> frozenset[int]:
         found = self.term_sets.get((fieldname, value))
         if found is None:
-            base_leaf, tail = self.leaves(searcher)
-            found = self.base.term_set(base_leaf, fieldname, value)
-            if self.deleted:
-                found = found - self.deleted
-            extra = [d for leaf, offset in tail for d in _term_docs(leaf, offset, fieldname, value)]
-            if extra:
-                found = found | frozenset(extra)
+            pieces = [
+                part.shift(part.cache.term_set(leaf, fieldname, value))
+                for part, leaf in self._each(searcher)
+            ]
+            found = pieces[0] if len(pieces) == 1 else frozenset().union(*pieces)
             self.term_sets[(fieldname, value)] = found
         return found
 
@@ -209,23 +236,18 @@ class GenerationView:
         """docnum -> the field's values (services, cities), for per-document facet counts."""
         found = self.per_doc.get(fieldname)
         if found is None:
-            base_leaf, tail = self.leaves(searcher)
-            base = self.base.per_doc.get(fieldname)
-            if base is None:
-                base = _per_doc(
-                    base_leaf.reader().doc_count_all(),
-                    [
-                        (value, self.base.term_set(base_leaf, fieldname, value))
-                        for value in self.field_values(searcher, fieldname)
-                    ],
-                )
-                self.base.per_doc[fieldname] = base
-            found = list(base)
-            found.extend([()] * (searcher.reader().doc_count_all() - len(found)))
-            for value in self.field_values(searcher, fieldname):
-                for leaf, offset in tail:
-                    for docnum in _term_docs(leaf, offset, fieldname, value):
-                        found[docnum] = (*found[docnum], value)
+            found = []
+            values = self.field_values(searcher, fieldname)
+            for part, leaf in self._each(searcher):
+                local = part.cache.per_doc.get(fieldname)
+                if local is None:
+                    lists: list[list[str]] = [[] for _ in range(part.count)]
+                    for value in values:
+                        for docnum in part.cache.term_set(leaf, fieldname, value):
+                            lists[docnum].append(value)
+                    local = [tuple(v) for v in lists]
+                    part.cache.per_doc[fieldname] = local
+                found.extend(local)
             self.per_doc[fieldname] = found
         return found
 
@@ -233,10 +255,9 @@ class GenerationView:
         """The column's value for every docnum of the generation (deleted ones included)."""
         found = self.columns.get(fieldname)
         if found is None:
-            base_leaf, tail = self.leaves(searcher)
-            found = list(self.base.column(base_leaf, fieldname))
-            for leaf, _ in tail:
-                found.extend(_column(leaf, fieldname))
+            found = []
+            for part, leaf in self._each(searcher):
+                found.extend(part.cache.column(leaf, fieldname))
             self.columns[fieldname] = found
         return found
 
@@ -246,38 +267,38 @@ class GenerationView:
     def names(self, searcher) -> list[str]:
         return self.column(searcher, "sort_name")
 
-    # --- orders ------------------------------------------------------------------------
+    # --- orders: each segment sorted once, merged lazily per generation ----------------
 
-    def _order(self, searcher, name, docs_fn, key) -> Iterator[int]:
-        """Documents in ``key`` order: the first segment's part sorted once per segment,
-        the later segments' part sorted per generation, merged lazily. ``key`` must give
-        deleted documents of the first segment their old place."""
-        count = self.base_count(searcher)
-        base = self.base.orders.get(name)
-        if base is None:
-            base = sorted((d for d in docs_fn() if d < count), key=key)
-            self.base.orders[name] = base
-        tail = self.tail_orders.get(name)
-        if tail is None:
-            tail = sorted((d for d in docs_fn() if d >= count), key=key)
-            self.tail_orders[name] = tail
-        return heapq.merge(base, tail, key=key) if tail else iter(base)
-
-    def base_count(self, searcher) -> int:
-        base_leaf, _ = self.leaves(searcher)
-        return base_leaf.reader().doc_count_all()
+    def _merged(self, searcher, name, local_docs, local_key, global_key) -> Iterator[int]:
+        streams = [
+            part.live(part.cache.order(name, lambda p=part, lf=leaf: local_docs(p, lf),
+                                       local_key(part, leaf)))
+            for part, leaf in self._each(searcher)
+        ]  # fmt: skip
+        return streams[0] if len(streams) == 1 else heapq.merge(*streams, key=global_key)
 
     def name_order(self, searcher) -> Iterator[int]:
         names = self.names(searcher)
-        return self._order(searcher, "name", lambda: self.all_docs(searcher), names.__getitem__)
+        return self._merged(
+            searcher,
+            "name",
+            lambda part, leaf: part.cache.term_set(leaf, "kind", PRACTITIONER_KIND),
+            lambda part, leaf: part.cache.column(leaf, "sort_name").__getitem__,
+            names.__getitem__,
+        )
 
-    def recency_key(self, searcher):
+    def recency_key(self, searcher) -> Callable[[int], tuple]:
         """Most recently verified first, then by name: every order's tie-break."""
-        return _recency_key(self.verified_at(searcher), self.names(searcher))
+        verified_at, names = self.verified_at(searcher), self.names(searcher)
+        return lambda d: (-verified_at[d], names[d])
 
     def recency_order(self, searcher) -> Iterator[int]:
-        return self._order(
-            searcher, "recency", lambda: self.all_docs(searcher), self.recency_key(searcher)
+        return self._merged(
+            searcher,
+            "recency",
+            lambda part, leaf: part.cache.term_set(leaf, "kind", PRACTITIONER_KIND),
+            lambda part, leaf: part.cache.recency_key(leaf),
+            self.recency_key(searcher),
         )
 
     # --- services and free words ---------------------------------------------------------
@@ -286,124 +307,94 @@ class GenerationView:
         """docnum -> how strongly the practitioner offers this service (postings weights)."""
         found = self.strengths.get(slug)
         if found is None:
-            base_leaf, tail = self.leaves(searcher)
-            base = self.base.strengths.get(slug)
-            if base is None:
-                base = _term_weights(base_leaf, 0, "strength", slug)
-                self.base.strengths[slug] = base
-            found = {d: w for d, w in base.items() if d not in self.deleted}
-            for leaf, offset in tail:
-                found.update(_term_weights(leaf, offset, "strength", slug))
+            found = {}
+            for part, leaf in self._each(searcher):
+                local = part.cache.strength(leaf, slug)
+                deleted, offset = part.deleted, part.offset
+                found.update((d + offset, w) for d, w in local.items() if d not in deleted)
             self.strengths[slug] = found
         return found
 
     def strength_order(self, searcher, slug: str) -> Iterator[int]:
         weights = self.strength(searcher, slug)
-        old = self.base.strengths.get(slug, {})
         recency = self.recency_key(searcher)
 
-        def key(d: int) -> tuple:
-            return (-(weights[d] if d in weights else old.get(d, 0)), *recency(d))
+        def local_key(part, leaf):
+            local, tie = part.cache.strength(leaf, slug), part.cache.recency_key(leaf)
+            return lambda d: (-local[d], *tie(d))
 
-        return self._order(searcher, ("strength", slug), lambda: weights, key)
+        return self._merged(
+            searcher,
+            ("strength", slug),
+            lambda part, leaf: part.cache.strength(leaf, slug),
+            local_key,
+            lambda d: (-weights[d], *recency(d)),
+        )
 
     def scored_matches(self, searcher, key: tuple, query: Query) -> Scored:
         """All documents matching one free word (or phrase) with whoosh's score: whoosh
-        scores the first segment once per segment, the later segments per generation."""
+        scores each segment once; a generation only combines them."""
         found = self.scored.get_(key)
-        if found is not None:
-            return found
-        base_leaf, tail = self.leaves(searcher)
-        base = self.base.scored.get_(key)
-        if base is None:
-            scores = _scores(base_leaf, 0, query)
-            recency = self.recency_key(searcher)
-            order = sorted(scores, key=lambda d: (-scores[d], *recency(d)))
-            base = (scores, order)
-            self.base.scored.put(key, base, weight=len(scores) + 1)
-        base_scores, base_order = base
-        scores = {d: s for d, s in base_scores.items() if d not in self.deleted}
-        tail_scores: dict[int, float] = {}
-        for leaf, offset in tail:
-            tail_scores.update(_scores(leaf, offset, query))
-        scores.update(tail_scores)
-        recency = self.recency_key(searcher)
-        tail_order = sorted(tail_scores, key=lambda d: (-scores[d], *recency(d)))
-        found = Scored(scores, base_scores, base_order, tail_order)
-        self.scored.put(key, found, weight=len(scores) + 1)
+        if found is None:
+            scores: dict[int, float] = {}
+            for part, leaf in self._each(searcher):
+                local = part.cache.scores(leaf, key, query)
+                deleted, offset = part.deleted, part.offset
+                scores.update((d + offset, s) for d, s in local.items() if d not in deleted)
+            found = Scored(key, scores)
+            self.scored.put(key, found, weight=len(scores) + 1)
         return found
 
-    def scored_order(self, searcher, scored: Scored) -> Iterator[int]:
+    def scored_order(self, searcher, scored: Scored, query: Query) -> Iterator[int]:
+        scores = scored.scores
         recency = self.recency_key(searcher)
-        scores, old = scored.scores, scored.base_scores
-        if not scored.tail_order:
-            return iter(scored.base_order)
 
-        def key(d: int) -> tuple:
-            return (-(scores[d] if d in scores else old.get(d, 0.0)), *recency(d))
+        def local_key(part, leaf):
+            local, tie = part.cache.scores(leaf, scored.key, query), part.cache.recency_key(leaf)
+            return lambda d: (-local[d], *tie(d))
 
-        return heapq.merge(scored.base_order, scored.tail_order, key=key)
+        return self._merged(
+            searcher,
+            ("scored", scored.key),
+            lambda part, leaf: part.cache.scores(leaf, scored.key, query),
+            local_key,
+            lambda d: (-scores[d], *recency(d)),
+        )
 
     # --- the verified window -------------------------------------------------------------
 
-    def _verified_lists(self, searcher) -> tuple[tuple[list[int], list[int]], ...]:
-        base_leaf, tail = self.leaves(searcher)
-        if self.base.verified is None:
-            with self.base.lock:
-                if self.base.verified is None:
-                    active = self.base.term_set(base_leaf, "status", Status.ACTIVE.value)
-                    clear = self.base.term_set(base_leaf, "pending", "0")
-                    values = self.base.column(base_leaf, "verified_at")
-                    pairs = sorted((values[d], d) for d in active & clear if values[d] > 0)
-                    self.base.verified = ([v for v, _ in pairs], [d for _, d in pairs])
-        if self.tail_verified is None:
-            values = self.verified_at(searcher)
-            active = [
-                d for leaf, offset in tail for d in _term_docs(leaf, offset, "status", "active")
-            ]
-            clear = {d for leaf, offset in tail for d in _term_docs(leaf, offset, "pending", "0")}
-            pairs = sorted((values[d], d) for d in active if d in clear and values[d] > 0)
-            self.tail_verified = ([v for v, _ in pairs], [d for _, d in pairs])
-        return self.base.verified, self.tail_verified
+    def verified_cut(self, searcher, cutoff_us: int) -> tuple[int, ...]:
+        """Per segment, where in verified_at order the currently verified documents start.
+        Cached sets are keyed by it: it moves only when someone leaves the window."""
+        return tuple(
+            bisect_right(part.cache.verified_lists(leaf)[0], cutoff_us)
+            for part, leaf in self._each(searcher)
+        )
 
-    def verified_cut(self, searcher, cutoff_us: int) -> tuple[int, int]:
-        """Where, in verified_at order, the currently verified documents start (first
-        segment, later segments). Cached sets are keyed by it: it moves only when someone
-        leaves the window."""
-        (base_values, _), (tail_values, _) = self._verified_lists(searcher)
-        return bisect_right(base_values, cutoff_us), bisect_right(tail_values, cutoff_us)
-
-    def verified_set(self, searcher, cut: tuple[int, int]) -> frozenset[int]:
+    def verified_set(self, searcher, cut: tuple[int, ...]) -> frozenset[int]:
         found = self.verified_sets.get_(cut)
         if found is None:
-            (_, base_docs), (_, tail_docs) = self._verified_lists(searcher)
-            found = frozenset(base_docs[cut[0] :])
-            if self.deleted:
-                found = found - self.deleted
-            if tail_docs[cut[1] :]:
-                found = found | frozenset(tail_docs[cut[1] :])
+            pieces = [
+                part.shift(frozenset(part.cache.verified_lists(leaf)[1][position:]))
+                for (part, leaf), position in zip(self._each(searcher), cut, strict=True)
+            ]
+            found = pieces[0] if len(pieces) == 1 else frozenset().union(*pieces)
             self.verified_sets.put(cut, found)
         return found
 
     # --- stored fields -------------------------------------------------------------------
 
     def stored(self, searcher, docnum: int) -> dict:
-        """A document's stored fields (kept per first segment: they never change there)."""
-        found = self.base.stored.get_(docnum)
-        if found is None:
-            found = searcher.stored_fields(docnum)
-            base_leaf, _ = self.leaves(searcher)
-            if docnum < base_leaf.reader().doc_count_all():
-                self.base.stored.put(docnum, found)
-        return found
-
-
-def _per_doc(count: int, sets: list[tuple[str, frozenset[int]]]) -> list[tuple[str, ...]]:
-    lists: list[list[str]] = [[] for _ in range(count)]
-    for value, docs in sets:
-        for docnum in docs:
-            lists[docnum].append(value)
-    return [tuple(values) for values in lists]
+        """A document's stored fields (kept per segment: they never change there)."""
+        for part in reversed(self.parts):
+            if docnum >= part.offset:
+                local = docnum - part.offset
+                found = part.cache.stored.get_(local)
+                if found is None:
+                    found = searcher.stored_fields(docnum)
+                    part.cache.stored.put(local, found)
+                return found
+        return searcher.stored_fields(docnum)
 
 
 def first_in(docs: frozenset[int], end: int, order: Iterator[int], key, total: int) -> list[int]:
