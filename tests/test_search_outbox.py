@@ -365,3 +365,25 @@ def test_concurrent_writers_in_separate_processes_lose_nothing(app, directory):
             assert find(directory, f"tokw{worker}r{n}x"), (worker, n)
     report = directory.indexer.check()
     assert not report.drift, report.as_dict()
+
+
+def test_applies_merge_small_segments_but_never_the_largest(app, directory):
+    """The largest segment (a rebuilt index) keeps its files, so the per-segment search
+    caches on it survive commits; small segments are merged, fully deleted ones dropped."""
+    directory.indexer.rebuild()
+
+    def segments():
+        ix = current_index(app)
+        return {s.segment_id(): (s.doc_count_all(), s.deleted_count()) for s in ix._segments()}
+
+    (largest,) = segments()
+    for n in range(12):
+        practitioner("MP0910002").surname = f"Mergeson{n}"
+        db.session.commit()
+    now = segments()
+    assert largest in now
+    assert max(now, key=lambda s: now[s][0]) == largest
+    assert all(deleted < count for count, deleted in now.values())
+    assert len(now) < 12  # small ones were merged
+    assert find(directory, "Mergeson11") == ["MP0910002"]
+    assert not directory.indexer.check().drift

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event, func, insert, inspect, select
 from sqlalchemy.orm import Session
 from whoosh.index import LockError
+from whoosh.writing import MERGE_SMALL
 
 from directory.listings.models import Clinic, Listing, Service, listing_services
 from directory.registry.models import Practitioner
@@ -52,9 +53,8 @@ from directory.util.clock import utcnow
 
 log = logging.getLogger(__name__)
 
-# whoosh's default merge policy on each apply: it merges small segments among themselves
-# and leaves a large first segment (a rebuilt index) alone. Tests switch it off to keep
-# small indexes in several segments.
+# Merge small segments on each apply (never the largest: see ``merge_keeping_largest``).
+# Tests switch it off to keep small indexes in several segments.
 MERGE_ON_APPLY = True
 _PENDING_KEY = "search_outbox_written"
 _DELETED_KEY = "search_outbox_deleted"
@@ -304,7 +304,10 @@ def _apply_one_pass(engine, ix, *, blocking, window, batch, now) -> ApplyResult:
                 writer.update_document(**doc)
         seen = {i for i in cursor.seen | {row_id for row_id, _ in fresh} if i > new_low}
         writer.update_document(**Cursor(new_low, seen, epoch_us(now)).document())
-        writer.commit(merge=MERGE_ON_APPLY)
+        if MERGE_ON_APPLY:
+            writer.commit(mergetype=merge_keeping_largest)
+        else:
+            writer.commit(merge=False)
     except BaseException:
         writer.cancel()
         raise
@@ -317,6 +320,23 @@ def _apply_one_pass(engine, ix, *, blocking, window, batch, now) -> ApplyResult:
         passes=1,
         cursor=new_low,
     )
+
+
+def merge_keeping_largest(writer, segments):
+    """whoosh's MERGE_SMALL over every segment but the largest, and segments whose every
+    document is deleted dropped. The largest (a rebuilt index: nearly every document) keeps
+    its files, so the search caches built on it survive commits; its deletions accumulate
+    until the next ``flask search reindex``."""
+    if len(segments) < 2:
+        return segments
+    largest = max(segments, key=lambda segment: segment.doc_count_all())
+    others = [
+        segment
+        for segment in segments
+        if segment is not largest and segment.deleted_count() < segment.doc_count_all()
+    ]
+    kept = {id(segment) for segment in MERGE_SMALL(writer, others)}
+    return [segment for segment in segments if segment is largest or id(segment) in kept]
 
 
 def _scan(
