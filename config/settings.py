@@ -5,10 +5,10 @@ from __future__ import annotations
 
 class DefaultConfig:
     # --- Flask / storage -------------------------------------------------------------
-    SECRET_KEY = "dev-only-not-secret"
+    SECRET_KEY = "dev-only-not-secret"  # Flask's signing key: set your own in production
     # None means: a SQLite file ``directory.sqlite3`` under Flask's instance folder.
     SQLALCHEMY_DATABASE_URI: str | None = None
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # passed to SQLAlchemy's create_engine (JSON in env)
     # None means: ``search-index/`` under Flask's instance folder.
     SEARCH_INDEX_DIR: str | None = None
 
@@ -55,7 +55,7 @@ class DefaultConfig:
     # `flask registry verify`: retries of a transient failure (timeout, 5xx, 429...) per
     # number, the first wait (doubling each time; the register's Retry-After wins if longer).
     VERIFY_RETRIES = 2
-    VERIFY_RETRY_BACKOFF = "2s"
+    VERIFY_RETRY_BACKOFF = "2s"  # the first wait before a `verify` retry
 
     # --- What the system believes ----------------------------------------------------
     # A not-found for a registration the register had confirmed takes effect only when
@@ -65,14 +65,14 @@ class DefaultConfig:
     VERIFICATION_MAX_AGE = "30d"
 
     # --- When each registration is next checked (see directory/registry/policy.py) ----
-    RECHECK_ACTIVE_EVERY = "7d"
+    RECHECK_ACTIVE_EVERY = "7d"  # active registrations, with the jitter below
     RECHECK_JITTER = 0.2  # +-20 % so the load spreads evenly
-    RECHECK_RECENTLY_CHANGED_EVERY = "1d"
-    RECHECK_RECENTLY_CHANGED_FOR = "30d"
+    RECHECK_RECENTLY_CHANGED_EVERY = "1d"  # a registration whose status changed...
+    RECHECK_RECENTLY_CHANGED_FOR = "30d"  # ...for this long after the change
     RECHECK_INACTIVE_EVERY = "7d"  # suspended, erased, inactive, deceased, unknown
-    RECHECK_NOT_FOUND_EVERY = "30d"
-    RECHECK_ERROR_BACKOFF_FIRST = "15m"
-    RECHECK_ERROR_BACKOFF_MAX = "1d"
+    RECHECK_NOT_FOUND_EVERY = "30d"  # numbers the register does not know
+    RECHECK_ERROR_BACKOFF_FIRST = "15m"  # after a failed look-up, doubling per failure...
+    RECHECK_ERROR_BACKOFF_MAX = "1d"  # ...up to this
 
     # --- `flask registry recheck` (importers/recheck/) ----------------------------------
     # Look-ups in flight at once (--concurrency); also the HTTP connection pool's size.
@@ -81,7 +81,7 @@ class DefaultConfig:
     RECHECK_RATE = 2.0
     # The highest --concurrency / --rate an operator may ask for: the register is not ours.
     RECHECK_CONCURRENCY_LIMIT = 32
-    RECHECK_RATE_LIMIT = 50.0
+    RECHECK_RATE_LIMIT = 50.0  # the highest --rate accepted
     # After a 429 the run's rate is halved, down to this floor (requests per second)...
     RECHECK_RATE_FLOOR = 0.1
     # ...and climbs back linearly: from zero to the full --rate in this long without a 429.
@@ -98,14 +98,14 @@ class DefaultConfig:
     RECHECK_RETRY_ATTEMPTS = 4
     # Backoff before retry n: uniform(0, min(MAX_DELAY, BASE * 2**(n-1))) seconds.
     RECHECK_RETRY_BASE = 0.5
-    RECHECK_RETRY_MAX_DELAY = "30s"
+    RECHECK_RETRY_MAX_DELAY = "30s"  # the longest single backoff wait
     # A Retry-After longer than this is not waited out: the look-up counts as failed.
     RECHECK_RETRY_AFTER_MAX = "5m"
     # Circuit breaker: this many failed requests in a row open it...
     RECHECK_BREAKER_CONSECUTIVE = 20
     # ...as does a failure share above RECHECK_BREAKER_RATIO over the last WINDOW requests.
     RECHECK_BREAKER_WINDOW = 50
-    RECHECK_BREAKER_RATIO = 0.5
+    RECHECK_BREAKER_RATIO = 0.5  # failure share over the window that opens the breaker
     # How often a run without a terminal logs a progress line.
     RECHECK_PROGRESS_EVERY = "10s"
 
@@ -126,7 +126,7 @@ class DefaultConfig:
     # (with jitter; never sooner than a receiver's Retry-After), and given up after
     # NOTIFY_MAX_ATTEMPTS attempts (`flask notifications retry` queues them again).
     NOTIFY_RETRY_FIRST = "1m"
-    NOTIFY_RETRY_MAX = "6h"
+    NOTIFY_RETRY_MAX = "6h"  # the longest wait between two attempts
     NOTIFY_MAX_ATTEMPTS = 12  # with the defaults: some 10 to 20 hours of retrying
     # How long a sender holds the rows it claimed; a crashed sender's rows are free after it.
     NOTIFY_LEASE = "5m"
@@ -134,12 +134,12 @@ class DefaultConfig:
     # MAIL_FILE_DIR (no mail server needed), "smtp" sends them, "none" sends no email.
     MAIL_TRANSPORT = "file"
     MAIL_FILE_DIR: str | None = None  # None: mail/ under Flask's instance folder
-    MAIL_FROM = "HPCSA directory <no-reply@directory.invalid>"
-    MAIL_SMTP_HOST = "localhost"
-    MAIL_SMTP_PORT = 587
-    MAIL_SMTP_USER: str | None = None
-    MAIL_SMTP_PASSWORD: str | None = None
-    MAIL_SMTP_STARTTLS = True
+    MAIL_FROM = "HPCSA directory <no-reply@directory.invalid>"  # the sender of every email
+    MAIL_SMTP_HOST = "localhost"  # with MAIL_TRANSPORT = "smtp"
+    MAIL_SMTP_PORT = 587  # the SMTP server's port
+    MAIL_SMTP_USER: str | None = None  # SMTP login (none: no login)
+    MAIL_SMTP_PASSWORD: str | None = None  # SMTP password
+    MAIL_SMTP_STARTTLS = True  # upgrade the SMTP connection with STARTTLS
     MAIL_SMTP_TIMEOUT = 10.0  # seconds
 
 
