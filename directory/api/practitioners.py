@@ -22,6 +22,7 @@ from directory.extensions import db
 from directory.listings.models import Listing
 from directory.registry import numbers
 from directory.registry.models import Practitioner, VerificationCheck
+from directory.registry.presenters import registration_facts
 from directory.registry.verification import verdict
 
 HISTORY_LENGTH = 20
@@ -97,22 +98,11 @@ def practitioner(registration_number: str):
         .options(selectinload(Listing.clinic), selectinload(Listing.services))
     ).all()
     listings = sorted(listings, key=lambda listing: listing.clinic.name)
+    # PractitionerSchema picks its fields from these; the API's own verification fields (as in
+    # every API answer) and fuller verdict replace the facts' stored ones.
     return {
+        **registration_facts(found, judged),
         **verification_fields(found, judged),
-        "register_format": numbers.register_format(canonical),
-        "register": numbers.register_name(found.prefix),
-        "title": found.title,
-        "surname": found.surname,
-        "full_names": found.full_names,
-        "city": found.city,
-        "category": found.category,
-        "categories": [
-            {"category": c.category, "raw_status": c.raw_status, "status": c.status}
-            for c in found.categories
-        ],
-        "raw_status": found.raw_status,
-        "status_as_of": found.status_as_of,
-        "last_checked_at": found.last_checked_at,
         "headline": judged.headline,
         "verdict": verdict_fields(judged),
         "register_record_url": register_record_url(canonical),

@@ -26,6 +26,7 @@ from directory.registry.checks import new_practitioner, record_check
 from directory.registry.lookups import LookupResult
 from directory.registry.models import Practitioner, StatusEvent, VerificationCheck
 from directory.registry.policy import RegistryPolicy
+from directory.registry.presenters import registration_facts
 from directory.registry.statuses import PATIENT_MEANING, Outcome, Status
 from directory.registry.verification import verdict
 from directory.search.outbox import enqueue_practitioners
@@ -519,41 +520,10 @@ def show_command(number: str, history_size: int, as_json: bool) -> None:
 def describe(
     practitioner: Practitioner, checks: list[VerificationCheck], events: list[StatusEvent]
 ) -> dict[str, Any]:
-    """Everything ``show`` says about one registration, as plain values."""
-    p = practitioner
-    judged = verdict(p)
-    prefix, _ = numbers.split(p.registration_number)
+    """Everything ``show`` says about one registration, as plain values (times as ISO text)."""
+    facts = registration_facts(practitioner, verdict(practitioner))
     return {
-        "registration_number": p.registration_number,
-        "register_format": numbers.register_format(p.registration_number),
-        "register": numbers.register_name(prefix),
-        "name": p.display_name,
-        "title": p.title,
-        "surname": p.surname,
-        "full_names": p.full_names,
-        "city": p.city,
-        "postal_code": p.postal_code,
-        "category": p.category,
-        "categories": [
-            {"category": c.category, "status": c.status, "raw_status": c.raw_status}
-            for c in p.categories
-        ],
-        "status": p.status,
-        "raw_status": p.raw_status,
-        "status_as_of": _iso(p.status_as_of),
-        "status_changed_at": _iso(p.status_changed_at),
-        "verified": judged.verified,
-        "verdict": {
-            "tone": judged.tone,
-            "headline": judged.headline,
-            "explanation": judged.explanation,
-        },
-        "verified_at": _iso(p.verified_at),
-        "outcome": p.last_outcome,
-        "last_checked_at": _iso(p.last_checked_at),
-        "next_check_at": _iso(p.next_check_at),
-        "consecutive_failures": p.consecutive_failures,
-        "not_found_pending_since": _iso(p.not_found_pending_since),
+        **{key: _iso(v) if isinstance(v, datetime) else v for key, v in facts.items()},
         "history": [
             {
                 "checked_at": _iso(c.checked_at),
