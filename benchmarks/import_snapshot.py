@@ -26,17 +26,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from importers.sources.hpcsa import COLUMN_HEADINGS
+
 ROOT = Path(__file__).resolve().parent.parent
-HEADER = [
-    "Title",
-    "Surname",
-    "Fullname",
-    "Registration",
-    "City",
-    "Postal Code",
-    "Category",
-    "Status",
-]
 CITIES = [
     ("CAPE TOWN", "8001"),
     ("JOHANNESBURG", "2001"),
@@ -58,7 +50,7 @@ def generate(path: Path, rows: int, seed: int = 7) -> dict[str, int]:
     later: list[list[str]] = []  # rows held back to the end of the file (scattered numbers)
     with path.open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
-        out.writerow(HEADER)
+        out.writerow(COLUMN_HEADINGS)
         n = 0
         while written + len(later) < rows:
             n += 1

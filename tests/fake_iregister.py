@@ -26,17 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from importers.sources.hpcsa import COLUMN_HEADINGS as HEADINGS
+
 FIXTURE = Path(__file__).parent / "fixtures" / "iregister.json"
-HEADINGS = [
-    "Title",
-    "Surname",
-    "Fullname",
-    "Registration",
-    "City",
-    "Postal Code",
-    "Category",
-    "Status",
-]
 FAULTS = {
     "500",
     "429",

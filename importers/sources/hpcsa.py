@@ -47,16 +47,17 @@ HEADINGS = {
     "category": "category",
     "status": "status",
 }
-# The order public clients document, used only when an answer carries no headers.
-DOCUMENTED_ORDER = (
-    "title",
-    "surname",
-    "fullname",
-    "registration",
-    "city",
-    "postalcode",
-    "category",
-    "status",
+# The headings as the register writes them, in the order public clients document (snapshot
+# files, messages and the test register's answers use these).
+COLUMN_HEADINGS = (
+    "Title",
+    "Surname",
+    "Fullname",
+    "Registration",
+    "City",
+    "Postal Code",
+    "Category",
+    "Status",
 )
 REPORT_KEYS = {"data", "headers", "total_num", "truncated", "page", "error"}
 
@@ -75,6 +76,9 @@ def heading_key(text: Any) -> str:
 
 
 _heading_key = heading_key  # the earlier private name
+
+# The order public clients document, used only when an answer carries no headers.
+DOCUMENTED_ORDER = tuple(heading_key(heading) for heading in COLUMN_HEADINGS)
 
 
 def form_fields(registration_number: str) -> dict[str, str]:

@@ -29,21 +29,10 @@ from typing import Any
 
 from directory.registry import numbers
 from directory.registry.lookups import RegisterRow
-from importers.sources.hpcsa import DOCUMENTED_ORDER, HEADINGS, heading_key
+from importers.sources.hpcsa import COLUMN_HEADINGS, DOCUMENTED_ORDER, HEADINGS, heading_key
 
-# The headings as the register writes them, for messages.
-COLUMN_NAMES = (
-    "Title",
-    "Surname",
-    "Fullname",
-    "Registration",
-    "City",
-    "Postal Code",
-    "Category",
-    "Status",
-)
 FIELD_HEADING = {
-    HEADINGS[key]: name for key, name in zip(DOCUMENTED_ORDER, COLUMN_NAMES, strict=True)
+    HEADINGS[key]: name for key, name in zip(DOCUMENTED_ORDER, COLUMN_HEADINGS, strict=True)
 }
 # A row without these is rejected; the others may be blank.
 REQUIRED_FIELDS = ("registration_number", "surname", "category", "status")
@@ -114,7 +103,7 @@ def column_map(headings: list[Any], *, what: str) -> dict[str, int]:
     if missing:
         raise SnapshotError(
             f"{what} lacks the column(s) {', '.join(missing)}; a snapshot needs "
-            f"{', '.join(COLUMN_NAMES)} (any order, any case)"
+            f"{', '.join(COLUMN_HEADINGS)} (any order, any case)"
         )
     return positions
 
