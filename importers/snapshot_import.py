@@ -93,6 +93,21 @@ class _RepeatedUTCDateTime(UTCDateTime):
         return process
 
 
+def _row_values(r: RegisterRow) -> tuple[str | None, ...]:
+    """A register row as a plain tuple, in field order (for the spill file, the worker
+    processes and the digest): ``RegisterRow(*_row_values(row))`` is the row again."""
+    return (
+        r.registration_number,
+        r.title,
+        r.surname,
+        r.full_names,
+        r.city,
+        r.postal_code,
+        r.category,
+        r.status,
+    )
+
+
 def _bulk_table(table: Table) -> Table:
     """A copy of ``table`` for the bulk statements, its UTC date-time columns memoised."""
     copy = table.to_metadata(MetaData())
@@ -231,21 +246,7 @@ class _Spill:
             )
         self._db.executemany(
             "INSERT INTO spill VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    key,
-                    line,
-                    r.registration_number,
-                    r.title,
-                    r.surname,
-                    r.full_names,
-                    r.city,
-                    r.postal_code,
-                    r.category,
-                    r.status,
-                )
-                for line, r in rows
-            ],
+            [(key, line, *_row_values(r)) for line, r in rows],
         )
         self.rows += len(rows)
 
@@ -343,22 +344,7 @@ def _comparable(rows: list[dict[str, Any]]) -> tuple:
 
 
 def _digest_of(group: Group) -> str:
-    text = "\x1e".join(
-        "\x1f".join(
-            v or ""
-            for v in (
-                r.registration_number,
-                r.title,
-                r.surname,
-                r.full_names,
-                r.city,
-                r.postal_code,
-                r.category,
-                r.status,
-            )
-        )
-        for r in group.rows
-    )
+    text = "\x1e".join("\x1f".join(v or "" for v in _row_values(r)) for r in group.rows)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -642,25 +628,7 @@ def _worker_apply(batch: list[tuple[str, tuple[tuple, ...]]]) -> tuple[list[Grou
 
 def _as_tuples(groups: list[Group]) -> list[tuple[str, tuple[tuple, ...]]]:
     """Groups as plain tuples: cheap to send to a worker."""
-    return [
-        (
-            g.registration_number,
-            tuple(
-                (
-                    r.registration_number,
-                    r.title,
-                    r.surname,
-                    r.full_names,
-                    r.city,
-                    r.postal_code,
-                    r.category,
-                    r.status,
-                )
-                for r in g.rows
-            ),
-        )
-        for g in groups
-    ]
+    return [(g.registration_number, tuple(_row_values(r) for r in g.rows)) for g in groups]
 
 
 # --- the import -----------------------------------------------------------------------------
@@ -863,36 +831,3 @@ class SnapshotImporter:
     def _warn(self, line: int, reason: str, number: str | None) -> None:
         self.summary.warnings += 1
         self.note(Note("warning", line, reason, number))
-
-
-def import_snapshot(
-    session: Session,
-    snapshot: Snapshot,
-    policy: RegistryPolicy,
-    *,
-    as_of: datetime,
-    note: Callable[[Note], None] = lambda _note: None,
-    on_batch: Callable[[Session, list[int]], int] | None = None,
-    batch_rows: int = BATCH_ROWS,
-    workers: int = 1,
-) -> ImportSummary:
-    """Import ``snapshot`` as the register's answer as of ``as_of`` (aware UTC).
-
-    ``note`` receives each rejected row and warning as it is found. ``on_batch`` is called
-    inside each batch's write transaction with the ids of the existing practitioners it
-    updated (Core statements skip the ORM flush hooks that feed the search outbox) and
-    returns how many it queued for the search index. Raises SnapshotError (from pass 1,
-    before any write) when the file is not a snapshot.
-    """
-    importer = SnapshotImporter(
-        session,
-        policy,
-        as_of=as_of,
-        source=f"snapshot:{snapshot.name}",
-        note=note,
-        on_batch=on_batch,
-        batch_rows=batch_rows,
-        workers=workers,
-    )
-    with importer:
-        return importer.run(snapshot, importer.scan(snapshot))
