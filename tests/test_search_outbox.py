@@ -387,3 +387,25 @@ def test_applies_merge_small_segments_but_never_the_largest(app, directory):
     assert len(now) < 12  # small ones were merged
     assert find(directory, "Mergeson11") == ["MP0910002"]
     assert not directory.indexer.check().drift
+
+
+def test_a_new_generation_reuses_open_segments_with_their_new_deletions(
+    app, directory, monkeypatch, caplog
+):
+    import directory.search.outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "MERGE_ON_APPLY", False)
+    directory.indexer.rebuild()
+    directory.search(SearchQuery(text="Sampleton"))
+    before = directory._state().searcher.reader()
+    first = next(iter(before.leaf_readers()))[0]
+    practitioner("MP0910002").surname = "Reusedreader"
+    db.session.commit()
+    with caplog.at_level("WARNING"):
+        assert find(directory, "Sampleton") == []  # the old version is deleted...
+        assert find(directory, "Reusedreader") == ["MP0910002"]  # ...the new one found
+    assert "reusing segment readers failed" not in caplog.text
+    after = directory._state().searcher.reader()
+    reused = next(iter(after.leaf_readers()))[0]
+    assert reused is not first and reused._terms is first._terms  # files shared, not reopened
+    assert reused.deleted_docs_set and not first.deleted_docs_set
