@@ -109,15 +109,20 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         workbook.close()
 
 
+def _unreadable(path: Path, exc: OSError) -> NumberListError:
+    """Why ``path`` could not be opened, in the operator's words."""
+    if isinstance(exc, FileNotFoundError):
+        return NumberListError(f"{path}: no such file")
+    if isinstance(exc, IsADirectoryError):
+        return NumberListError(f"{path} is a directory, not a list of numbers")
+    return NumberListError(f"{path} cannot be read: {exc.strerror or exc}")
+
+
 def _decode(path: Path) -> str:
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise NumberListError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise NumberListError(f"{path} is a directory, not a list of numbers") from None
     except OSError as exc:
-        raise NumberListError(f"{path} cannot be read: {exc.strerror or exc}") from None
+        raise _unreadable(path, exc) from None
     if b"\x00" in data[:65536]:
         raise NumberListError(f"{path} is a binary file, not a text, CSV or .xlsx list")
     try:
@@ -168,12 +173,8 @@ def read_number_list(path: str | Path) -> NumberList:
     try:
         with path.open("rb") as handle:
             magic = handle.read(8)
-    except FileNotFoundError:
-        raise NumberListError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise NumberListError(f"{path} is a directory, not a list of numbers") from None
     except OSError as exc:
-        raise NumberListError(f"{path} cannot be read: {exc.strerror or exc}") from None
+        raise _unreadable(path, exc) from None
     if magic.startswith(b"\xd0\xcf\x11\xe0"):
         raise NumberListError(f"{path} is an old-style .xls workbook: save it as .xlsx or CSV")
     if magic.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xlsm"):
