@@ -264,6 +264,14 @@ class _Importer:
     def problem(self, line: int, reason: str, **where: Any) -> None:
         self.report.problems.append(Problem(line=line, reason=reason, **where))
 
+    def warn_unknown_keys(
+        self, line: int, given: dict, known: Iterable[str], what: str, **where: Any
+    ) -> None:
+        """A warning per key of ``given`` outside ``known`` (sorted): ignored, not fatal."""
+        for key in sorted(set(given) - set(known)):
+            reason = f"unknown {what} {key!r} ignored"
+            self.problem(line, reason, severity="warning", field=key, **where)
+
     # One line -> a dict, or a reported problem.
     def parse(self, line: int, text: str) -> dict[str, Any] | None:
         if len(text) > MAX_LINE_CHARS:
@@ -304,19 +312,11 @@ class _Importer:
                 listings=listing_count,
             )
             return
-        for key in sorted(set(record) - {"clinic", "listings"}):
-            self.problem(line, f"unknown key {key!r} ignored", severity="warning", field=key)
+        self.warn_unknown_keys(line, record, ("clinic", "listings"), "key")
 
         values, errors = validate_clinic(clinic_data)
         slug = values.get("slug") or _safe_slug(clinic_data.get("slug"))
-        for key in sorted(set(clinic_data) - set(CLINIC_KEYS)):
-            self.problem(
-                line,
-                f"unknown clinic field {key!r} ignored",
-                severity="warning",
-                clinic=slug,
-                field=key,
-            )
+        self.warn_unknown_keys(line, clinic_data, CLINIC_KEYS, "clinic field", clinic=slug)
         if not isinstance(raw_listings, list):
             errors.append(_FieldError("listings", '"listings" must be a list of objects'))
         elif len(raw_listings) > MAX_LISTINGS_PER_CLINIC:
@@ -375,14 +375,7 @@ class _Importer:
             number_text = raw.get("registration_number")
             if isinstance(number_text, str):
                 where["registration_number"] = number_text.strip()[:20]
-            for key in sorted(set(raw) - set(LISTING_KEYS)):
-                self.problem(
-                    line,
-                    f"unknown listing field {key!r} ignored",
-                    severity="warning",
-                    field=key,
-                    **where,
-                )
+            self.warn_unknown_keys(line, raw, LISTING_KEYS, "listing field", **where)
             try:
                 listing = self.validate_listing(position, raw)
             except _FieldError as error:
