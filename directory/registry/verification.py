@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from flask import current_app
 
 from directory.registry.models import Practitioner
-from directory.registry.policy import RegistryPolicy
 from directory.registry.statuses import PATIENT_MEANING, Status
 from directory.util.clock import as_utc, utcnow
+from directory.util.durations import parse_duration
 
 ADVERSE = {Status.SUSPENDED, Status.ERASED, Status.DECEASED, Status.NOT_FOUND, Status.INACTIVE}
 CLOCK_SKEW = timedelta(minutes=5)
@@ -64,7 +65,12 @@ def _status_of(practitioner: Practitioner) -> Status:
 
 
 def max_age() -> timedelta:
-    return RegistryPolicy.from_config(current_app.config).verification_max_age
+    """VERIFICATION_MAX_AGE of the current app (checked at start-up; parsed once per value,
+    since every badge on every page asks)."""
+    return _max_age(current_app.config["VERIFICATION_MAX_AGE"])
+
+
+_max_age = lru_cache(maxsize=16)(parse_duration)
 
 
 def verdict(
