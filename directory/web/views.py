@@ -48,24 +48,8 @@ SERVICE_PAGE_PEOPLE = 10
 MAX_NUMBER_TYPED = 100
 
 
-@web.app_template_filter("long_date")
-def _long_date(value):
-    return presenters.long_date(value)
-
-
-@web.app_template_filter("long_datetime")
-def _long_datetime(value):
-    return presenters.long_datetime(value)
-
-
-@web.app_template_filter("iso")
-def _iso(value):
-    return presenters.iso(value)
-
-
-@web.app_template_filter("marked")
-def _marked(value):
-    return presenters.marked(value)
+for _name in ("long_date", "long_datetime", "iso", "marked"):
+    web.add_app_template_filter(getattr(presenters, _name), _name)
 
 
 @web.context_processor
