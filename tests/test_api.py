@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 
 from directory import create_app
+from directory.api.schemas import SearchResponseSchema
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service
 from directory.listings.services import sync_services
@@ -215,6 +216,24 @@ def test_search_result_fields_and_page_url(api):
     assert set(hit["clinics"][0]) == {"slug", "name", "city", "province"}
     assert hit["url"] == "http://localhost/practitioners/MP0000101"
     assert api.get("/practitioners/MP0000101").status_code == 200
+
+
+def test_search_body_is_exactly_what_its_schema_writes(api):
+    """The search route builds its JSON without marshmallow (for speed); loading each answer
+    with the documented schema and dumping it again must give back the same body."""
+    schema = SearchResponseSchema()
+    for query in (
+        "q=botox",
+        "q=mesotherapy&include_unverified=true&per_page=100",
+        "city=Cape Town&include_unverified=true&sort=verified",
+        "q=mesotheraphy",
+    ):
+        body = api.get(f"/api/v1/search?{query}").get_json()
+        assert body["results"] or body["did_you_mean"], query
+        assert schema.dump(schema.load(body)) == body, query
+    stale = api.get("/api/v1/search?q=PRC0000401&include_unverified=true").get_json()
+    [hit] = [r for r in stale["results"] if r["registration_number"] == "PRC0000401"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", hit["verified_at"])
 
 
 def test_search_filters_and_facets(api):

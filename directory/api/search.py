@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from directory.api.base import ApiBlueprint
-from directory.api.present import practitioner_url, verification_fields
+from directory.api.present import json_response, practitioner_urls, verification_fields
 from directory.api.problems import ApiProblem
 from directory.api.schemas import SearchArgsSchema, SearchResponseSchema
-from directory.extensions import db
-from directory.registry.models import Practitioner
-from directory.registry.verification import verdict
+from directory.registry.verification import current_standings
 from directory.search.backend import QueryError, SearchQuery, SearchResults
-from directory.util.clock import utcnow
 
 search_api = ApiBlueprint(
     "search",
@@ -53,34 +50,22 @@ def run_search(query: SearchQuery) -> SearchResults:
 
 
 def result_items(results: SearchResults, *, include_unverified: bool) -> list[dict[str, Any]]:
-    """The page of hits, with name, status and ``verified`` read fresh from the database.
-
-    The index may lag the database by a moment and cannot know that a confirmation has just
-    grown too old, so each hit's practitioner is loaded (one query for the page) and judged
-    by ``verdict``. A hit that is no longer verified is dropped when only verified ones were
-    asked for, never shown as verified.
-    """
-    wanted = [hit.registration_number for hit in results.hits]
-    if not wanted:
-        return []
-    by_number = {
-        p.registration_number: p
-        for p in db.session.scalars(
-            db.select(Practitioner).where(Practitioner.registration_number.in_(wanted))
-        )
-    }
-    now = utcnow()
+    """The page of hits, with name, status and ``verified`` from ``current_standings``
+    (the database now, never the index's copy). A hit no longer verified is dropped when
+    only verified ones were asked for, never shown as verified."""
+    standings = current_standings(hit.registration_number for hit in results.hits)
+    url_of = practitioner_urls()
     items = []
     for hit in results.hits:
-        practitioner = by_number.get(hit.registration_number)
-        if practitioner is None:  # deleted since it was indexed
+        standing = standings.pop(hit.registration_number, None)
+        if standing is None:  # deleted since it was indexed, or a stale twin of a hit
             continue
-        judged = verdict(practitioner, now=now)
+        judged = standing.verdict
         if not judged.verified and not include_unverified:
             continue
         items.append(
             {
-                **verification_fields(practitioner, judged),
+                **verification_fields(standing, judged),
                 "services": [
                     {"slug": slug, "name": name}
                     for slug, name in zip(hit.services, hit.service_names, strict=False)
@@ -90,14 +75,14 @@ def result_items(results: SearchResults, *, include_unverified: bool) -> list[di
                     for c in hit.clinics
                 ],
                 "snippet": hit.snippet,
-                "url": practitioner_url(practitioner.registration_number),
+                "url": url_of(standing.registration_number),
             }
         )
     return items
 
 
 @search_api.route("/search")
-@search_api.arguments(SearchArgsSchema, location="query")
+@search_api.arguments(SearchArgsSchema(), location="query")
 @search_api.response(200, SearchResponseSchema)
 def search(args: dict[str, Any]):
     """Search the directory
@@ -108,16 +93,18 @@ def search(args: dict[str, Any]):
     """
     query = search_query_from(args)
     results = run_search(query)
-    return {
-        "results": result_items(results, include_unverified=query.include_unverified),
-        "total": results.total,
-        "page": results.page,
-        "per_page": results.per_page,
-        "pages": results.pages,
-        "facets": {
-            name: [{"value": f.value, "label": f.label, "count": f.count} for f in values]
-            for name, values in results.facets.items()
-        },
-        "did_you_mean": results.did_you_mean,
-        "understood": dict(results.understood),
-    }
+    return json_response(
+        {
+            "results": result_items(results, include_unverified=query.include_unverified),
+            "total": results.total,
+            "page": results.page,
+            "per_page": results.per_page,
+            "pages": results.pages,
+            "facets": {
+                name: [{"value": f.value, "label": f.label, "count": f.count} for f in values]
+                for name, values in results.facets.items()
+            },
+            "did_you_mean": results.did_you_mean,
+            "understood": dict(results.understood),
+        }
+    )

@@ -12,6 +12,12 @@ from directory.extensions import db
 from directory.util.clock import UTCDateTime, utcnow
 
 
+def format_display_name(title: str | None, full_names: str | None, surname: str | None) -> str:
+    """ "Dr Thandi Example" from the register's upper-case "DR", "THANDI", "EXAMPLE"."""
+    parts = (title, full_names, surname)
+    return " ".join(p.strip().title() if p.isupper() else p.strip() for p in parts if p)
+
+
 class Practitioner(db.Model):
     """One registration number and the system's current belief about it.
 
@@ -68,8 +74,7 @@ class Practitioner(db.Model):
 
     @property
     def display_name(self) -> str:
-        parts = [self.title, self.full_names, self.surname]
-        return " ".join(p.strip().title() if p.isupper() else p.strip() for p in parts if p)
+        return format_display_name(self.title, self.full_names, self.surname)
 
     def __repr__(self) -> str:
         return f"<Practitioner {self.registration_number} {self.status}>"

@@ -8,13 +8,17 @@ confirmation, never "verified".
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Protocol
 
 from flask import current_app
+from sqlalchemy import bindparam, select
 
-from directory.registry.models import Practitioner
+from directory.extensions import db
+from directory.registry.models import Practitioner, format_display_name
 from directory.registry.statuses import PATIENT_MEANING, Status
 from directory.util.clock import as_utc, utcnow
 from directory.util.durations import parse_duration
@@ -57,7 +61,19 @@ def format_date(moment: datetime) -> str:
     return f"{moment.day} {moment:%B %Y}"
 
 
-def _status_of(practitioner: Practitioner) -> Status:
+class RegistrationState(Protocol):
+    """What ``verdict`` reads: a ``Practitioner``, a row of those columns, or the search
+    index's copy of them."""
+
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def verified_at(self) -> datetime | None: ...
+    @property
+    def not_found_pending_since(self) -> datetime | None: ...
+
+
+def _status_of(practitioner: RegistrationState) -> Status:
     try:
         return Status(practitioner.status or Status.UNKNOWN)
     except ValueError:  # a value no rule writes: never read it as anything but unknown
@@ -74,7 +90,10 @@ _max_age = lru_cache(maxsize=16)(parse_duration)
 
 
 def verdict(
-    practitioner: Practitioner, *, now: datetime | None = None, max_age_: timedelta | None = None
+    practitioner: RegistrationState,
+    *,
+    now: datetime | None = None,
+    max_age_: timedelta | None = None,
 ) -> Verdict:
     """What every screen says about one registration: verified, or why not and since when."""
     now = as_utc(now) if now is not None else utcnow()
@@ -137,3 +156,50 @@ def verdict(
 
 def is_verified(practitioner: Practitioner, *, now: datetime | None = None) -> bool:
     return verdict(practitioner, now=now).verified
+
+
+# Built once: a page of hits asks on every search request.
+_STANDINGS = select(
+    Practitioner.registration_number,
+    Practitioner.title,
+    Practitioner.full_names,
+    Practitioner.surname,
+    Practitioner.status,
+    Practitioner.verified_at,
+    Practitioner.not_found_pending_since,
+).where(Practitioner.registration_number.in_(bindparam("numbers", expanding=True)))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One registration as the database has it now: what a search result shows of it."""
+
+    registration_number: str
+    display_name: str
+    verdict: Verdict
+
+
+def current_standings(
+    numbers: Iterable[str], *, now: datetime | None = None
+) -> dict[str, Standing]:
+    """The database's current word on a page of search hits, judged by ``verdict``.
+
+    A search index may lag the database by a moment, and cannot know that a confirmation
+    has just grown too old; so every page of hits, on the site and in the API, takes its
+    names and badges from here (one query, only the columns needed) and never from the
+    index. A number no longer in the database is absent from the answer.
+    """
+    wanted = list(dict.fromkeys(numbers))
+    if not wanted:
+        return {}
+    now = as_utc(now) if now is not None else utcnow()
+    limit = max_age()
+    rows = db.session.connection().execute(_STANDINGS, {"numbers": wanted})
+    return {
+        row.registration_number: Standing(
+            row.registration_number,
+            format_display_name(row.title, row.full_names, row.surname) or row.registration_number,
+            verdict(row, now=now, max_age_=limit),
+        )
+        for row in rows
+    }

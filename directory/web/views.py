@@ -25,7 +25,7 @@ from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service, listing_services
 from directory.registry import numbers
 from directory.registry.models import Practitioner, VerificationCheck
-from directory.registry.verification import Verdict, verdict
+from directory.registry.verification import Standing, Verdict, current_standings, verdict
 from directory.search.backend import QueryError, SearchHit, SearchQuery, SearchResults
 from directory.web import presenters
 from directory.web.params import (
@@ -64,34 +64,28 @@ def search_backend():
 
 @dataclass(frozen=True)
 class Card:
-    """One search result: the engine's hit, with the badge decided from the database row."""
+    """One search result: the engine's hit, with the name and badge the database gives now."""
 
     hit: SearchHit
-    practitioner: Practitioner
-    verdict: Verdict
+    standing: Standing
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.standing.verdict
 
 
 def cards_for(hits: list[SearchHit]) -> list[Card]:
-    """Badges from ``verdict`` over the stored practitioners, in the engine's order.
+    """Cards in the engine's order, each judged by ``current_standings``.
 
     A hit whose practitioner is no longer in the database is dropped (the index lags a
-    deletion), as is a second hit for the same number; a hit whose status the index has
-    out of date shows the database's verdict.
+    deletion), as is a second hit for the same number (an index may hold a stale twin).
     """
-    wanted = [h.registration_number for h in hits]
-    if not wanted:
-        return []
-    rows = db.session.scalars(
-        select(Practitioner).where(Practitioner.registration_number.in_(wanted))
-    ).all()
-    by_number = {p.registration_number: p for p in rows}
+    standings = current_standings(h.registration_number for h in hits)
     cards: list[Card] = []
-    shown: set[str] = set()
     for hit in hits:
-        number = hit.registration_number
-        if number in by_number and number not in shown:  # an index may hold a stale twin
-            shown.add(number)
-            cards.append(Card(hit, by_number[number], verdict(by_number[number])))
+        standing = standings.pop(hit.registration_number, None)
+        if standing is not None:
+            cards.append(Card(hit, standing))
     return cards
 
 
