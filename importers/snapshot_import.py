@@ -31,6 +31,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,132 @@ BELIEF_COLUMNS = [
     PRACTITIONERS.c[name] for name in ("id", "registration_number", *Belief.FIELDS, *FACT_COLUMNS)
 ]
 _MASK = (1 << 64) - 1
+
+# The written columns in statement order, and getters that pull them out in that order.
+_NO_FACT_VALUES = (None,) * len(FACT_COLUMNS)
+_FACT_INDEX = {name: index for index, name in enumerate(FACT_COLUMNS)}
+_RAW_STATUS_INDEX = _FACT_INDEX["raw_status"]
+_stored_facts = attrgetter(*FACT_COLUMNS)
+_belief_values = attrgetter(*Belief.FIELDS)
+PRACTITIONER_INSERT_COLUMNS = (
+    "registration_number",
+    "prefix",
+    *Belief.FIELDS,
+    *FACT_COLUMNS,
+    "created_at",
+    "updated_at",
+)
+PRACTITIONER_UPDATE_COLUMNS = (*Belief.FIELDS, *FACT_COLUMNS, "updated_at")
+CATEGORY_COLUMNS = ("position", "category", "raw_status", "status")
+_category_values = itemgetter(*CATEGORY_COLUMNS)
+CHECK_COLUMNS = (
+    "checked_at",
+    "recorded_at",
+    "source",
+    "outcome",
+    "raw_status",
+    "status",
+    "response_digest",
+    "error",
+    "duration_ms",
+    "effect",
+)
+_check_values = itemgetter(*CHECK_COLUMNS)
+# The driver's placeholder for each positional parameter style.
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+class _Converted(dict):
+    """One column's values as the driver takes them, each distinct value converted once."""
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self._convert = convert
+
+    def __missing__(self, value: Any) -> Any:
+        converted = self[value] = self._convert(value)
+        return converted
+
+
+class _DriverStatement:
+    """An INSERT (or an UPDATE by id) of fixed columns, run as the driver's own
+    ``executemany`` with plain tuples: none of SQLAlchemy's per-row parameter handling.
+
+    What depends on the database still comes from SQLAlchemy: the placeholder from the
+    dialect's parameter style, the quoting of names, and each column's bind conversion
+    (a UTC date-time becomes what the ``UTCDateTime`` column would have stored), applied a
+    column at a time, each distinct value once. A dialect with named parameters gets the
+    same rows through Core.
+    """
+
+    def __init__(
+        self, table: Table, columns: tuple[str, ...], dialect: Any, *, by_id: bool = False
+    ) -> None:
+        self.table = table
+        self.columns = columns
+        self.by_id = by_id
+        self.converters: list[tuple[int, Callable[[Any], Any]]] = []
+        for position, name in enumerate(columns):
+            column_type = table.c[name].type
+            if isinstance(column_type, UTCDateTime):
+                convert = column_type.dialect_impl(dialect).bind_processor(dialect)
+                if convert is not None:
+                    self.converters.append((position, convert))
+        mark = _PLACEHOLDERS.get(dialect.paramstyle)
+        quote = dialect.identifier_preparer.quote
+        self.sql: str | None = None
+        if mark is not None:
+            if by_id:
+                assignments = ", ".join(f"{quote(name)} = {mark}" for name in columns)
+                self.sql = (
+                    f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote('id')} = {mark}"
+                )
+            else:
+                self.sql = (
+                    f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+                    f"VALUES ({', '.join([mark] * len(columns))})"
+                )
+
+    def execute(self, session: Session, rows: list[tuple]) -> None:
+        """Write ``rows`` (tuples in ``columns`` order, then the id for an UPDATE)."""
+        if not rows:
+            return
+        if self.sql is None:
+            self._execute_core(session, rows)
+            return
+        if self.converters:
+            by_column = list(zip(*rows, strict=True))
+            for position, convert in self.converters:
+                by_column[position] = map(_Converted(convert).__getitem__, by_column[position])
+            rows = list(zip(*by_column, strict=True))
+        session.connection().exec_driver_sql(self.sql, rows)
+
+    def _execute_core(self, session: Session, rows: list[tuple]) -> None:
+        keys = (*self.columns, "_pid") if self.by_id else self.columns
+        values = [dict(zip(keys, row, strict=True)) for row in rows]
+        if self.by_id:
+            statement = update(self.table).where(self.table.c.id == bindparam("_pid"))
+        else:
+            statement = insert(self.table)
+        session.execute(statement, values)
+
+
+class _Statements:
+    """The bulk statements of the three large tables, for one dialect."""
+
+    def __init__(self, dialect: Any) -> None:
+        self.insert_practitioners = _DriverStatement(
+            Practitioner.__table__, PRACTITIONER_INSERT_COLUMNS, dialect
+        )
+        self.update_practitioners = _DriverStatement(
+            Practitioner.__table__, PRACTITIONER_UPDATE_COLUMNS, dialect, by_id=True
+        )
+        self.insert_categories = _DriverStatement(
+            RegistrationCategory.__table__, ("practitioner_id", *CATEGORY_COLUMNS), dialect
+        )
+        self.insert_checks = _DriverStatement(
+            VerificationCheck.__table__, ("practitioner_id", *CHECK_COLUMNS), dialect
+        )
 
 
 # --- pass 1: a compact digest per number ----------------------------------------------
@@ -390,6 +517,7 @@ class BatchWriter:
         self.source = source
         self.on_batch = on_batch
         self.sqlite = session.get_bind().dialect.name == "sqlite"
+        self._driver_statements: _Statements | None = None
 
     def apply(self, groups: list[Group]) -> tuple[list[GroupOutcome], int]:
         """Write the groups' answers; returns each group's outcome and how many were queued
@@ -473,40 +601,40 @@ class BatchWriter:
         return _Planned(group, result, decision, row)
 
     def _write(self, planned: list[_Planned], now: datetime) -> int:
-        """The bulk statements for a decided batch (inside the write transaction)."""
+        """The bulk statements for a decided batch (inside the write transaction).
+
+        The three large tables are written through the driver's own ``executemany`` with
+        plain tuples (``_DriverInsert``); status events, rare in an import, go through
+        Core, so that the notification queue sees them.
+        """
         session = self.session
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
+        statements = self._statements()
+        inserts: list[tuple] = []
+        updates: list[tuple] = []
         for item in planned:
             decision, row = item.decision, item.row
             if decision.effect == "ignored_stale":
                 continue  # older than the belief: history only, the practitioner stays as is
-            values = decision.after.values()
-            if row is None:
-                values.update(NO_FACTS)
-            else:
-                values.update({name: getattr(row, name) for name in FACT_COLUMNS})
+            facts = list(_NO_FACT_VALUES if row is None else _stored_facts(row))
             if decision.copy_register_facts:
-                values.update(register_facts(item.result))
+                for name, value in register_facts(item.result).items():
+                    facts[_FACT_INDEX[name]] = value
             elif decision.clear_register_rows:
-                values["raw_status"] = None
-            values["updated_at"] = now
+                facts[_RAW_STATUS_INDEX] = None
             if row is None:
                 number = item.group.registration_number
-                values["registration_number"] = number
-                values["prefix"] = numbers.split(number)[0]
-                values["created_at"] = now
-                inserts.append(values)
+                prefix = numbers.split(number)[0]
+                belief = _belief_values(decision.after)
+                inserts.append((number, prefix, *belief, *facts, now, now))
             else:
-                values["_pid"] = row.id
-                updates.append(values)
+                updates.append((*_belief_values(decision.after), *facts, now, row.id))
 
         ids = {item.row.registration_number: item.row.id for item in planned if item.row}
         if inserts:
             # Plain executemany, then read the ids back: portable, and far faster on SQLite
             # than INSERT ... RETURNING, which SQLAlchemy runs there one row at a time.
-            session.execute(insert(PRACTITIONERS), inserts)
-            new_numbers = [values["registration_number"] for values in inserts]
+            statements.insert_practitioners.execute(session, inserts)
+            new_numbers = [values[0] for values in inserts]
             found = session.execute(
                 select(PRACTITIONERS.c.registration_number, PRACTITIONERS.c.id).where(
                     PRACTITIONERS.c.registration_number.in_(new_numbers)
@@ -514,9 +642,7 @@ class BatchWriter:
             )
             ids.update((number, pid) for number, pid in found)
         if updates:
-            session.execute(
-                update(PRACTITIONERS).where(PRACTITIONERS.c.id == bindparam("_pid")), updates
-            )
+            statements.update_practitioners.execute(session, updates)
 
         stored_categories = self._categories_of(
             [
@@ -526,15 +652,15 @@ class BatchWriter:
             ]
         )
         replace_ids: list[int] = []
-        category_values: list[dict[str, Any]] = []
-        check_values: list[dict[str, Any]] = []
+        category_values: list[tuple] = []
+        check_values: list[tuple] = []
         event_rows: list[dict[str, Any]] = []
         updated: list[int] = []
         for item in planned:
             decision, result, row = item.decision, item.result, item.row
             number = item.group.registration_number
             pid = ids[number]
-            check_values.append({**history_values(result, decision, now), "practitioner_id": pid})
+            check_values.append((pid, *_check_values(history_values(result, decision, now))))
             if decision.effect == "ignored_stale":
                 continue
             if row is not None:
@@ -544,7 +670,7 @@ class BatchWriter:
                 if row is None or stored_categories.get(pid, ()) != _comparable(wanted):
                     if row is not None:
                         replace_ids.append(pid)
-                    category_values += [{**v, "practitioner_id": pid} for v in wanted]
+                    category_values += [(pid, *_category_values(v)) for v in wanted]
             if decision.event_due:
                 event_rows.append(
                     {
@@ -555,14 +681,18 @@ class BatchWriter:
                 )
         if replace_ids:
             session.execute(delete(CATEGORIES).where(CATEGORIES.c.practitioner_id.in_(replace_ids)))
-        if category_values:
-            session.execute(insert(CATEGORIES), category_values)
-        session.execute(insert(CHECKS), check_values)
+        statements.insert_categories.execute(session, category_values)
+        statements.insert_checks.execute(session, check_values)
         if event_rows:
             session.execute(insert(EVENTS), event_rows)
         if self.on_batch is not None and updated:
             return self.on_batch(session, updated)
         return 0
+
+    def _statements(self) -> _Statements:
+        if self._driver_statements is None:
+            self._driver_statements = _Statements(self.session.get_bind().dialect)
+        return self._driver_statements
 
     def _categories_of(self, practitioner_ids: list[int]) -> dict[int, tuple]:
         """The stored category rows of each practitioner, comparable with ``_comparable``."""

@@ -23,7 +23,7 @@ statements, so both paths share one set of rules.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,8 +38,57 @@ from directory.registry.models import (
     VerificationCheck,
 )
 from directory.registry.policy import RegistryPolicy
-from directory.registry.statuses import Outcome, Status, combine, map_raw_status
+from directory.registry.statuses import Outcome, Status, combine, map_raw_status, status_map
 from directory.util.clock import as_utc, utcnow
+
+# --- memoised pure helpers (a bulk import calls the rules for every row) -----------------
+
+_MAPPED: dict[str, Status] = {}  # raw string -> its known status, for ``_mapping_of``
+_MAPPED_FROM: list[Any] = [None]  # the mapping ``_MAPPED`` was filled from
+_COMBINED: dict[tuple, Status] = {}
+
+
+def _map_raw_status(raw: str | None) -> Status:
+    """``map_raw_status``, remembered for strings the mapping knows.
+
+    Unknown strings are not remembered: each one still goes through ``map_raw_status``
+    (and its warning). The memory is dropped if the mapping itself is ever a new object.
+    """
+    mapping = status_map()
+    if _MAPPED_FROM[0] is not mapping:
+        _MAPPED.clear()
+        _MAPPED_FROM[0] = mapping
+    status = _MAPPED.get(raw)  # type: ignore[arg-type]
+    if status is None:
+        status = map_raw_status(raw)
+        if status is not Status.UNKNOWN and raw.__class__ is str and len(_MAPPED) < 4096:
+            _MAPPED[raw] = status  # type: ignore[index]
+    return status
+
+
+def _combine(statuses: tuple[Status, ...]) -> Status:
+    """``combine``, remembered per tuple of canonical statuses.
+
+    Only tuples of ``Status`` members are stored, and a member equals only its own value,
+    so a remembered answer is always the one ``combine`` gives (and it would not warn).
+    """
+    combined = _COMBINED.get(statuses)
+    if combined is None:
+        combined = combine(statuses)
+        if all(s.__class__ is Status for s in statuses) and len(_COMBINED) < 4096:
+            _COMBINED[statuses] = combined
+    return combined
+
+
+def _lengths(table: Any) -> dict[str, int | None]:
+    """Each column's length (None when it has none), looked up once, not per value."""
+    return {column.name: getattr(column.type, "length", None) for column in table.columns}
+
+
+_PRACTITIONER_LENGTHS = _lengths(Practitioner.__table__)
+_CATEGORY_LENGTHS = _lengths(RegistrationCategory.__table__)
+_CHECK_LENGTHS = _lengths(VerificationCheck.__table__)
+_EVENT_LENGTHS = _lengths(StatusEvent.__table__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +123,15 @@ class Belief:
     def values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.FIELDS}
 
+    @classmethod
+    def _from_values(cls, values: dict[str, Any]) -> Belief:
+        """A belief with exactly these field values (every field), as ``Belief(**values)``
+        makes it but without the frozen ``__init__``'s per-field ``object.__setattr__``:
+        ``decide`` makes one for every row of a bulk import."""
+        belief = object.__new__(cls)
+        belief.__dict__.update(values)
+        return belief
+
     @property
     def as_of(self) -> datetime | None:
         """When the newest register answer this belief rests on was given.
@@ -87,6 +145,11 @@ class Belief:
             if t is not None
         ]
         return max(times) if times else None
+
+
+_NO_BELIEF = Belief()  # what a registration seen for the first time starts from
+assert set(_NO_BELIEF.__dict__) == set(Belief.FIELDS), "Belief.FIELDS lists every field"
+assert not hasattr(Belief, "__post_init__"), "Belief._from_values skips __init__"
 
 
 @dataclass(frozen=True)
@@ -120,7 +183,7 @@ def decide(
     """The rules, as a pure function of the current belief and one register answer."""
     now = as_utc(now)
     observed_at = min(as_utc(result.observed_at), now)
-    belief = before or Belief()
+    belief = before or _NO_BELIEF
     previous = belief.status
     first_answer = belief.status_as_of is None
     belief_as_of = belief.as_of
@@ -166,11 +229,11 @@ def decide(
         changes["consecutive_failures"] = belief.consecutive_failures + 1
         effect = "no_effect"
     elif result.outcome is Outcome.OK and result.rows:
-        statuses = tuple(map_raw_status(row.status) for row in result.rows)
+        statuses = tuple([_map_raw_status(row.status) for row in result.rows])
         unknown_raw = tuple(
             row.status for row, s in zip(result.rows, statuses, strict=True) if s is Status.UNKNOWN
         )
-        answer_status = combine(statuses)
+        answer_status = _combine(statuses)
         copy_facts = True
         verified_at = belief.verified_at
         if verified_at is None or observed_at > verified_at:
@@ -203,24 +266,22 @@ def decide(
     if before is None and effect in ("changed", "unchanged"):
         effect = "created"
 
-    def now_value(name: str) -> Any:
-        return changes[name] if name in changes else getattr(belief, name)
-
+    after_values = {**belief.__dict__, **changes}  # the new belief (next_check_at follows)
     next_check_at = policy.next_check_at(
         now=now,
-        status=now_value("status"),
-        last_outcome=now_value("last_outcome"),
-        consecutive_failures=now_value("consecutive_failures"),
-        status_changed_at=now_value("status_changed_at"),
-        not_found_pending_since=now_value("not_found_pending_since"),
+        status=after_values["status"],
+        last_outcome=after_values["last_outcome"],
+        consecutive_failures=after_values["consecutive_failures"],
+        status_changed_at=after_values["status_changed_at"],
+        not_found_pending_since=after_values["not_found_pending_since"],
         rng=rng,
     )
     if result.outcome is Outcome.ERROR and result.retry_after:
         # The register asked us to wait: never sooner than it said (up to the backoff cap).
         wait = min(timedelta(seconds=result.retry_after), policy.error_backoff_max)
         next_check_at = max(next_check_at, now + wait)
-    changes["next_check_at"] = next_check_at
-    after = replace(belief, **changes)
+    after_values["next_check_at"] = next_check_at
+    after = Belief._from_values(after_values)
     return Decision(
         effect=effect,
         before=before,
@@ -240,32 +301,37 @@ def _answer_status(result: LookupResult) -> Status | None:
     """What an answer says on its own (for the history row of an answer that changed nothing)."""
     if result.outcome is Outcome.ERROR:
         return None
-    return combine(map_raw_status(row.status) for row in result.rows)  # no rows: not_found
+    return _combine(tuple([_map_raw_status(row.status) for row in result.rows]))  # none: not_found
 
 
-def _clip(value: str | None, column: Any) -> str | None:
+def _clip(value: str | None, length: int | None) -> str | None:
     """A register value cut to its column's length (the register is not trusted to be short)."""
     if value is None:
         return None
-    length = getattr(column.type, "length", None)
     return value[:length] if length else value
+
+
+# The practitioner columns an answer sets only when the register gave a value.
+_NAME_AND_PLACE = tuple(
+    (name, _PRACTITIONER_LENGTHS[name])
+    for name in ("title", "surname", "full_names", "city", "postal_code")
+)
 
 
 def register_facts(result: LookupResult) -> dict[str, Any]:
     """The practitioner columns an answer with rows sets (the first row's names and place)."""
     first = result.rows[0]
-    facts = {
-        "title": first.title,
-        "surname": first.surname,
-        "full_names": first.full_names,
-        "city": first.city,
-        "postal_code": first.postal_code,
-    }
-    facts = {k: v for k, v in facts.items() if v}
-    facts["category"] = first.category
-    facts["raw_status"] = " / ".join(row.status for row in result.rows)
-    columns = Practitioner.__table__.c
-    return {k: _clip(v, columns[k]) for k, v in facts.items()}
+    facts = {}
+    for name, length in _NAME_AND_PLACE:
+        value = getattr(first, name)
+        if value:
+            facts[name] = value[:length] if length else value
+    lengths = _PRACTITIONER_LENGTHS
+    facts["category"] = _clip(first.category, lengths["category"])
+    facts["raw_status"] = _clip(
+        " / ".join([row.status for row in result.rows]), lengths["raw_status"]
+    )
+    return facts
 
 
 def category_rows(result: LookupResult, decision: Decision) -> list[dict[str, Any]]:
@@ -274,12 +340,20 @@ def category_rows(result: LookupResult, decision: Decision) -> list[dict[str, An
     Every row is kept: when the register repeats a category, that category's statuses
     combine (``statuses.combine``) and its raw strings are joined, so nothing it said is lost.
     """
-    columns = RegistrationCategory.__table__.c
+    lengths = _CATEGORY_LENGTHS
+    rows, statuses = result.rows, decision.category_statuses
+    if len(rows) == 1 and len(statuses) == 1:  # the usual case, without the grouping
+        return [
+            {
+                "position": 0,
+                "category": _clip(rows[0].category, lengths["category"]),
+                "raw_status": _clip(" / ".join([rows[0].status]), lengths["raw_status"]),
+                "status": _combine(statuses).value,
+            }
+        ]
     grouped: dict[str, dict[str, Any]] = {}
-    for position, (row, status) in enumerate(
-        zip(result.rows, decision.category_statuses, strict=True)
-    ):
-        name = _clip(row.category, columns["category"])
+    for position, (row, status) in enumerate(zip(rows, statuses, strict=True)):
+        name = _clip(row.category, lengths["category"])
         entry = grouped.setdefault(
             name, {"position": position, "category": name, "raw": [], "statuses": []}
         )
@@ -290,8 +364,8 @@ def category_rows(result: LookupResult, decision: Decision) -> list[dict[str, An
         {
             "position": entry["position"],
             "category": entry["category"],
-            "raw_status": _clip(" / ".join(entry["raw"]), columns["raw_status"]),
-            "status": combine(entry["statuses"]).value,
+            "raw_status": _clip(" / ".join(entry["raw"]), lengths["raw_status"]),
+            "status": _combine(tuple(entry["statuses"])).value,
         }
         for entry in grouped.values()
     ]
@@ -299,16 +373,16 @@ def category_rows(result: LookupResult, decision: Decision) -> list[dict[str, An
 
 def history_values(result: LookupResult, decision: Decision, now: datetime) -> dict[str, Any]:
     """The columns of the history row every check appends."""
-    columns = VerificationCheck.__table__.c
+    lengths = _CHECK_LENGTHS
     return {
         "checked_at": decision.observed_at or result.observed_at,
         "recorded_at": now,
-        "source": _clip(result.source, columns["source"]),
+        "source": _clip(result.source, lengths["source"]),
         "outcome": result.outcome.value,
-        "raw_status": _clip(" / ".join(r.status for r in result.rows), columns["raw_status"])
+        "raw_status": _clip(" / ".join([r.status for r in result.rows]), lengths["raw_status"])
         or None,
         "status": decision.answer_status.value if decision.answer_status else None,
-        "response_digest": _clip(result.digest, columns["response_digest"]),
+        "response_digest": _clip(result.digest, lengths["response_digest"]),
         "error": result.error,
         "duration_ms": result.duration_ms,
         "effect": decision.effect,
@@ -321,7 +395,7 @@ def event_values(registration_number: str, result: LookupResult, decision: Decis
         "from_status": decision.event_from,
         "to_status": decision.after.status,
         "occurred_at": decision.observed_at or result.observed_at,
-        "source": _clip(result.source, StatusEvent.__table__.c["source"]),
+        "source": _clip(result.source, _EVENT_LENGTHS["source"]),
     }
 
 

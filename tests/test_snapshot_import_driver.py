@@ -1,0 +1,123 @@
+"""The snapshot import's driver-level statements store exactly what Core statements store.
+
+``importers.snapshot_import`` writes the three large tables through the driver's own
+``executemany`` with plain tuples. These tests write the same values once that way and once
+through SQLAlchemy Core, then read both back without any type processing and compare them
+column by column, on SQLite and on PostgreSQL. All data is fictional.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from directory.extensions import db
+from directory.registry.models import Practitioner, VerificationCheck
+from importers.snapshot_import import (
+    CHECK_COLUMNS,
+    PRACTITIONER_INSERT_COLUMNS,
+    PRACTITIONER_UPDATE_COLUMNS,
+    _DriverStatement,
+)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_app(request):
+    """The app on SQLite, then on PostgreSQL."""
+    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")
+
+
+AS_OF = datetime(2024, 3, 1, tzinfo=UTC)
+NOW = datetime(2026, 11, 25, 12, 30, 1, 123456, tzinfo=UTC)
+ELSEWHERE = timezone(timedelta(hours=2))
+
+
+def practitioner_values(number: str, next_check: datetime) -> tuple:
+    """One practitioner row in ``PRACTITIONER_INSERT_COLUMNS`` order."""
+    values = {
+        "registration_number": number,
+        "prefix": "MP",
+        "status": "active",
+        "status_as_of": AS_OF,
+        "status_changed_at": None,
+        "verified_at": datetime(2024, 3, 1, 2, 0, tzinfo=ELSEWHERE),  # another zone
+        "not_found_pending_since": None,
+        "consecutive_failures": 0,
+        "last_outcome": "ok",
+        "last_checked_at": NOW,
+        "next_check_at": next_check,
+        "last_answer_at": datetime(2024, 3, 1),  # naive: taken as UTC
+        "title": "DR",
+        "surname": "FICTIONAL-ÉÑ",
+        "full_names": None,
+        "city": "CAPE TOWN",
+        "postal_code": "8001",
+        "category": "INDEPENDENT PRACTICE",
+        "raw_status": "ACTIVE / INACTIVE",
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    assert tuple(values) == PRACTITIONER_INSERT_COLUMNS
+    return tuple(values.values())
+
+
+def stored(number: str) -> tuple:
+    """A practitioner's columns as the database holds them (no type processing)."""
+    columns = ", ".join(PRACTITIONER_INSERT_COLUMNS[1:])
+    return db.session.execute(
+        text(f"SELECT {columns} FROM practitioners WHERE registration_number = :n"),
+        {"n": number},
+    ).one()
+
+
+def test_driver_inserts_and_updates_store_what_core_stores(any_app):
+    dialect_name = None
+    with any_app.app_context():
+        dialect = db.engine.dialect
+        dialect_name = dialect.name
+        table = Practitioner.__table__
+        insert = _DriverStatement(table, PRACTITIONER_INSERT_COLUMNS, dialect)
+        update = _DriverStatement(table, PRACTITIONER_UPDATE_COLUMNS, dialect, by_id=True)
+        assert insert.sql is not None and update.sql is not None  # the driver path is taken
+        checks = [NOW + timedelta(days=d, microseconds=d) for d in range(3)]
+        insert.execute(db.session, [practitioner_values(f"MP000010{d}", checks[d]) for d in (0, 1)])
+        insert._execute_core(db.session, [practitioner_values("MP0000109", checks[1])])
+        db.session.commit()
+        assert stored("MP0000101") == stored("MP0000109")
+
+        ids = dict(
+            db.session.execute(text("SELECT registration_number, id FROM practitioners")).all()
+        )
+        changed = practitioner_values("-", checks[2])[2:]  # drop number and prefix
+        changed = (*changed[:-2], NOW + timedelta(hours=1))  # created_at out, updated_at
+        assert len(changed) == len(PRACTITIONER_UPDATE_COLUMNS)
+        update.execute(db.session, [(*changed, ids["MP0000100"])])
+        update._execute_core(db.session, [(*changed, ids["MP0000109"])])
+        db.session.commit()
+        after_driver, after_core = stored("MP0000100"), stored("MP0000109")
+        assert after_driver == after_core
+        assert after_driver != stored("MP0000101")  # the update did change something
+    assert dialect_name in ("sqlite", "postgresql")
+
+
+def test_driver_history_rows_store_what_core_stores(any_app):
+    with any_app.app_context():
+        dialect = db.engine.dialect
+        insert = _DriverStatement(Practitioner.__table__, PRACTITIONER_INSERT_COLUMNS, dialect)
+        insert.execute(db.session, [practitioner_values("MP0000200", NOW)])
+        pid = db.session.execute(text("SELECT id FROM practitioners")).scalar_one()
+        history = _DriverStatement(
+            VerificationCheck.__table__, ("practitioner_id", *CHECK_COLUMNS), dialect
+        )
+        row = (pid, AS_OF, NOW, "snapshot:fictional.csv", "ok", "ACTIVE", "active", "ab" * 32)
+        row += (None, None, "created")
+        history.execute(db.session, [row, row])
+        history._execute_core(db.session, [row])
+        db.session.commit()
+        columns = ", ".join(CHECK_COLUMNS)
+        rows = db.session.execute(
+            text(f"SELECT {columns} FROM verification_checks ORDER BY id")
+        ).all()
+        assert len(rows) == 3 and rows[0] == rows[1] == rows[2]
