@@ -11,10 +11,12 @@ Two passes over the file, so memory stays bounded whatever its size or order:
    a few 64-bit hashes, no text): how many distinct rows it has, and whether two of them
    conflict (different names, or one category with two statuses). A file that turns out
    not to be a snapshot (say, an undecodable byte near the end) fails here, before
-   anything is written.
-2. ``SnapshotImporter.run``: read again; a number whose rows are all adjacent (the usual
-   case) is grouped in memory; rows of numbers scattered through the file wait in a
-   temporary SQLite file until the end. Complete groups are applied in batches
+   anything is written. ``SnapshotImporter.scan`` also keeps the rows it read and
+   validated, as plain tuples in a temporary file (``_ReadRows``), for pass 2.
+2. ``SnapshotImporter.run``: go through those rows again (without parsing the file a
+   second time); a number whose rows are all adjacent (the usual case) is grouped in
+   memory; rows of numbers scattered through the file wait in a temporary SQLite file
+   until the end. Complete groups are applied in batches
    (``BatchWriter``), in this process or in forked worker processes (``workers``), each
    batch committed on its own.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import marshal
 import sqlite3
 import tempfile
 import time
@@ -59,7 +62,7 @@ from directory.registry.models import (
 from directory.registry.policy import RegistryPolicy
 from directory.registry.statuses import Outcome
 from directory.util.clock import UTCDateTime, utcnow
-from importers.sources.snapshot import RowProblem, Snapshot
+from importers.sources.snapshot import RowProblem, Snapshot, SnapshotItem
 
 BATCH_ROWS = 2000
 
@@ -328,16 +331,72 @@ class Digest:
         return 1 + len(extra) if extra else 1
 
 
-def scan(snapshot: Snapshot) -> Digest:
-    """Pass 1. Raises SnapshotError when the file turns out not to be a snapshot."""
+def scan(snapshot: Snapshot, keep: _ReadRows | None = None) -> Digest:
+    """Pass 1. Raises SnapshotError when the file turns out not to be a snapshot.
+
+    With ``keep``, every row as read (and validated) is kept there for pass 2.
+    """
     digest = Digest()
     for line, item in snapshot.rows():
         digest.rows += 1
+        if keep is not None:
+            keep.add(line, item)
         if isinstance(item, RowProblem):
             digest.problems += 1
         else:
             digest.add(line, item)
+    if keep is not None:
+        keep.finish()
     return digest
+
+
+class _ReadRows:
+    """Pass 1's rows, read and validated, for pass 2: plain tuples in ``marshal`` chunks in
+    an unnamed temporary file, so that pass 2 neither parses nor validates the file again
+    (and sees exactly the rows pass 1 digested). Memory: one chunk at a time."""
+
+    CHUNK = 4096
+
+    def __init__(self) -> None:
+        # Closed by close(); unnamed, so gone with the process whatever happens.
+        self._file = tempfile.TemporaryFile(prefix="snapshot-import-rows-")  # noqa: SIM115
+        self._chunk: list[tuple] = []
+        self.finished = False
+
+    def add(self, line: int, item: RegisterRow | RowProblem) -> None:
+        if isinstance(item, RowProblem):  # four values; a row is nine
+            self._chunk.append((line, item.reason, item.registration_number, item.raw_number))
+        else:
+            self._chunk.append((line, *_row_values(item)))
+        if len(self._chunk) >= self.CHUNK:
+            self._write_chunk()
+
+    def _write_chunk(self) -> None:
+        marshal.dump(self._chunk, self._file)
+        self._chunk = []
+
+    def finish(self) -> None:
+        if self._chunk:
+            self._write_chunk()
+        self._file.flush()
+        self.finished = True
+
+    def rows(self) -> Iterator[SnapshotItem]:
+        """The rows again, in file order, as ``Snapshot.rows()`` gave them."""
+        self._file.seek(0)
+        while True:
+            try:
+                chunk = marshal.load(self._file)
+            except EOFError:
+                return
+            for values in chunk:
+                if len(values) == 9:
+                    yield values[0], RegisterRow(*values[1:])
+                else:
+                    yield values[0], RowProblem(*values)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 # --- pass 2: grouping ---------------------------------------------------------------------
@@ -801,6 +860,8 @@ class SnapshotImporter:
         self._in_flight: deque[tuple[list[Group], Any]] = deque()
         self._pending: list[Group] = []
         self._pending_rows = 0
+        self._read_rows: _ReadRows | None = None
+        self._read_rows_of: tuple[Snapshot, Digest] | None = None
 
     # --- worker pool ---------------------------------------------------------------------
     def __enter__(self) -> SnapshotImporter:
@@ -832,6 +893,7 @@ class SnapshotImporter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._close_read_rows()
         if self._pool is not None:
             if exc[0] is None:
                 self._pool.close()
@@ -844,9 +906,25 @@ class SnapshotImporter:
     def scan(self, snapshot: Snapshot) -> Digest:
         """Pass 1 (raises SnapshotError, before any write, when it is no snapshot)."""
         started = time.monotonic()
-        digest = scan(snapshot)
+        self._close_read_rows()
+        self._read_rows = _ReadRows()
+        digest = scan(snapshot, self._read_rows)
+        self._read_rows_of = (snapshot, digest)
         self.summary.seconds += time.monotonic() - started
         return digest
+
+    def _rows(self, snapshot: Snapshot, digest: Digest) -> Iterator[SnapshotItem]:
+        """Pass 2's rows: those pass 1 kept, else the file read again."""
+        kept, kept_for = self._read_rows, self._read_rows_of or (None, None)
+        if kept is not None and kept.finished and kept_for[0] is snapshot and kept_for[1] is digest:
+            return kept.rows()
+        return snapshot.rows()
+
+    def _close_read_rows(self) -> None:
+        if self._read_rows is not None:
+            self._read_rows.close()
+            self._read_rows = None
+            self._read_rows_of = None
 
     def run(self, snapshot: Snapshot, digest: Digest) -> ImportSummary:
         """Pass 2: group, decide and write; notes as they come; the summary at the end."""
@@ -863,7 +941,7 @@ class SnapshotImporter:
             run_key, run = None, []
 
         try:
-            for line, item in snapshot.rows():
+            for line, item in self._rows(snapshot, digest):
                 summary.rows_read += 1
                 if isinstance(item, RowProblem):
                     self._reject(line, item.reason, item.registration_number)
@@ -904,6 +982,7 @@ class SnapshotImporter:
                 self._collect()
         finally:
             spill.close()
+            self._close_read_rows()
         summary.seconds += time.monotonic() - started  # both passes
         return summary
 

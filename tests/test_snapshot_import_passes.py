@@ -1,0 +1,67 @@
+"""The snapshot import's two passes: pass 2 works on the rows pass 1 read and validated.
+
+All data is fictional.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from directory.extensions import db
+from directory.registry.models import Practitioner
+from directory.registry.policy import RegistryPolicy
+from importers.snapshot_import import Note, SnapshotImporter, _ReadRows
+from importers.sources.snapshot import RowProblem, Snapshot
+
+HEADER = "Title,Surname,Fullname,Registration,City,Postal Code,Category,Status"
+
+
+def row(number: str, status: str = "ACTIVE", category: str = "INDEPENDENT PRACTICE") -> str:
+    return f"DR,FICTIONAL-{number},TEST PERSON,{number},CAPE TOWN,8001,{category},{status}"
+
+
+def test_kept_rows_come_back_as_the_file_gave_them(tmp_path):
+    path = tmp_path / "snapshot.csv"
+    lines = [HEADER, row("MP 0000001"), row("MPO012345"), "", row("MP0000002", "  SUSPENDED ")]
+    lines += [row(f"DP{i:07d}") for i in range(1, 10_000)]  # several chunks
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    snapshot = Snapshot.open(path)
+    kept = _ReadRows()
+    try:
+        for line, item in snapshot.rows():
+            kept.add(line, item)
+        kept.finish()
+        again = list(kept.rows())
+    finally:
+        kept.close()
+    assert again == list(snapshot.rows())
+    assert isinstance(again[1][1], RowProblem) and again[1][0] == 3
+
+
+def test_pass_2_imports_what_pass_1_read_even_if_the_file_changes_in_between(app, tmp_path):
+    path = tmp_path / "snapshot.csv"
+    rows = [row("MP0000001"), row("MP0000002"), row("MP0000001", "INACTIVE", "INTERN")]
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    notes: list[Note] = []
+    with app.app_context():
+        snapshot = Snapshot.open(path)
+        importer = SnapshotImporter(
+            db.session,
+            RegistryPolicy.from_config(app.config),
+            as_of=datetime(2024, 3, 1, tzinfo=UTC),
+            source="snapshot:snapshot.csv",
+            note=notes.append,
+            batch_rows=2,
+        )
+        with importer:
+            digest = importer.scan(snapshot)
+            # Overwritten between the passes: pass 2 must not mix two files.
+            path.write_text(HEADER + "\n" + row("MP0000999") + "\n", encoding="utf-8")
+            summary = importer.run(snapshot, digest)
+            assert importer._read_rows is None  # the temporary file is closed after pass 2
+        stored = db.session.scalars(select(Practitioner.registration_number)).all()
+    assert sorted(stored) == ["MP0000001", "MP0000002"]
+    assert (summary.rows_read, summary.rows_imported, summary.registrations) == (3, 3, 2)
+    assert notes == []
