@@ -6,11 +6,10 @@ for their badge; the search index's own copy of the flag is never trusted for th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
 
+import orjson
 from flask import Response, current_app, url_for
 
 from directory.listings.models import Clinic, Listing, Service
@@ -34,23 +33,18 @@ def practitioner_urls() -> Callable[[str], str]:
     return lambda number: f"{head}{number}{tail}"
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()  # what marshmallow's DateTime field writes
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def json_response(body: dict[str, Any]) -> Response:
     """A JSON response for a body built in its schema's shape, without marshmallow.
 
     For the API's busiest route (a search page is some 400 values): marshmallow's dump
-    was a third of the request. flask-smorest passes a ``Response`` through unchanged and
-    still documents the schema; ``tests/test_api.py`` checks that the body is
-    exactly what the schema would have written.
+    was a third of the request, and the standard library's encoder half of what remained.
+    orjson writes date-times as RFC 3339, as marshmallow's ``DateTime`` does; keys are
+    sorted, as Flask's own encoder sorts them. flask-smorest passes a ``Response`` through
+    unchanged and still documents the schema; ``tests/test_api.py`` checks that the body
+    is exactly what the schema would have written.
     """
     return current_app.response_class(
-        json.dumps(body, default=_json_value, separators=(",", ":"), sort_keys=True),
-        mimetype="application/json",
+        orjson.dumps(body, option=orjson.OPT_SORT_KEYS), mimetype="application/json"
     )
 
 

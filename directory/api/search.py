@@ -74,7 +74,7 @@ def result_items(results: SearchResults, *, include_unverified: bool) -> list[di
                     {"slug": c.slug, "name": c.name, "city": c.city, "province": c.province}
                     for c in hit.clinics
                 ],
-                "snippet": hit.snippet,
+                "snippet": str(hit.snippet),  # Markup: a str subclass orjson refuses
                 "url": url_of(standing.registration_number),
             }
         )

@@ -101,14 +101,13 @@ def verdict(
     status = _status_of(practitioner)
     verified_at = as_utc(practitioner.verified_at) if practitioner.verified_at else None
     days = max((now - verified_at).days, 0) if verified_at else None
-    since = format_date(verified_at) if verified_at else None
 
     if status is Status.ACTIVE and verified_at is not None:
         if practitioner.not_found_pending_since is not None:
             return Verdict(
                 False,
                 "pending",
-                f"Not verified since {since}: being re-confirmed",
+                f"Not verified since {format_date(verified_at)}: being re-confirmed",
                 "The register's latest answer did not list this number. Until a second "
                 "look-up confirms or clears that, this directory does not vouch for it.",
                 status,
@@ -130,7 +129,7 @@ def verdict(
         return Verdict(
             False,
             "stale",
-            f"Not verified since {since}",
+            f"Not verified since {format_date(verified_at)}",
             "The register listed this practitioner as active then, but this directory has "
             "not been able to confirm it recently. Check it at the source before treatment.",
             status,
@@ -148,13 +147,13 @@ def verdict(
             verified_at,
             days,
         )
-    headline = f"Not verified since {since}" if since else "Not verified"
+    headline = f"Not verified since {format_date(verified_at)}" if verified_at else "Not verified"
     return Verdict(
         False, "unknown", headline, PATIENT_MEANING[Status.UNKNOWN], status, verified_at, days
     )
 
 
-def is_verified(practitioner: Practitioner, *, now: datetime | None = None) -> bool:
+def is_verified(practitioner: RegistrationState, *, now: datetime | None = None) -> bool:
     return verdict(practitioner, now=now).verified
 
 
@@ -194,7 +193,7 @@ def current_standings(
         return {}
     now = as_utc(now) if now is not None else utcnow()
     limit = max_age()
-    rows = db.session.connection().execute(_STANDINGS, {"numbers": wanted})
+    rows = db.session.connection().execute(_STANDINGS, {"numbers": wanted}).all()
     return {
         row.registration_number: Standing(
             row.registration_number,
