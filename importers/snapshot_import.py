@@ -262,12 +262,21 @@ class _Statements:
 # --- pass 1: a compact digest per number ----------------------------------------------
 
 
+_PREFIX_CODES: dict[str, int] = {}
+
+
 def number_key(canonical: str) -> int:
     """A canonical number as one exact integer (prefix letters base 27, then the digits)."""
-    code = 0
-    for letter in canonical[:-7]:
-        code = code * 27 + (ord(letter) - 64)
-    return code * 10_000_000 + int(canonical[-7:])
+    prefix = canonical[:-7]
+    code = _PREFIX_CODES.get(prefix)
+    if code is None:
+        code = 0
+        for letter in prefix:
+            code = code * 27 + (ord(letter) - 64)
+        code *= 10_000_000
+        if len(_PREFIX_CODES) < 1024:
+            _PREFIX_CODES[prefix] = code
+    return code + int(canonical[-7:])
 
 
 def _h(value: Any) -> int:
@@ -372,7 +381,10 @@ class _ReadRows:
             self._write_chunk()
 
     def _write_chunk(self) -> None:
-        marshal.dump(self._chunk, self._file)
+        # Length-prefixed ``marshal.dumps``: ``marshal.load`` on a file reads value by value.
+        data = marshal.dumps(self._chunk)
+        self._file.write(len(data).to_bytes(8, "little"))
+        self._file.write(data)
         self._chunk = []
 
     def finish(self) -> None:
@@ -385,11 +397,10 @@ class _ReadRows:
         """The rows again, in file order, as ``Snapshot.rows()`` gave them."""
         self._file.seek(0)
         while True:
-            try:
-                chunk = marshal.load(self._file)
-            except EOFError:
+            size = self._file.read(8)
+            if not size:
                 return
-            for values in chunk:
+            for values in marshal.loads(self._file.read(int.from_bytes(size, "little"))):
                 if len(values) == 9:
                     yield values[0], RegisterRow(*values[1:])
                 else:

@@ -22,8 +22,9 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,11 @@ def _clean(value: Any) -> str | None:
 
 def row_from_values(line: int, values: Sequence[Any]) -> RegisterRow | RowProblem:
     """Validate one row's values (in ``FIELDS`` order) into a ``RegisterRow``."""
-    title, surname, full_names, raw_number, city, postal_code, category, status = map(
-        _clean, values
-    )
+    # ``_clean`` inlined for text (every CSV value): a bulk import does this eight times a row.
+    title, surname, full_names, raw_number, city, postal_code, category, status = [
+        (" ".join(value.split()) or None) if value.__class__ is str else _clean(value)
+        for value in values
+    ]
     try:
         number = numbers.normalise(raw_number or "")
     except numbers.RegistrationNumberError as exc:
@@ -201,17 +204,17 @@ class Snapshot:
 
     def _csv_rows(self, lines: _Lines) -> Iterator[SnapshotItem]:
         reader = csv.reader(lines, delimiter=self.delimiter or ",")
-        positions: list[int] | None = None
+        positions: Callable[[list[str]], tuple[str, ...]] | None = None
         width = 0
         end_of_previous = 0  # a quoted value may span lines: a record starts after the last
         try:
             for record in reader:
                 start, end_of_previous = end_of_previous + 1, lines.count
-                if not any(cell.strip() for cell in record):
+                if not "".join(record).strip():  # no cell holds more than white space
                     continue
                 if positions is None:
                     found = column_map(record, what=f"{self.path}: the header row")
-                    positions = [found[f] for f in FIELDS]
+                    positions = itemgetter(*(found[f] for f in FIELDS))
                     width = len(record)
                     continue
                 if len(record) != width:
@@ -224,7 +227,7 @@ class Snapshot:
                         ),
                     )
                     continue
-                yield start, row_from_values(start, [record[pos] for pos in positions])
+                yield start, row_from_values(start, positions(record))
         except csv.Error as exc:
             raise SnapshotError(
                 f"{self.path}: unreadable as CSV near line {lines.count}: {exc}"
