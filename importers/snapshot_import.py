@@ -217,18 +217,25 @@ class _DriverStatement:
                     f"VALUES ({', '.join([mark] * len(columns))})"
                 )
 
+    def convert(self, rows: list[tuple]) -> list[tuple]:
+        """``rows`` (Python values) as the driver takes them; needs no transaction, so a
+        batch converts its rows before it takes the write lock. Rows may be shorter than
+        ``columns`` (the columns at the end still to be added)."""
+        if not rows or not self.converters or self.sql is None:
+            return rows  # Core converts them itself
+        by_column = list(zip(*rows, strict=True))
+        for position, convert in self.converters:
+            by_column[position] = map(_Converted(convert).__getitem__, by_column[position])
+        return list(zip(*by_column, strict=True))
+
     def execute(self, session: Session, rows: list[tuple]) -> None:
-        """Write ``rows`` (tuples in ``columns`` order, then the id for an UPDATE)."""
+        """Write ``rows`` (``convert``-ed tuples in ``columns`` order, then the id for an
+        UPDATE)."""
         if not rows:
             return
         if self.sql is None:
             self._execute_core(session, rows)
             return
-        if self.converters:
-            by_column = list(zip(*rows, strict=True))
-            for position, convert in self.converters:
-                by_column[position] = map(_Converted(convert).__getitem__, by_column[position])
-            rows = list(zip(*by_column, strict=True))
         session.connection().exec_driver_sql(self.sql, rows)
 
     def _execute_core(self, session: Session, rows: list[tuple]) -> None:
@@ -251,11 +258,12 @@ class _Statements:
         self.update_practitioners = _DriverStatement(
             Practitioner.__table__, PRACTITIONER_UPDATE_COLUMNS, dialect, by_id=True
         )
+        # The practitioner's id last: known only inside the write transaction.
         self.insert_categories = _DriverStatement(
-            RegistrationCategory.__table__, ("practitioner_id", *CATEGORY_COLUMNS), dialect
+            RegistrationCategory.__table__, (*CATEGORY_COLUMNS, "practitioner_id"), dialect
         )
         self.insert_checks = _DriverStatement(
-            VerificationCheck.__table__, ("practitioner_id", *CHECK_COLUMNS), dialect
+            VerificationCheck.__table__, (*CHECK_COLUMNS, "practitioner_id"), dialect
         )
 
 
@@ -554,12 +562,21 @@ class GroupOutcome:
     unknown_raw_statuses: tuple[str, ...]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Planned:
     group: Group
     result: LookupResult
     decision: Decision
     row: Any  # the stored belief the decision rests on, or None for a new number
+    # Filled by ``BatchWriter._prepare``, as the driver takes them: the practitioner's row
+    # (INSERT values, or UPDATE values then the id; None when the answer is stale), the
+    # history row and the category rows (each still without the practitioner's id), and
+    # the category rows in ``_comparable`` form (None: the stored ones stay as they are).
+    prepared: bool = False
+    practitioner: tuple | None = None
+    check: tuple = ()
+    categories: list[tuple] = field(default_factory=list)
+    comparable: tuple | None = None
 
 
 class BatchWriter:
@@ -607,6 +624,7 @@ class BatchWriter:
         planned = [
             self._plan(group, stored.get(group.registration_number), now) for group in groups
         ]
+        self._prepare(planned, now)  # the rows as the driver takes them, before the lock
 
         self._begin_write()
         fingerprints = {
@@ -670,34 +688,68 @@ class BatchWriter:
         decision = decide(Belief.of(row) if row else None, result, self.policy, now=now)
         return _Planned(group, result, decision, row)
 
+    def _prepare(self, planned: list[_Planned], now: datetime) -> None:
+        """Everything of the written rows that needs no transaction: the values, in
+        statement order, converted for the driver (``_Planned.prepared``)."""
+        statements = self._statements()
+        practitioners: list[_Planned] = []
+        checks: list[tuple] = []
+        for item in planned:
+            decision, row, result = item.decision, item.row, item.result
+            checks.append(_check_values(history_values(result, decision, now)))
+            item.prepared = True
+            if decision.effect == "ignored_stale":
+                continue  # older than the belief: history only, the practitioner stays as is
+            facts = list(_NO_FACT_VALUES if row is None else _stored_facts(row))
+            wanted: list[dict[str, Any]] | None = None
+            if decision.copy_register_facts:
+                for name, value in register_facts(result).items():
+                    facts[_FACT_INDEX[name]] = value
+                wanted = category_rows(result, decision)
+            elif decision.clear_register_rows:
+                facts[_RAW_STATUS_INDEX] = None
+                wanted = []
+            if wanted is not None:
+                item.categories = [_category_values(values) for values in wanted]
+                if row is not None:
+                    item.comparable = _comparable(wanted)
+            belief = _belief_values(decision.after)
+            if row is None:
+                number = item.group.registration_number
+                prefix = numbers.split(number)[0]
+                item.practitioner = (number, prefix, *belief, *facts, now, now)
+            else:
+                item.practitioner = (*belief, *facts, now, row.id)
+            practitioners.append(item)
+        for item, values in zip(planned, statements.insert_checks.convert(checks), strict=True):
+            item.check = values
+        new = [item for item in practitioners if item.row is None]
+        old = [item for item in practitioners if item.row is not None]
+        for group, statement in (
+            (new, statements.insert_practitioners),
+            (old, statements.update_practitioners),
+        ):
+            converted = statement.convert([item.practitioner for item in group])
+            for item, values in zip(group, converted, strict=True):
+                item.practitioner = values
+
     def _write(self, planned: list[_Planned], now: datetime) -> int:
         """The bulk statements for a decided batch (inside the write transaction).
 
         The three large tables are written through the driver's own ``executemany`` with
-        plain tuples (``_DriverInsert``); status events, rare in an import, go through
-        Core, so that the notification queue sees them.
+        the rows ``_prepare`` built (``_DriverStatement``); status events, rare in an
+        import, go through Core, so that the notification queue sees them.
         """
         session = self.session
         statements = self._statements()
+        unprepared = [item for item in planned if not item.prepared]
+        if unprepared:  # decided again inside the transaction
+            self._prepare(unprepared, now)
         inserts: list[tuple] = []
         updates: list[tuple] = []
         for item in planned:
-            decision, row = item.decision, item.row
-            if decision.effect == "ignored_stale":
-                continue  # older than the belief: history only, the practitioner stays as is
-            facts = list(_NO_FACT_VALUES if row is None else _stored_facts(row))
-            if decision.copy_register_facts:
-                for name, value in register_facts(item.result).items():
-                    facts[_FACT_INDEX[name]] = value
-            elif decision.clear_register_rows:
-                facts[_RAW_STATUS_INDEX] = None
-            if row is None:
-                number = item.group.registration_number
-                prefix = numbers.split(number)[0]
-                belief = _belief_values(decision.after)
-                inserts.append((number, prefix, *belief, *facts, now, now))
-            else:
-                updates.append((*_belief_values(decision.after), *facts, now, row.id))
+            if item.practitioner is not None:
+                (updates if item.row is not None else inserts).append(item.practitioner)
 
         ids = {item.row.registration_number: item.row.id for item in planned if item.row}
         if inserts:
@@ -715,11 +767,7 @@ class BatchWriter:
             statements.update_practitioners.execute(session, updates)
 
         stored_categories = self._categories_of(
-            [
-                item.row.id
-                for item in planned
-                if item.row is not None and item.decision.effect != "ignored_stale"
-            ]
+            [item.row.id for item in planned if item.comparable is not None]
         )
         replace_ids: list[int] = []
         category_values: list[tuple] = []
@@ -727,24 +775,23 @@ class BatchWriter:
         event_rows: list[dict[str, Any]] = []
         updated: list[int] = []
         for item in planned:
-            decision, result, row = item.decision, item.result, item.row
+            decision, row = item.decision, item.row
             number = item.group.registration_number
             pid = ids[number]
-            check_values.append((pid, *_check_values(history_values(result, decision, now))))
+            check_values.append((*item.check, pid))
             if decision.effect == "ignored_stale":
                 continue
             if row is not None:
                 updated.append(pid)
-            if decision.copy_register_facts or decision.clear_register_rows:
-                wanted = category_rows(result, decision) if decision.copy_register_facts else []
-                if row is None or stored_categories.get(pid, ()) != _comparable(wanted):
-                    if row is not None:
-                        replace_ids.append(pid)
-                    category_values += [(pid, *_category_values(v)) for v in wanted]
+            if item.comparable is None:  # a new practitioner (or no rows to write)
+                category_values += [(*values, pid) for values in item.categories]
+            elif stored_categories.get(pid, ()) != item.comparable:
+                replace_ids.append(pid)
+                category_values += [(*values, pid) for values in item.categories]
             if decision.event_due:
                 event_rows.append(
                     {
-                        **event_values(number, result, decision),
+                        **event_values(number, item.result, decision),
                         "practitioner_id": pid,
                         "event_id": str(uuid.uuid4()),
                     }

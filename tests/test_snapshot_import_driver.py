@@ -82,7 +82,8 @@ def test_driver_inserts_and_updates_store_what_core_stores(any_app):
         update = _DriverStatement(table, PRACTITIONER_UPDATE_COLUMNS, dialect, by_id=True)
         assert insert.sql is not None and update.sql is not None  # the driver path is taken
         checks = [NOW + timedelta(days=d, microseconds=d) for d in range(3)]
-        insert.execute(db.session, [practitioner_values(f"MP000010{d}", checks[d]) for d in (0, 1)])
+        rows = [practitioner_values(f"MP000010{d}", checks[d]) for d in (0, 1)]
+        insert.execute(db.session, insert.convert(rows))
         insert._execute_core(db.session, [practitioner_values("MP0000109", checks[1])])
         db.session.commit()
         assert stored("MP0000101") == stored("MP0000109")
@@ -93,7 +94,7 @@ def test_driver_inserts_and_updates_store_what_core_stores(any_app):
         changed = practitioner_values("-", checks[2])[2:]  # drop number and prefix
         changed = (*changed[:-2], NOW + timedelta(hours=1))  # created_at out, updated_at
         assert len(changed) == len(PRACTITIONER_UPDATE_COLUMNS)
-        update.execute(db.session, [(*changed, ids["MP0000100"])])
+        update.execute(db.session, update.convert([(*changed, ids["MP0000100"])]))
         update._execute_core(db.session, [(*changed, ids["MP0000109"])])
         db.session.commit()
         after_driver, after_core = stored("MP0000100"), stored("MP0000109")
@@ -106,15 +107,17 @@ def test_driver_history_rows_store_what_core_stores(any_app):
     with any_app.app_context():
         dialect = db.engine.dialect
         insert = _DriverStatement(Practitioner.__table__, PRACTITIONER_INSERT_COLUMNS, dialect)
-        insert.execute(db.session, [practitioner_values("MP0000200", NOW)])
+        insert.execute(db.session, insert.convert([practitioner_values("MP0000200", NOW)]))
         pid = db.session.execute(text("SELECT id FROM practitioners")).scalar_one()
         history = _DriverStatement(
-            VerificationCheck.__table__, ("practitioner_id", *CHECK_COLUMNS), dialect
+            VerificationCheck.__table__, (*CHECK_COLUMNS, "practitioner_id"), dialect
         )
-        row = (pid, AS_OF, NOW, "snapshot:fictional.csv", "ok", "ACTIVE", "active", "ab" * 32)
+        row = (AS_OF, NOW, "snapshot:fictional.csv", "ok", "ACTIVE", "active", "ab" * 32)
         row += (None, None, "created")
-        history.execute(db.session, [row, row])
-        history._execute_core(db.session, [row])
+        # Converted without the id (as a batch does before the write lock), then completed.
+        converted = history.convert([row, row])
+        history.execute(db.session, [(*values, pid) for values in converted])
+        history._execute_core(db.session, [(*row, pid)])
         db.session.commit()
         columns = ", ".join(CHECK_COLUMNS)
         rows = db.session.execute(
