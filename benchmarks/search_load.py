@@ -127,6 +127,22 @@ def run_wrk(url: str, script: Path | None, *, duration: int, connections: int, t
     raise SystemExit(f"no result from wrk:\n{output}")
 
 
+def server_cpu_seconds(master: int) -> float:
+    """User + system CPU of gunicorn's master and workers so far (from /proc)."""
+    pids = [master]
+    children = Path(f"/proc/{master}/task/{master}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def machine() -> dict:
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
     return {
@@ -233,11 +249,18 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
         for round_ in range(args.rounds):
             for name, script in scripts:
+                cpu_before = server_cpu_seconds(server.pid)
                 record = run_wrk(
                     base, script, duration=args.duration,
                     connections=args.connections, threads=args.threads,
                 )  # fmt: skip
-                record.update(endpoint=name, round=round_ + 1)
+                cpu = server_cpu_seconds(server.pid) - cpu_before
+                record.update(
+                    endpoint=name,
+                    round=round_ + 1,
+                    server_cpu_ms_per_request=round(cpu * 1000 / max(record["requests"], 1), 3),
+                    load_average=os.getloadavg()[0],
+                )
                 results.append(record)
                 print(json.dumps(record), flush=True)
     finally:
@@ -273,12 +296,26 @@ def main(argv: list[str] | None = None) -> int:
         "server_log": str(work / "gunicorn.log"),
     }
     summary["ratio_to_healthz"] = round(summary["search_rps"] / summary["health_rps"], 3)
+    # Each round's ratio (runs next to each other): their spread shows the machine's noise.
+    summary["ratio_per_round"] = [
+        round(s["requests_per_s"] / h["requests_per_s"], 3)
+        for h, s in zip(
+            [r for r in results if r["endpoint"] == "healthz"],
+            [r for r in results if r["endpoint"] == "search"],
+            strict=True,
+        )
+    ]
+    # Server CPU per request: steadier than throughput when other jobs share the cores.
+    summary["health_cpu_ms"] = mean("healthz", "server_cpu_ms_per_request")
+    summary["search_cpu_ms"] = mean("search", "server_cpu_ms_per_request")
+    summary["load_average_at_end"] = os.getloadavg()[0]
     if args.backend_route:
         summary.update(
             backend_rps=mean("backend", "requests_per_s"),
             backend_p50_ms=mean("backend", "p50_ms"),
             backend_p95_ms=mean("backend", "p95_ms"),
             backend_p99_ms=mean("backend", "p99_ms"),
+            backend_cpu_ms=mean("backend", "server_cpu_ms_per_request"),
         )
         summary["backend_ratio_to_healthz"] = round(
             summary["backend_rps"] / summary["health_rps"], 3
