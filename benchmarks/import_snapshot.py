@@ -6,7 +6,11 @@ then runs ``flask registry import`` as a child process and reports its wall time
 second and peak resident memory (``ru_maxrss`` of that child, from ``os.wait4``). A second
 run re-imports the same file into the now-full database (the update path).
 
-    .venv/bin/python benchmarks/import_snapshot.py [--rows 250000] [--keep DIR]
+    .venv/bin/python benchmarks/import_snapshot.py [--rows 250000] [--workers 1 2] [--keep DIR]
+
+Each run also reports its CPU seconds (user + system of the import and its workers) and
+the 1-minute load average before and after it: on a shared machine, wall-clock figures
+mean little without them.
 
 Not part of ``make test``: it takes a while and the machine is shared.
 """
@@ -187,6 +191,7 @@ def main() -> None:
                 "--workers",
                 str(workers),
             ]
+            load_before = os.getloadavg()[0]
             run = run_child(command, env)
             summary = json.loads(run["stdout"].strip().splitlines()[-1])
             results[f"workers={workers}, {label}"] = {
@@ -199,6 +204,7 @@ def main() -> None:
                 "rows_per_cpu_second": round(summary["rows_read"] / run["cpu"]),
                 "peak_rss_mb_largest_process": round(run["maxrss_kib"] / 1024, 1),
                 "peak_pss_mb_all_processes": round(run["peak_pss_kib"] / 1024, 1),
+                "load_average_1min_before": round(load_before, 2),
                 "load_average_1min_after": round(os.getloadavg()[0], 2),
             }
         results[f"workers={workers}, database_mb"] = round(database.stat().st_size / 1e6, 1)

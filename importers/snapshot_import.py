@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import MetaData, Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -421,9 +421,9 @@ class _ReadRows:
 # --- pass 2: grouping ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
-    """Every row of one number: one register answer."""
+class Group(NamedTuple):
+    """Every row of one number: one register answer. (A named tuple: one is made for every
+    number, and sent to a worker process, so it is cheap to make and to pickle.)"""
 
     registration_number: str
     rows: tuple[RegisterRow, ...]
@@ -549,13 +549,13 @@ def _comparable(rows: list[dict[str, Any]]) -> tuple:
 
 
 def _digest_of(group: Group) -> str:
-    text = "\x1e".join("\x1f".join(v or "" for v in _row_values(r)) for r in group.rows)
+    text = "\x1e".join(["\x1f".join([v or "" for v in _row_values(r)]) for r in group.rows])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class GroupOutcome:
-    """What applying one group did, for the summary and the warnings."""
+class GroupOutcome(NamedTuple):
+    """What applying one group did, for the summary and the warnings (sent back from the
+    worker processes, one per number)."""
 
     effect: str
     event_due: bool

@@ -230,9 +230,12 @@ def decide(
         effect = "no_effect"
     elif result.outcome is Outcome.OK and result.rows:
         statuses = tuple([_map_raw_status(row.status) for row in result.rows])
-        unknown_raw = tuple(
-            row.status for row, s in zip(result.rows, statuses, strict=True) if s is Status.UNKNOWN
-        )
+        if Status.UNKNOWN in statuses:
+            unknown_raw = tuple(
+                row.status
+                for row, s in zip(result.rows, statuses, strict=True)
+                if s is Status.UNKNOWN
+            )
         answer_status = _combine(statuses)
         copy_facts = True
         verified_at = belief.verified_at
