@@ -128,9 +128,7 @@ def test_defaults_keep_the_database_and_index_under_instance(monkeypatch):
 
 
 def test_the_default_policy_is_the_issues():
-    policy = RegistryPolicy.from_config(
-        {k: getattr(DefaultConfig, k) for k in ALL_KEYS}
-    )
+    policy = RegistryPolicy.from_config({k: getattr(DefaultConfig, k) for k in ALL_KEYS})
     assert policy.not_found_confirm_after == timedelta(hours=1)
     assert policy.verification_max_age == timedelta(days=30)
 

@@ -437,9 +437,11 @@ def test_bulk_insert_with_returning_still_returns_its_rows(app):
         values = {"practitioner_id": p.id, "registration_number": "MP0000101",
                   "from_status": "active", "to_status": "erased", "occurred_at": utcnow(),
                   "source": "test"}  # fmt: skip
-        returned = db.session.execute(
-            insert(StatusEvent).returning(StatusEvent.event_id), [values]
-        ).scalars().all()
+        returned = (
+            db.session.execute(insert(StatusEvent).returning(StatusEvent.event_id), [values])
+            .scalars()
+            .all()
+        )
         db.session.commit()
         assert [row.event_id for row in outbox_rows()] == returned
 

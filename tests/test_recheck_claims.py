@@ -158,9 +158,10 @@ def test_release_and_renew(db_app):
         expiry = db.session.scalar(select(Practitioner.lease_expires_at).limit(1))
         assert expiry > utcnow() + timedelta(seconds=80)
         assert c.release(db.session) == 5
-        assert db.session.scalar(
-            select(Practitioner.id).where(Practitioner.lease_owner.is_not(None))
-        ) is None
+        assert (
+            db.session.scalar(select(Practitioner.id).where(Practitioner.lease_owner.is_not(None)))
+            is None
+        )
         assert count_due(db.session) == 5  # released work stays due
 
 
@@ -215,6 +216,7 @@ def test_dry_run_candidates_stream_in_claim_order_without_claiming(db_app):
         seen = [row.registration_number for row in c.candidates(db.session)]
         assert seen == [nums[2], nums[3], nums[0]]
         assert c.count_candidates(db.session) == 3
-        assert db.session.scalar(
-            select(Practitioner.id).where(Practitioner.lease_owner.is_not(None))
-        ) is None
+        assert (
+            db.session.scalar(select(Practitioner.id).where(Practitioner.lease_owner.is_not(None)))
+            is None
+        )

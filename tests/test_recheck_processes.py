@@ -198,9 +198,7 @@ def test_sigterm_mid_run_finishes_what_is_in_flight_and_releases_the_rest(
     assert_consistent(app)
 
 
-def test_every_keeps_running_and_stops_cleanly_on_sigterm(
-    app, fake_iregister, register, tmp_path
-):
+def test_every_keeps_running_and_stops_cleanly_on_sigterm(app, fake_iregister, register, tmp_path):
     first = register.generate(10)
     seed(app, first)
     process = start_recheck(

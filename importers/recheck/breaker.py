@@ -51,8 +51,7 @@ class CircuitBreaker:
         if self._in_a_row >= self.consecutive:
             self.reason = f"{self._in_a_row} requests in a row failed{last}"
         elif (
-            len(self._recent) == self.window
-            and self._failures_in_window > self.ratio * self.window
+            len(self._recent) == self.window and self._failures_in_window > self.ratio * self.window
         ):
             self.reason = (
                 f"{self._failures_in_window} of the last {self.window} requests failed{last}"

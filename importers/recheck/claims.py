@@ -111,15 +111,11 @@ class Claimer:
         """The two claim orders: never checked (by id), then by ``next_check_at``."""
         columns = (T.id, T.registration_number, T.next_check_at, T.status, T.last_checked_at)
         never = (
-            select(*columns)
-            .where(T.next_check_at.is_(None), self._eligible(now))
-            .order_by(T.id)
+            select(*columns).where(T.next_check_at.is_(None), self._eligible(now)).order_by(T.id)
         )
         waited = T.next_check_at.is_not(None) if self.include_not_due else T.next_check_at <= now
         waiting = (
-            select(*columns)
-            .where(waited, self._eligible(now))
-            .order_by(T.next_check_at, T.id)
+            select(*columns).where(waited, self._eligible(now)).order_by(T.next_check_at, T.id)
         )
         return never, waiting
 

@@ -151,8 +151,10 @@ def _dry_run(app: Flask, options: RecheckOptions, as_json: bool) -> int:
                 }
             )
         else:
-            when = "never checked" if row.last_checked_at is None else (
-                f"last checked {row.last_checked_at:%Y-%m-%d %H:%M}"
+            when = (
+                "never checked"
+                if row.last_checked_at is None
+                else (f"last checked {row.last_checked_at:%Y-%m-%d %H:%M}")
             )
             click.echo(f"{row.registration_number:<10} {row.status:<10} {when}")
     held = count_due(db.session, now, held=True)
