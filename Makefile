@@ -36,11 +36,13 @@ test: $(STAMP) browser-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## Regenerate the initial migration from the models (while the project has not shipped)
+## Write a new migration for what changed in the models: make migration MESSAGE="add x"
 migration: $(STAMP)
-	rm -f directory/migrations/versions/0001_initial_schema.py /tmp/directory-migration.sqlite3
+	rm -f /tmp/directory-migration.sqlite3
 	DIRECTORY_SQLALCHEMY_DATABASE_URI=sqlite:////tmp/directory-migration.sqlite3 \
-	  $(BIN)/flask db migrate -m "initial schema" --rev-id 0001
+	  $(BIN)/flask db upgrade
+	DIRECTORY_SQLALCHEMY_DATABASE_URI=sqlite:////tmp/directory-migration.sqlite3 \
+	  $(BIN)/flask db migrate -m "$(or $(MESSAGE),schema change)"
 	rm -f /tmp/directory-migration.sqlite3
 
 clean:

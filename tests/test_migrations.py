@@ -25,9 +25,7 @@ FLASK = Path(sys.executable).with_name("flask")
 
 
 def flask_db(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith("DIRECTORY_")
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DIRECTORY_")}
     env.update(
         FLASK_APP="wsgi:app",
         DIRECTORY_SQLALCHEMY_DATABASE_URI=url,
@@ -78,16 +76,41 @@ def tables(url: str) -> set[str]:
         engine.dispose()
 
 
+def triggers(url: str) -> set[str]:
+    """What Alembic's comparison cannot see: the history tables' append-only triggers."""
+    engine = create_engine(url)
+    query = {
+        "sqlite": "SELECT tbl_name || '.' || name FROM sqlite_master WHERE type = 'trigger'",
+        "postgresql": "SELECT c.relname || '.' || t.tgname FROM pg_trigger t "
+        "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal",
+    }[engine.dialect.name]
+    try:
+        with engine.connect() as connection:
+            return set(connection.execute(text(query)).scalars())
+    finally:
+        engine.dispose()
+
+
 def upgrade_compare_downgrade(url: str, tmp_path: Path) -> None:
     assert tables(url) == set(), "the database is not empty to begin with"
     metadata = models_metadata(url, tmp_path)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        metadata.create_all(connection)
+    from_models = triggers(url)
+    with engine.begin() as connection:
+        metadata.drop_all(connection)
+    engine.dispose()
+    assert {name.split(".")[0] for name in from_models} == {"verification_checks", "status_events"}
 
     flask_db(url, tmp_path, "upgrade")
     assert tables(url) == set(metadata.tables) | {"alembic_version"}
     assert schema_differences(url, metadata) == []
+    assert triggers(url) == from_models
 
     flask_db(url, tmp_path, "downgrade", "base")
     assert tables(url) <= {"alembic_version"}
+    assert triggers(url) == set()
 
 
 def test_migrations_build_exactly_the_models_schema_on_sqlite(tmp_path):

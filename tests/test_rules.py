@@ -19,7 +19,8 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from config.settings import DefaultConfig
 from directory import create_app
@@ -64,9 +65,7 @@ def ok(
         RegisterRow(number, "DR", surname, "THANDI EXAMPLE", "JOHANNESBURG", "2001", cat, status)
         for cat, status in zip(categories, statuses, strict=True)
     )
-    return LookupResult(
-        number, Outcome.OK, at, source, rows=rows, digest="d" * 64, duration_ms=12
-    )
+    return LookupResult(number, Outcome.OK, at, source, rows=rows, digest="d" * 64, duration_ms=12)
 
 
 def not_found(at: datetime, number: str = NUMBER, source: str = "test-register") -> LookupResult:
@@ -126,10 +125,11 @@ def rules_app(tmp_path_factory):
 
 @pytest.fixture
 def app(rules_app):
-    """Overrides conftest's ``app``: the module's app, every table emptied first."""
-    with rules_app.app_context(), db.engine.begin() as connection:
-        for table in reversed(db.metadata.sorted_tables):
-            connection.execute(table.delete())  # Core: outside the ORM history guard
+    """Overrides conftest's ``app``: the module's app, on tables made afresh (the history
+    tables' triggers refuse deleting their rows, even here)."""
+    with rules_app.app_context():
+        db.drop_all()
+        db.create_all()
     return rules_app
 
 
@@ -650,6 +650,29 @@ def test_history_rows_cannot_be_bulk_rewritten(recorded, model):
     recorded.rollback()
     assert recorded.scalar(select(func.count()).select_from(model)) == count
     assert set(recorded.scalars(select(model.source))) == {"test-register"}
+
+
+HISTORY_MODELS = (VerificationCheck, StatusEvent)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE verification_checks SET source = 'rewritten'",
+        "DELETE FROM verification_checks",
+        "UPDATE status_events SET to_status = 'active'",
+        "DELETE FROM status_events",
+        "DELETE FROM practitioners",  # the foreign key would cascade to the history
+    ],
+)
+def test_raw_sql_cannot_rewrite_or_delete_history(recorded, statement):
+    """Out of the ORM's reach, the database's own triggers refuse it."""
+    before = [recorded.scalar(select(func.count()).select_from(m)) for m in HISTORY_MODELS]
+    with pytest.raises(DBAPIError, match="never"):
+        recorded.execute(text(statement))
+    recorded.rollback()
+    assert [recorded.scalar(select(func.count()).select_from(m)) for m in HISTORY_MODELS] == before
+    assert set(recorded.scalars(select(VerificationCheck.source))) == {"test-register"}
 
 
 def test_other_tables_can_still_be_bulk_updated(recorded):

@@ -3,10 +3,12 @@ types (lengths, time zones) hold what the rules write."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from directory.extensions import db
 from directory.registry.checks import new_practitioner, record_check
@@ -28,9 +30,7 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 def _load(number: str) -> Practitioner:
     db.session.expire_all()
-    return db.session.scalar(
-        select(Practitioner).where(Practitioner.registration_number == number)
-    )
+    return db.session.scalar(select(Practitioner).where(Practitioner.registration_number == number))
 
 
 def test_a_live_look_up_round_trips_through_postgresql(pg_app, fake_iregister, policy):
@@ -69,7 +69,10 @@ def test_the_rules_round_trip_through_postgresql(pg_app, policy):
         LookupResult(number, Outcome.ERROR, T0 + timedelta(hours=1), "test", error="HTTP 500"),
         LookupResult(number, Outcome.NOT_FOUND, T0 + timedelta(hours=2), "test"),
         LookupResult(
-            number, Outcome.OK, T0 + timedelta(minutes=30), "snapshot:old.csv",
+            number,
+            Outcome.OK,
+            T0 + timedelta(minutes=30),
+            "snapshot:old.csv",
             rows=(row("SUSPENDED"),),
         ),  # an old snapshot row: stale
         LookupResult(number, Outcome.NOT_FOUND, T0 + timedelta(hours=3), "test"),
@@ -134,3 +137,38 @@ def test_the_history_guard_holds_on_postgresql(pg_app, policy):
         db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(VerificationCheck)) == 1
         assert db.session.scalars(select(VerificationCheck)).one().error is None
+
+
+def test_raw_sql_cannot_rewrite_or_delete_history_on_postgresql(pg_app, policy):
+    """The database's own triggers: raw SQL, and the cascade from deleting a practitioner."""
+    number = "MP0000101"
+    row = RegisterRow(number, "DR", "FICTIONAL-NDLOVU", "THANDI", "JOHANNESBURG", "2196",
+                      "INDEPENDENT PRACTICE", "ACTIVE")  # fmt: skip
+    with pg_app.app_context():
+        practitioner = new_practitioner(number)
+        record_check(
+            db.session,
+            practitioner,
+            LookupResult(number, Outcome.OK, T0, "test", rows=(row,)),
+            policy,
+        )
+        suspended = replace(row, status="SUSPENDED")
+        record_check(
+            db.session,
+            practitioner,
+            LookupResult(number, Outcome.OK, T0 + timedelta(days=1), "test", rows=(suspended,)),
+            policy,
+        )
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(StatusEvent)) == 1
+        for statement in (
+            "UPDATE verification_checks SET error = 'rewritten'",
+            "DELETE FROM verification_checks",
+            "UPDATE status_events SET source = 'rewritten'",
+            "DELETE FROM practitioners",
+        ):
+            with pytest.raises(DBAPIError, match="never"):
+                db.session.execute(text(statement))
+            db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(VerificationCheck)) == 2
+        assert db.session.scalar(select(func.count()).select_from(Practitioner)) == 1

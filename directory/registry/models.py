@@ -167,10 +167,45 @@ def _refuse_delete(mapper, connection, target) -> None:
 APPEND_ONLY_TABLES = frozenset({VerificationCheck.__tablename__, StatusEvent.__tablename__})
 
 
+def append_only_ddl(dialect: str, table: str) -> list[str]:
+    """Triggers that make the database itself refuse to update or delete ``table``'s rows,
+    whoever asks: raw SQL, another program, a cascade from a deleted practitioner.
+
+    Installed with the table by ``create_all`` (below) and by migration 0002, which keeps
+    its own frozen copy of these statements, as migrations do.
+    """
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER {table}_never_rewritten BEFORE UPDATE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} rows are never rewritten'); END",
+            f"CREATE TRIGGER {table}_never_deleted BEFORE DELETE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} rows are never deleted'); END",
+        ]
+    if dialect == "postgresql":
+        return [
+            "CREATE OR REPLACE FUNCTION history_is_append_only() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME "
+            "|| ' rows are never ' || CASE TG_OP WHEN 'UPDATE' THEN 'rewritten' "
+            "ELSE 'deleted' END; END $$",
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION history_is_append_only()",
+        ]
+    return []  # another database: the ORM guards above still apply
+
+
+def _install_append_only_triggers(table, connection, **_) -> None:
+    for statement in append_only_ddl(connection.dialect.name, table.name):
+        connection.exec_driver_sql(statement)
+
+
+for _model in (VerificationCheck, StatusEvent):
+    event.listen(_model.__table__, "after_create", _install_append_only_triggers)
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _refuse_bulk_rewrite(state: ORMExecuteState) -> None:
     """``session.execute(update(VerificationCheck)...)`` and bulk deletes skip the mapper
-    events above; refuse them here too. (Raw SQL is out of the ORM's reach.)"""
+    events above; refuse them here too. (Raw SQL meets the database's own triggers.)"""
     if not (state.is_update or state.is_delete):
         return
     table = getattr(state.statement, "table", None)
