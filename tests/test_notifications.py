@@ -494,3 +494,48 @@ def test_a_recheck_that_finds_a_suspension_notifies_once(app, fake_iregister, re
     assert (hook.json()["from"], hook.json()["to"]) == ("active", "suspended")
     [mail] = list((tmp_path / "mail").glob("*.eml"))
     assert event_id in mail.read_text()
+
+
+def test_prune_deletes_only_old_delivered_notifications_and_their_log(app_config, receiver):
+    """Delivered long ago: gone with its delivery log. Delivered lately, still owed, or given
+    up: kept. The status events and the change feed are history: never pruned."""
+    app = create_app({**app_config, "NOTIFY_MAX_ATTEMPTS": 1})
+    runner = app.test_cli_runner()
+    with app.app_context():
+        db.create_all()
+        old, recent, failed, owed = (
+            suspend(active_practitioner(f"MP000010{i}")) for i in range(1, 5)
+        )
+        receiver.respond_with(200, 200, 500)
+        assert deliver_pending(limit=3).delivered == 2  # old, recent; then failed gives up
+        rows = {row.event_id: row for row in outbox_rows()}
+        assert rows[failed.event_id].state == DeliveryState.FAILED
+        assert rows[owed.event_id].state == DeliveryState.PENDING
+        db.session.execute(
+            update(NotificationOutbox)
+            .where(NotificationOutbox.event_id == old.event_id)
+            .values(delivered_at=utcnow() - timedelta(days=91))
+        )
+        db.session.execute(
+            update(NotificationOutbox)
+            .where(NotificationOutbox.event_id.in_([failed.event_id, owed.event_id]))
+            .values(created_at=utcnow() - timedelta(days=365))
+        )
+        db.session.commit()
+
+    bad = runner.invoke(args=["notifications", "prune", "--older-than", "soon"])
+    assert bad.exit_code == 2 and "--older-than" in bad.output and "Traceback" not in bad.output
+    assert runner.invoke(args=["notifications", "prune", "--older-than", "0"]).exit_code == 2
+    result = runner.invoke(args=["notifications", "prune", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"type": "prune", "notifications": 1, "deliveries": 1}
+
+    with app.app_context():
+        left = {row.event_id for row in outbox_rows()}
+        assert left == {recent.event_id, failed.event_id, owed.event_id}
+        logged = db.session.scalars(select(NotificationDelivery.outbox_id)).all()
+        assert len(logged) == 2 and all(outbox_id is not None for outbox_id in logged)
+        assert db.session.scalar(select(func.count()).select_from(StatusEvent)) == 4
+        assert db.session.scalar(select(func.count()).select_from(ChangeFeedEntry)) == 4
+    again = runner.invoke(args=["notifications", "prune"])
+    assert "0 delivered notification(s) older than 90d deleted" in again.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import click
 from flask.cli import AppGroup
@@ -14,11 +15,15 @@ from directory.notifications.delivery import (
     DeliveryRecord,
     deliver_pending,
     outbox_counts,
+    prune_delivered,
     retry_failed,
 )
+from directory.util.clock import utcnow
+from directory.util.durations import parse_duration
 
 notifications_cli = AppGroup(
-    "notifications", help="Notifications of status changes: send the queue, show it, retry."
+    "notifications",
+    help="Notifications of status changes: send the queue, show it, retry, prune.",
 )
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -101,3 +106,36 @@ def retry_command(event_id: str | None, as_json: bool) -> None:
         _line({"type": "retry", "requeued": count})
     else:
         click.echo(f"{count} notification(s) queued again; `flask notifications send` sends them.")
+
+
+def _age(value: str) -> timedelta:
+    try:
+        age = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    if age <= timedelta(0):
+        raise click.BadParameter("must be longer than zero", param_hint="--older-than")
+    return age
+
+
+@notifications_cli.command("prune")
+@click.option(
+    "--older-than",
+    default="90d",
+    show_default=True,
+    help="Delete notifications delivered longer ago than this (e.g. 30d, 12h).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def prune_command(older_than: str, as_json: bool) -> None:
+    """Delete old delivered notifications and their delivery log (keeps pending and failed)."""
+    age = _age(older_than)
+    with Session(db.engine) as session:
+        notifications, attempts = prune_delivered(session, utcnow() - age)
+        session.commit()
+    if as_json:
+        _line({"type": "prune", "notifications": notifications, "deliveries": attempts})
+    else:
+        click.echo(
+            f"{notifications} delivered notification(s) older than {older_than} deleted, "
+            f"with {attempts} delivery log row(s)."
+        )

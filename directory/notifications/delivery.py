@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from directory.extensions import db
@@ -298,6 +298,25 @@ def retry_failed(session: Session, event_id: str | None = None) -> int:
         ).execution_options(synchronize_session=False)
     )
     return result.rowcount
+
+
+def prune_delivered(session: Session, older_than: datetime) -> tuple[int, int]:
+    """Delete notifications delivered before ``older_than``, and their delivery log.
+
+    Pending and given-up rows are kept whatever their age: the first are still owed to a
+    receiver, the second wait for an operator (``flask notifications retry``). The change
+    feed and the status events are history and are never pruned. Returns (notifications,
+    delivery log rows) deleted.
+    """
+    o, d = NotificationOutbox, NotificationDelivery
+    old = select(o.id).where(o.state == DeliveryState.DELIVERED.value, o.delivered_at < older_than)
+    attempts = session.execute(
+        delete(d).where(d.outbox_id.in_(old)).execution_options(synchronize_session=False)
+    ).rowcount
+    notifications = session.execute(
+        delete(o).where(o.id.in_(old)).execution_options(synchronize_session=False)
+    ).rowcount
+    return notifications, attempts
 
 
 def outbox_counts(session: Session) -> dict[str, dict[str, int]]:
