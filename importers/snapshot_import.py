@@ -32,6 +32,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter, itemgetter
@@ -597,12 +598,14 @@ class BatchWriter:
         as_of: datetime,
         source: str,
         on_batch: Callable[[Session, list[int]], int] | None = None,
+        write_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.session = session
         self.policy = policy
         self.as_of = as_of
         self.source = source
         self.on_batch = on_batch
+        self.write_lock = write_lock if write_lock is not None else nullcontext()
         self.sqlite = session.get_bind().dialect.name == "sqlite"
         self._driver_statements: _Statements | None = None
 
@@ -626,35 +629,39 @@ class BatchWriter:
         ]
         self._prepare(planned, now)  # the rows as the driver takes them, before the lock
 
-        self._begin_write()
-        fingerprints = {
-            number: (pid, checked)
-            for number, pid, checked in session.execute(
-                select(
-                    PRACTITIONERS.c.registration_number,
-                    PRACTITIONERS.c.id,
-                    PRACTITIONERS.c.last_checked_at,
+        # SQLite takes one writer at a time. Between this import's own workers a shared
+        # lock hands the turn over at once; SQLite's busy handler alone would sleep (up to
+        # 100 ms at a time) while another worker writes. PostgreSQL needs no such turns.
+        with self.write_lock if self.sqlite else nullcontext():
+            self._begin_write()
+            fingerprints = {
+                number: (pid, checked)
+                for number, pid, checked in session.execute(
+                    select(
+                        PRACTITIONERS.c.registration_number,
+                        PRACTITIONERS.c.id,
+                        PRACTITIONERS.c.last_checked_at,
+                    )
+                    .where(PRACTITIONERS.c.registration_number.in_(wanted))
+                    .with_for_update()
                 )
-                .where(PRACTITIONERS.c.registration_number.in_(wanted))
-                .with_for_update()
-            )
-        }
-        moved = [
-            item.group.registration_number
-            for item in planned
-            if _fingerprint(item.row) != fingerprints.get(item.group.registration_number)
-        ]
-        if moved:  # another writer got there first: decide again on what it wrote
-            fresh = self._beliefs(moved)
-            again = set(moved)
-            planned = [
-                self._plan(item.group, fresh.get(item.group.registration_number), now)
-                if item.group.registration_number in again
-                else item
+            }
+            moved = [
+                item.group.registration_number
                 for item in planned
+                if _fingerprint(item.row) != fingerprints.get(item.group.registration_number)
             ]
-        queued = self._write(planned, now)
-        session.commit()
+            if moved:  # another writer got there first: decide again on what it wrote
+                fresh = self._beliefs(moved)
+                again = set(moved)
+                planned = [
+                    self._plan(item.group, fresh.get(item.group.registration_number), now)
+                    if item.group.registration_number in again
+                    else item
+                    for item in planned
+                ]
+            queued = self._write(planned, now)
+            session.commit()
         return [
             GroupOutcome(
                 item.decision.effect,
@@ -836,6 +843,27 @@ def _fingerprint(row: Any) -> tuple[int, datetime | None] | None:
 
 # --- worker processes -----------------------------------------------------------------------
 
+
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    """Fewer, cheaper cyclic garbage collections while batches are applied.
+
+    What is alive at the start (the app, the models, the digest of pass 1) lives until the
+    end: it is frozen out of the collector's scans (``gc.freeze``), and young collections
+    run every 20,000 allocations instead of 700. A batch's rows, tuples and dicts are
+    freed by reference counting as before; only cycles wait a little longer. (For 250,000
+    rows in one process: collections from 4.3 to 0.6 CPU seconds.)
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(threshold[0], 20_000), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
 _worker_writer: BatchWriter | None = None
 
 
@@ -845,6 +873,7 @@ def _worker_start(
     as_of: datetime,
     source: str,
     on_batch: Callable[[Session, list[int]], int] | None,
+    write_lock: Any,
 ) -> None:
     """In a forked worker: its own connections, app context and session."""
     global _worker_writer
@@ -854,7 +883,10 @@ def _worker_start(
         db.engine.dispose(close=False)  # the parent's pooled connections are not ours
     context = app.app_context()
     context.push()
-    _worker_writer = BatchWriter(db.session, policy, as_of=as_of, source=source, on_batch=on_batch)
+    _rare_collections().__enter__()  # for the worker's life: it only applies batches
+    _worker_writer = BatchWriter(
+        db.session, policy, as_of=as_of, source=source, on_batch=on_batch, write_lock=write_lock
+    )
 
 
 class BatchFailed(RuntimeError):
@@ -946,6 +978,7 @@ class SnapshotImporter:
                     self.summary.as_of,
                     self.summary.source,
                     self.on_batch,
+                    context.Lock(),  # the workers' write lock (see BatchWriter._apply)
                 ),
             )
         return self
@@ -998,49 +1031,51 @@ class SnapshotImporter:
                 spill.add(run_key, run)  # incomplete: its other rows come later in the file
             run_key, run = None, []
 
-        try:
-            for line, item in self._rows(snapshot, digest):
-                summary.rows_read += 1
-                if isinstance(item, RowProblem):
-                    self._reject(line, item.reason, item.registration_number)
-                    continue
-                number = item.registration_number
-                key = number_key(number)
-                conflict = digest.conflicts.get(key)
-                if conflict is not None:
-                    self._reject(
-                        line,
-                        f"conflicting rows for this number ({conflict}): none of its rows imported",
-                        number,
-                    )
-                    continue
-                repeated = digest.duplicates.get(line)
-                if repeated is not None:
-                    summary.rows_imported += 1
-                    self._warn(line, f"repeats line {repeated} exactly: imported once", number)
-                    continue
-                expected = digest.row_count(key)
-                if expected == 1:
-                    end_run()
-                    self._add(Group(number, (item,), (line,)))
-                    continue
-                if key != run_key:
-                    end_run()
-                    run_key = key
-                run.append((line, item))
-                if len(run) == expected:
-                    self._add(Group(number, tuple(r for _, r in run), tuple(n for n, _ in run)))
-                    run_key, run = None, []
-            end_run()
-            summary.spilled_rows = spill.rows
-            for group in spill.groups():
-                self._add(group)
-            self._flush()
-            while self._in_flight:
-                self._collect()
-        finally:
-            spill.close()
-            self._close_read_rows()
+        with _rare_collections():
+            try:
+                for line, item in self._rows(snapshot, digest):
+                    summary.rows_read += 1
+                    if isinstance(item, RowProblem):
+                        self._reject(line, item.reason, item.registration_number)
+                        continue
+                    number = item.registration_number
+                    key = number_key(number)
+                    conflict = digest.conflicts.get(key)
+                    if conflict is not None:
+                        self._reject(
+                            line,
+                            f"conflicting rows for this number ({conflict}): "
+                            "none of its rows imported",
+                            number,
+                        )
+                        continue
+                    repeated = digest.duplicates.get(line)
+                    if repeated is not None:
+                        summary.rows_imported += 1
+                        self._warn(line, f"repeats line {repeated} exactly: imported once", number)
+                        continue
+                    expected = digest.row_count(key)
+                    if expected == 1:
+                        end_run()
+                        self._add(Group(number, (item,), (line,)))
+                        continue
+                    if key != run_key:
+                        end_run()
+                        run_key = key
+                    run.append((line, item))
+                    if len(run) == expected:
+                        self._add(Group(number, tuple(r for _, r in run), tuple(n for n, _ in run)))
+                        run_key, run = None, []
+                end_run()
+                summary.spilled_rows = spill.rows
+                for group in spill.groups():
+                    self._add(group)
+                self._flush()
+                while self._in_flight:
+                    self._collect()
+            finally:
+                spill.close()
+                self._close_read_rows()
         summary.seconds += time.monotonic() - started  # both passes
         return summary
 

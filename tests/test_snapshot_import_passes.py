@@ -65,3 +65,23 @@ def test_pass_2_imports_what_pass_1_read_even_if_the_file_changes_in_between(app
     assert sorted(stored) == ["MP0000001", "MP0000002"]
     assert (summary.rows_read, summary.rows_imported, summary.registrations) == (3, 3, 2)
     assert notes == []
+
+
+def test_garbage_collection_is_as_before_after_an_import(app, tmp_path):
+    import gc
+
+    path = tmp_path / "snapshot.csv"
+    path.write_text(HEADER + "\n" + row("MP0000001") + "\n", encoding="utf-8")
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with app.app_context():
+        snapshot = Snapshot.open(path)
+        importer = SnapshotImporter(
+            db.session,
+            RegistryPolicy.from_config(app.config),
+            as_of=datetime(2024, 3, 1, tzinfo=UTC),
+            source="snapshot:snapshot.csv",
+        )
+        with importer:
+            importer.run(snapshot, importer.scan(snapshot))
+    assert gc.get_threshold() == threshold
+    assert gc.get_freeze_count() == frozen
