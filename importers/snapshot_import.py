@@ -883,7 +883,10 @@ def _worker_start(
         db.engine.dispose(close=False)  # the parent's pooled connections are not ours
     context = app.app_context()
     context.push()
-    _rare_collections().__enter__()  # for the worker's life: it only applies batches
+    # What the worker holds now lives as long as it does: keep it out of the collector's
+    # scans. (Measured, 250,000 rows, two workers: CPU 21.4 -> 17.9 s. Raising the young
+    # threshold here too, as ``_rare_collections`` does in the parent, cost 50 MB PSS.)
+    gc.freeze()
     _worker_writer = BatchWriter(
         db.session, policy, as_of=as_of, source=source, on_batch=on_batch, write_lock=write_lock
     )
