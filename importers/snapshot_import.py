@@ -1002,7 +1002,8 @@ class SnapshotImporter:
         started = time.monotonic()
         self._close_read_rows()
         self._read_rows = _ReadRows()
-        digest = scan(snapshot, self._read_rows)
+        with _rare_collections():
+            digest = scan(snapshot, self._read_rows)
         self._read_rows_of = (snapshot, digest)
         self.summary.seconds += time.monotonic() - started
         return digest
@@ -1118,8 +1119,8 @@ class SnapshotImporter:
             summary.effects[outcome.effect] += 1
             if outcome.event_due:
                 summary.status_events += 1
-            unknown = set(outcome.unknown_raw_statuses)
-            if unknown:
+            if outcome.unknown_raw_statuses:
+                unknown = set(outcome.unknown_raw_statuses)
                 for line, row in zip(group.lines, group.rows, strict=True):
                     if row.status in unknown:
                         self._warn(
