@@ -855,13 +855,17 @@ def _rare_collections() -> Iterator[None]:
     rows in one process: collections from 4.3 to 0.6 CPU seconds.)
     """
     threshold = gc.get_threshold()
+    # Already frozen (before forking the workers): what was frozen stays so, or the
+    # next full collection would touch, and so copy, every page the workers share.
+    was_frozen = gc.get_freeze_count() > 0
     gc.freeze()
     gc.set_threshold(max(threshold[0], 20_000), *threshold[1:])
     try:
         yield
     finally:
         gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if not was_frozen:
+            gc.unfreeze()
 
 
 _worker_writer: BatchWriter | None = None
