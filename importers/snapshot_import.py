@@ -124,10 +124,8 @@ def _bulk_table(table: Table) -> Table:
 
 PRACTITIONERS = _bulk_table(Practitioner.__table__)
 CATEGORIES = _bulk_table(RegistrationCategory.__table__)
-CHECKS = _bulk_table(VerificationCheck.__table__)
 EVENTS = _bulk_table(StatusEvent.__table__)
 FACT_COLUMNS = ("title", "surname", "full_names", "city", "postal_code", "category", "raw_status")
-NO_FACTS = dict.fromkeys(FACT_COLUMNS)
 BELIEF_COLUMNS = [
     PRACTITIONERS.c[name] for name in ("id", "registration_number", *Belief.FIELDS, *FACT_COLUMNS)
 ]

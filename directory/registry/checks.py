@@ -43,7 +43,7 @@ from directory.util.clock import as_utc, utcnow
 
 # --- memoised pure helpers (a bulk import calls the rules for every row) -----------------
 
-_MAPPED: dict[str, Status] = {}  # raw string -> its known status, for ``_mapping_of``
+_MAPPED: dict[str, Status] = {}  # raw string -> its known status, for ``_map_raw_status``
 _MAPPED_FROM: list[Any] = [None]  # the mapping ``_MAPPED`` was filled from
 _COMBINED: dict[tuple, Status] = {}
 
