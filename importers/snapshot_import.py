@@ -257,6 +257,16 @@ class _Statements:
         self.update_practitioners = _DriverStatement(
             Practitioner.__table__, PRACTITIONER_UPDATE_COLUMNS, dialect, by_id=True
         )
+        mark = _PLACEHOLDERS.get(dialect.paramstyle)
+        quote = dialect.identifier_preparer.quote
+        self._ids_sql = (
+            None
+            if mark is None
+            else f"SELECT {quote('registration_number')}, {quote('id')} "
+            f"FROM {quote(Practitioner.__tablename__)} "
+            f"WHERE {quote('registration_number')} IN ({{marks}})"
+        )
+        self._mark = mark
         # The practitioner's id last: known only inside the write transaction.
         self.insert_categories = _DriverStatement(
             RegistrationCategory.__table__, (*CATEGORY_COLUMNS, "practitioner_id"), dialect
@@ -264,6 +274,22 @@ class _Statements:
         self.insert_checks = _DriverStatement(
             VerificationCheck.__table__, (*CHECK_COLUMNS, "practitioner_id"), dialect
         )
+
+    def ids_of(self, session: Session, wanted: list[str]) -> list[tuple[str, int]]:
+        """(number, id) of the practitioners with these numbers: one statement, through the
+        driver (Core renders an expanding IN of a batch's 2,000 numbers three times slower)."""
+        if not wanted:
+            return []
+        if self._ids_sql is None:
+            return list(
+                session.execute(
+                    select(PRACTITIONERS.c.registration_number, PRACTITIONERS.c.id).where(
+                        PRACTITIONERS.c.registration_number.in_(wanted)
+                    )
+                )
+            )
+        sql = self._ids_sql.format(marks=", ".join([self._mark] * len(wanted)))
+        return session.connection().exec_driver_sql(sql, tuple(wanted)).all()
 
 
 # --- pass 1: a compact digest per number ----------------------------------------------
@@ -761,13 +787,7 @@ class BatchWriter:
             # Plain executemany, then read the ids back: portable, and far faster on SQLite
             # than INSERT ... RETURNING, which SQLAlchemy runs there one row at a time.
             statements.insert_practitioners.execute(session, inserts)
-            new_numbers = [values[0] for values in inserts]
-            found = session.execute(
-                select(PRACTITIONERS.c.registration_number, PRACTITIONERS.c.id).where(
-                    PRACTITIONERS.c.registration_number.in_(new_numbers)
-                )
-            )
-            ids.update((number, pid) for number, pid in found)
+            ids.update(statements.ids_of(session, [values[0] for values in inserts]))
         if updates:
             statements.update_practitioners.execute(session, updates)
 

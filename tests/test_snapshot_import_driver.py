@@ -124,3 +124,28 @@ def test_driver_history_rows_store_what_core_stores(any_app):
             text(f"SELECT {columns} FROM verification_checks ORDER BY id")
         ).all()
         assert len(rows) == 3 and rows[0] == rows[1] == rows[2]
+
+
+def test_ids_are_read_back_as_core_reads_them(any_app):
+    from sqlalchemy import select
+
+    from importers.snapshot_import import _Statements
+
+    with any_app.app_context():
+        dialect = db.engine.dialect
+        statements = _Statements(dialect)
+        assert statements._ids_sql is not None  # the driver path is taken
+        rows = [practitioner_values(f"MP{n:07d}", NOW) for n in range(1, 301)]
+        statements.insert_practitioners.execute(
+            db.session, statements.insert_practitioners.convert(rows)
+        )
+        wanted = [f"MP{n:07d}" for n in range(250, 351)]  # 51 stored, 50 not
+        table = Practitioner.__table__
+        core = db.session.execute(
+            select(table.c.registration_number, table.c.id).where(
+                table.c.registration_number.in_(wanted)
+            )
+        ).all()
+        assert sorted(statements.ids_of(db.session, wanted)) == sorted(core)
+        assert len(core) == 51
+        assert statements.ids_of(db.session, []) == []
