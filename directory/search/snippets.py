@@ -21,21 +21,23 @@ def highlight(source: str, terms: Iterable[str], width: int = SNIPPET_CHARS) -> 
     if not source:
         return ""
     wanted = set(terms)
-    spans = []
+    spans: list[tuple[int, int]] = []
+    start, end = 0, min(len(source), width)
     if wanted:
+        # Only the window around the first matched word is shown: stop reading past it.
         for match in text.WORD.finditer(source):
-            if text.stem_key(match.group()) in wanted:
-                spans.append(match.span())
-    if spans:
-        first = spans[0][0]
-        start = max(0, first - width // 3)
-        # Start on a word boundary.
-        if start > 0:
-            space = source.find(" ", start, first)
-            start = space + 1 if space != -1 else start
-    else:
-        start = 0
-    end = min(len(source), start + width)
+            if spans and match.start() >= end:
+                break
+            if text.stem_key(match.group()) not in wanted:
+                continue
+            if not spans:
+                first = match.start()
+                start = max(0, first - width // 3)
+                if start > 0:  # start on a word boundary
+                    space = source.find(" ", start, first)
+                    start = space + 1 if space != -1 else start
+                end = min(len(source), start + width)
+            spans.append(match.span())
     if end < len(source):
         space = source.rfind(" ", start, end)
         end = space if space > start else end
