@@ -157,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="/tmp/search-bench", help="dataset directory")
     parser.add_argument("--duration", type=int, default=30, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="health+search pairs")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="seconds of warm-up per search route (default: half of --duration, at least 10)",
+    )
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--queries", type=int, default=2000, help="distinct queries in the mix")
@@ -237,9 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     writer = None
     try:
         wait_for(f"{base}/healthz")
-        # Every worker builds its per-generation sets and caches: warm up on the mix.
+        # Every worker builds its per-generation sets and caches: warm up on the mix (each
+        # worker caches on its own, so it has to see the queries itself).
         for _, script in scripts[1:]:
-            run_wrk(base, script, duration=max(10, args.duration // 2),
+            run_wrk(base, script, duration=args.warmup or max(10, args.duration // 2),
                     connections=args.connections, threads=args.threads)  # fmt: skip
         started = datetime.now(UTC).isoformat(timespec="seconds")
         if args.writes_per_second:
@@ -284,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         "writes_per_second": args.writes_per_second,
         "writes_committed": writes,
         "connections": args.connections,
+        "warmup_s": args.warmup or max(10, args.duration // 2),
         "distinct_queries": len(paths),
         "health_rps": mean("healthz", "requests_per_s"),
         "search_rps": mean("search", "requests_per_s"),
