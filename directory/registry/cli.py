@@ -8,6 +8,8 @@ last. Exit codes: 0 all went well, 1 some rows or numbers failed, 2 bad input, n
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,14 @@ def _search_enqueue(session: Session, practitioner_ids: list[int]) -> int:
     return enqueue_practitioners(session.connection(), listed, reason="snapshot")
 
 
+def _default_workers() -> int:
+    """Two worker processes where this process may use two or more cores, else none; the
+    workers are forked, so only on Linux."""
+    if not hasattr(os, "sched_getaffinity") or not sys.platform.startswith("linux"):
+        return 1
+    return min(2, len(os.sched_getaffinity(0)))
+
+
 @registry_cli.command("import")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=True))
 @click.option(
@@ -131,11 +141,12 @@ def _search_enqueue(session: Session, practitioner_ids: list[int]) -> int:
 )
 @click.option(
     "--workers",
-    default=1,
-    show_default=True,
+    default=_default_workers,
+    show_default="2 on Linux with two or more cores, else 1",
     type=click.IntRange(1, 8),
     help="Processes that decide and write batches in parallel while this one reads the "
-    "file (Linux). On two cores, 2 made a large import up to 1.7 times faster.",
+    "file (Linux; 1: all in this process). On two cores, 2 made a 250,000-row import "
+    "about 1.3 times faster than 1.",
 )
 def import_command(
     path: Path, as_of: datetime | None, as_json: bool, batch_size: int, workers: int
