@@ -63,7 +63,7 @@ from directory.registry.models import (
 from directory.registry.policy import RegistryPolicy
 from directory.registry.statuses import Outcome
 from directory.util.clock import UTCDateTime, utcnow
-from importers.sources.snapshot import RowProblem, Snapshot, SnapshotItem
+from importers.sources.snapshot import RowProblem, Snapshot, SnapshotError, SnapshotItem
 
 BATCH_ROWS = 2000
 
@@ -339,10 +339,37 @@ class Digest:
     problems: int = 0
 
     def add(self, line: int, row: RegisterRow) -> None:
-        key = number_key(row.registration_number)
-        names = _h((_norm(row.title), _norm(row.surname), _norm(row.full_names)))
-        category = _h(_norm(row.category))
-        status = _h(_norm(row.status))
+        self._add(
+            line, row.registration_number, row.title, row.surname, row.full_names,
+            row.category, row.status,
+        )  # fmt: skip
+
+    def add_chunk(self, chunk: list[tuple]) -> None:
+        """Rows as ``_ReadRows`` keeps them: (line, *values) for a row, four values for a
+        problem."""
+        add = self._add
+        for values in chunk:
+            self.rows += 1
+            if len(values) == 9:
+                line, number, title, surname, full_names, _city, _code, category, status = values
+                add(line, number, title, surname, full_names, category, status)
+            else:
+                self.problems += 1
+
+    def _add(
+        self,
+        line: int,
+        number: str,
+        title: str | None,
+        surname: str | None,
+        full_names: str | None,
+        category_text: str,
+        status_text: str,
+    ) -> None:
+        key = number_key(number)
+        names = _h((_norm(title), _norm(surname), _norm(full_names)))
+        category = _h(_norm(category_text))
+        status = _h(_norm(status_text))
         packed = self.first.get(key)
         if packed is None:
             self.first[key] = line | names << 32 | category << 96 | status << 160
@@ -361,7 +388,7 @@ class Digest:
                     self.duplicates[line] = seen_line
                 else:
                     self.conflicts[key] = (
-                        f"line {line} gives category {row.category!r} another status than "
+                        f"line {line} gives category {category_text!r} another status than "
                         f"line {seen_line}"
                     )
                 return
@@ -379,17 +406,47 @@ def scan(snapshot: Snapshot, keep: _ReadRows | None = None) -> Digest:
     With ``keep``, every row as read (and validated) is kept there for pass 2.
     """
     digest = Digest()
-    for line, item in snapshot.rows():
-        digest.rows += 1
+    for chunk in _kept_chunks(snapshot):
         if keep is not None:
-            keep.add(line, item)
-        if isinstance(item, RowProblem):
-            digest.problems += 1
-        else:
-            digest.add(line, item)
+            keep.add_chunk(marshal.dumps(chunk))
+        digest.add_chunk(chunk)
     if keep is not None:
         keep.finish()
     return digest
+
+
+def _kept_chunks(snapshot: Snapshot) -> Iterator[list[tuple]]:
+    """The snapshot's rows, read and validated, as ``_ReadRows`` keeps them, a chunk at a
+    time: a row as (line, *values), a problem as (line, reason, number, raw number)."""
+    size = _ReadRows.CHUNK
+    chunk: list[tuple] = []
+    for line, item in snapshot.values():
+        if item.__class__ is RowProblem:
+            chunk.append((line, item.reason, item.registration_number, item.raw_number))
+        else:
+            chunk.append((line, *item))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _read_ahead(snapshot: Snapshot, send: Any) -> None:
+    """In a forked process: pass 1's reading and validating (``_kept_chunks``), each chunk
+    sent down ``send`` as ``b"R"`` + its ``marshal`` bytes; then ``b""`` at the end, or
+    ``b"E"`` + a SnapshotError's message, or ``b"X"`` + any other error's."""
+    try:
+        for chunk in _kept_chunks(snapshot):
+            send.send_bytes(b"R" + marshal.dumps(chunk))
+    except SnapshotError as exc:
+        send.send_bytes(b"E" + str(exc).encode())
+    except Exception as exc:
+        send.send_bytes(b"X" + f"{type(exc).__name__}: {exc}".encode())
+    else:
+        send.send_bytes(b"")
+    finally:
+        send.close()
 
 
 class _ReadRows:
@@ -414,11 +471,19 @@ class _ReadRows:
             self._write_chunk()
 
     def _write_chunk(self) -> None:
-        # Length-prefixed ``marshal.dumps``: ``marshal.load`` on a file reads value by value.
-        data = marshal.dumps(self._chunk)
+        data, self._chunk = marshal.dumps(self._chunk), []
+        self._write(data)
+
+    def add_chunk(self, data: bytes | memoryview) -> None:
+        """A chunk of rows as ``marshal.dumps`` made it (after any added one by one)."""
+        if self._chunk:
+            self._write_chunk()
+        self._write(data)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        # Length-prefixed: ``marshal.load`` on a file reads value by value.
         self._file.write(len(data).to_bytes(8, "little"))
         self._file.write(data)
-        self._chunk = []
 
     def finish(self) -> None:
         if self._chunk:
@@ -1025,9 +1090,51 @@ class SnapshotImporter:
         self._close_read_rows()
         self._read_rows = _ReadRows()
         with _rare_collections():
-            digest = scan(snapshot, self._read_rows)
+            if self._pool is None:
+                digest = scan(snapshot, self._read_rows)
+            else:
+                digest = self._scan_read_ahead(snapshot, self._read_rows)
         self._read_rows_of = (snapshot, digest)
         self.summary.seconds += time.monotonic() - started
+        return digest
+
+    def _scan_read_ahead(self, snapshot: Snapshot, keep: _ReadRows) -> Digest:
+        """``scan`` on two cores: a forked process reads and validates the file
+        (``_read_ahead``) while this one keeps its rows and digests them. The workers are
+        idle until pass 1 ends; this halves its time (the serial part of an import)."""
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        reader = context.Process(
+            target=_read_ahead, args=(snapshot, send), name="snapshot-reader", daemon=True
+        )
+        reader.start()
+        send.close()
+        digest = Digest()
+        try:
+            while True:
+                try:
+                    data = receive.recv_bytes()
+                except EOFError:
+                    raise RuntimeError("the process reading the snapshot stopped") from None
+                if not data:
+                    break
+                tag, body = data[:1], memoryview(data)[1:]
+                if tag == b"R":
+                    keep.add_chunk(body)
+                    digest.add_chunk(marshal.loads(body))
+                elif tag == b"E":
+                    raise SnapshotError(bytes(body).decode())
+                else:
+                    raise RuntimeError(f"reading the snapshot failed: {bytes(body).decode()}")
+        finally:
+            receive.close()
+            reader.join(timeout=10)
+            if reader.is_alive():
+                reader.terminate()
+                reader.join()
+        keep.finish()
         return digest
 
     def _rows(self, snapshot: Snapshot, digest: Digest) -> Iterator[SnapshotItem]:

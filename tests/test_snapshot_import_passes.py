@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from directory.extensions import db
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
-from importers.snapshot_import import Note, SnapshotImporter, _ReadRows
-from importers.sources.snapshot import RowProblem, Snapshot
+from importers.snapshot_import import Note, SnapshotImporter, _ReadRows, scan
+from importers.sources.snapshot import RowProblem, Snapshot, SnapshotError
 
 HEADER = "Title,Surname,Fullname,Registration,City,Postal Code,Category,Status"
 
@@ -103,3 +104,52 @@ def test_a_heap_frozen_before_the_import_stays_frozen():
         assert gc.get_freeze_count() >= frozen
     finally:
         gc.unfreeze()
+
+
+def _importer(app, workers: int) -> SnapshotImporter:
+    return SnapshotImporter(
+        db.session,
+        RegistryPolicy.from_config(app.config),
+        as_of=datetime(2024, 3, 1, tzinfo=UTC),
+        source="snapshot:snapshot.csv",
+        workers=workers,
+    )
+
+
+def test_with_workers_pass_1_reads_ahead_in_another_process_and_learns_the_same(app, tmp_path):
+    """With workers, a forked process reads and validates the file while this one digests
+    it: the digest and the rows kept for pass 2 are those of the one-process pass 1."""
+    path = tmp_path / "snapshot.csv"
+    lines = [HEADER, row("MP 0000001"), row("MPO012345"), "", row("MP0000002", "  SUSPENDED ")]
+    lines += [row(f"DP{i:07d}") for i in range(1, 9_000)]  # several chunks
+    lines += [row("MP0000001", "INACTIVE", "INTERN"), row("MP0000002", "ACTIVE")]  # conflict
+    lines += [row("DP0000005"), "DR,,TEST PERSON,DP0000007,CAPE TOWN,8001,INTERN,ACTIVE"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    snapshot = Snapshot.open(path)
+    kept = _ReadRows()
+    try:
+        expected = scan(snapshot, kept)
+        expected_rows = list(kept.rows())
+    finally:
+        kept.close()
+    assert expected.conflicts and expected.duplicates and expected.problems == 2
+    with app.app_context(), _importer(app, workers=2) as importer:
+        digest = importer.scan(snapshot)
+        assert importer._read_rows is not None
+        assert list(importer._read_rows.rows()) == expected_rows
+    assert digest == expected
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_undecodable_byte_late_in_the_file_stops_pass_1_either_way(app, tmp_path, workers):
+    path = tmp_path / "snapshot.csv"
+    body = "\n".join([HEADER, *(row(f"DP{i:07d}") for i in range(1, 6_000))]) + "\n"
+    path.write_bytes(
+        body.encode() + b"DR,FICTIONAL-\xff,X,MP0000001,CAPE TOWN,8001,INTERN,ACTIVE\n"
+    )
+    with (
+        app.app_context(),
+        _importer(app, workers) as importer,
+        pytest.raises(SnapshotError, match="not UTF-8"),
+    ):
+        importer.scan(Snapshot.open(path))

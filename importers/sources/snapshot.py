@@ -70,6 +70,13 @@ def _clean(value: Any) -> str | None:
 
 def row_from_values(line: int, values: Sequence[Any]) -> RegisterRow | RowProblem:
     """Validate one row's values (in ``FIELDS`` order) into a ``RegisterRow``."""
+    checked = checked_values(line, values)
+    return checked if checked.__class__ is RowProblem else RegisterRow(*checked)
+
+
+def checked_values(line: int, values: Sequence[Any]) -> tuple[str | None, ...] | RowProblem:
+    """``row_from_values`` as a plain tuple, in ``RegisterRow`` field order (a bulk import
+    makes its ``RegisterRow``s only where it needs them)."""
     # ``_clean`` inlined for text (every CSV value): a bulk import does this eight times a row.
     title, surname, full_names, raw_number, city, postal_code, category, status = [
         (" ".join(value.split()) or None) if value.__class__ is str else _clean(value)
@@ -89,7 +96,7 @@ def row_from_values(line: int, values: Sequence[Any]) -> RegisterRow | RowProble
             registration_number=number,
             raw_number=raw_number,
         )
-    return RegisterRow(number, title, surname, full_names, city, postal_code, category, status)
+    return (number, title, surname, full_names, city, postal_code, category, status)
 
 
 def column_map(headings: list[Any], *, what: str) -> dict[str, int]:
@@ -194,15 +201,24 @@ class Snapshot:
 
     def rows(self) -> Iterator[SnapshotItem]:
         """Every data row in file order, as (line number, row or problem)."""
+        return self._read(row_from_values)
+
+    def values(self) -> Iterator[tuple[int, tuple[str | None, ...] | RowProblem]]:
+        """``rows()`` with each row as a plain tuple in ``RegisterRow`` field order."""
+        return self._read(checked_values)
+
+    def _read(self, check: Callable[[int, Sequence[Any]], Any]) -> Iterator[tuple[int, Any]]:
         with self.path.open("rb") as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
             lines = _Lines(text, self.path)
             if self.format == "jsonl":
-                yield from self._jsonl_rows(lines)
+                yield from self._jsonl_rows(lines, check)
             else:
-                yield from self._csv_rows(lines)
+                yield from self._csv_rows(lines, check)
 
-    def _csv_rows(self, lines: _Lines) -> Iterator[SnapshotItem]:
+    def _csv_rows(
+        self, lines: _Lines, check: Callable[[int, Sequence[Any]], Any]
+    ) -> Iterator[tuple[int, Any]]:
         reader = csv.reader(lines, delimiter=self.delimiter or ",")
         positions: Callable[[list[str]], tuple[str, ...]] | None = None
         width = 0
@@ -227,13 +243,15 @@ class Snapshot:
                         ),
                     )
                     continue
-                yield start, row_from_values(start, positions(record))
+                yield start, check(start, positions(record))
         except csv.Error as exc:
             raise SnapshotError(
                 f"{self.path}: unreadable as CSV near line {lines.count}: {exc}"
             ) from None
 
-    def _jsonl_rows(self, lines: _Lines) -> Iterator[SnapshotItem]:
+    def _jsonl_rows(
+        self, lines: _Lines, check: Callable[[int, Sequence[Any]], Any]
+    ) -> Iterator[tuple[int, Any]]:
         keys: dict[str, str] = {}  # a JSON key -> field ("" when not a column), learnt once
         for line in lines:
             number = lines.count
@@ -268,7 +286,7 @@ class Snapshot:
             if absent:
                 yield number, RowProblem(number, "missing key(s): " + ", ".join(absent))
                 continue
-            yield number, row_from_values(number, [values[f] for f in FIELDS])
+            yield number, check(number, [values[f] for f in FIELDS])
 
 
 class _Lines:
