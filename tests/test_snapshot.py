@@ -203,3 +203,34 @@ def test_rows_stream_and_can_be_read_twice(tmp_path):
     rows = snapshot.rows()
     assert next(rows)[0] == 2  # a generator: nothing read ahead of need
     assert sum(1 for _ in snapshot.rows()) == 500
+
+
+def test_numbers_in_the_register_form_read_as_numbers_normalise_reads_them():
+    """``checked_values`` reads the register's own form of a number without
+    ``numbers.normalise``; whatever the form, the result is normalise's (or its error)."""
+    from directory.registry import numbers
+    from importers.sources.snapshot import checked_values
+
+    raw = []
+    for prefix in [*numbers.known_prefixes(), "MPX", "ZZ", "ZZZZ"]:
+        for digits in ["0000123", "9999999", "012345", "00001234", "12O4567"]:
+            raw += [f"{prefix}{digits}", f"{prefix} {digits}", f"{prefix}   {digits}"]
+            raw += [f"{prefix.lower()} {digits}", f" {prefix}-{digits} ", f"{prefix}\t{digits}"]
+    raw += [
+        "MPO012345",
+        "MP ",
+        "0012345",
+        "MP 001 2345",
+        "\uff2d\uff30\uff10\uff10\uff11\uff12\uff13",
+    ]  # full-width
+    for text in raw:
+        values = ["DR", "FICTIONAL", "TEST", text, "CAPE TOWN", "8001", "INTERN", "ACTIVE"]
+        checked = checked_values(7, values)
+        try:
+            expected = numbers.normalise(" ".join(text.split()))
+        except numbers.RegistrationNumberError as exc:
+            assert isinstance(checked, RowProblem), text
+            assert checked.reason == f"bad registration number: {exc}"
+        else:
+            assert not isinstance(checked, RowProblem), text
+            assert checked[0] == expected, text
