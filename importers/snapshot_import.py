@@ -267,6 +267,19 @@ class _Statements:
             f"WHERE {quote('registration_number')} IN ({{marks}})"
         )
         self._mark = mark
+        # What shows that a stored belief moved (``_fingerprint``), under the write lock:
+        # through the driver as well, the check time then converted as Core would.
+        self._fingerprints_sql = (
+            None
+            if mark is None
+            else f"SELECT {quote('registration_number')}, {quote('id')}, "
+            f"{quote('last_checked_at')} FROM {quote(Practitioner.__tablename__)} "
+            f"WHERE {quote('registration_number')} IN ({{marks}})"
+            + ("" if dialect.name == "sqlite" else " FOR UPDATE")  # as Core renders it
+        )
+        self._checked_at = PRACTITIONERS.c.last_checked_at.type.dialect_impl(
+            dialect
+        ).result_processor(dialect, None)
         # The practitioner's id last: known only inside the write transaction.
         self.insert_categories = _DriverStatement(
             RegistrationCategory.__table__, (*CATEGORY_COLUMNS, "practitioner_id"), dialect
@@ -290,6 +303,34 @@ class _Statements:
             )
         sql = self._ids_sql.format(marks=", ".join([self._mark] * len(wanted)))
         return session.connection().exec_driver_sql(sql, tuple(wanted)).all()
+
+    def fingerprints_of(
+        self, session: Session, wanted: list[str]
+    ) -> dict[str, tuple[int, datetime | None]]:
+        """number -> ``_fingerprint`` of what is stored now, the rows locked for update
+        where the database has row locks (one statement, through the driver as ``ids_of``)."""
+        if self._fingerprints_sql is None:
+            return {
+                number: (pid, checked)
+                for number, pid, checked in session.execute(
+                    select(
+                        PRACTITIONERS.c.registration_number,
+                        PRACTITIONERS.c.id,
+                        PRACTITIONERS.c.last_checked_at,
+                    )
+                    .where(PRACTITIONERS.c.registration_number.in_(wanted))
+                    .with_for_update()
+                )
+            }
+        sql = self._fingerprints_sql.format(marks=", ".join([self._mark] * len(wanted)))
+        rows = session.connection().exec_driver_sql(sql, tuple(wanted)).all()
+        convert = self._checked_at
+        if convert is None:
+            return {number: (pid, checked) for number, pid, checked in rows}
+        return {
+            number: (pid, None if checked is None else convert(checked))
+            for number, pid, checked in rows
+        }
 
 
 # --- pass 1: a compact digest per number ----------------------------------------------
@@ -723,18 +764,7 @@ class BatchWriter:
         # 100 ms at a time) while another worker writes. PostgreSQL needs no such turns.
         with self.write_lock if self.sqlite else nullcontext():
             self._begin_write()
-            fingerprints = {
-                number: (pid, checked)
-                for number, pid, checked in session.execute(
-                    select(
-                        PRACTITIONERS.c.registration_number,
-                        PRACTITIONERS.c.id,
-                        PRACTITIONERS.c.last_checked_at,
-                    )
-                    .where(PRACTITIONERS.c.registration_number.in_(wanted))
-                    .with_for_update()
-                )
-            }
+            fingerprints = self._statements().fingerprints_of(session, wanted)
             moved = [
                 item.group.registration_number
                 for item in planned

@@ -149,3 +149,33 @@ def test_ids_are_read_back_as_core_reads_them(any_app):
         assert sorted(statements.ids_of(db.session, wanted)) == sorted(core)
         assert len(core) == 51
         assert statements.ids_of(db.session, []) == []
+
+
+def test_fingerprints_are_read_as_core_reads_them(any_app):
+    """Under the write lock the import compares each stored (id, last check) with the one
+    its rules read through Core: the driver's must be equal, or every number would look
+    moved (and be decided twice)."""
+    from sqlalchemy import select
+
+    from importers.snapshot_import import BELIEF_COLUMNS, PRACTITIONERS, _fingerprint, _Statements
+
+    with any_app.app_context():
+        statements = _Statements(db.engine.dialect)
+        assert statements._fingerprints_sql is not None  # the driver path is taken
+        rows = [practitioner_values(f"MP{n:07d}", NOW) for n in range(1, 5)]
+        never_checked = list(practitioner_values("MP0000005", NOW))
+        never_checked[PRACTITIONER_INSERT_COLUMNS.index("last_checked_at")] = None
+        rows.append(tuple(never_checked))
+        statements.insert_practitioners.execute(
+            db.session, statements.insert_practitioners.convert(rows)
+        )
+        wanted = [f"MP{n:07d}" for n in range(1, 8)]
+        beliefs = db.session.execute(
+            select(*BELIEF_COLUMNS).where(PRACTITIONERS.c.registration_number.in_(wanted))
+        ).all()
+        fingerprints = statements.fingerprints_of(db.session, wanted)
+        assert len(beliefs) == len(fingerprints) == 5
+        assert fingerprints["MP0000005"][1] is None
+        assert fingerprints["MP0000001"][1] == NOW
+        for row in beliefs:
+            assert fingerprints[row.registration_number] == _fingerprint(row)
