@@ -534,6 +534,11 @@ class _ReadRows:
 
     def rows(self) -> Iterator[SnapshotItem]:
         """The rows again, in file order, as ``Snapshot.rows()`` gave them."""
+        for line, item in self.values():
+            yield line, item if item.__class__ is RowProblem else RegisterRow(*item)
+
+    def values(self) -> Iterator[tuple[int, tuple[str | None, ...] | RowProblem]]:
+        """The rows again, in file order, as ``Snapshot.values()`` gave them."""
         self._file.seek(0)
         while True:
             size = self._file.read(8)
@@ -541,7 +546,7 @@ class _ReadRows:
                 return
             for values in marshal.loads(self._file.read(int.from_bytes(size, "little"))):
                 if len(values) == 9:
-                    yield values[0], RegisterRow(*values[1:])
+                    yield values[0], values[1:]
                 else:
                     yield values[0], RowProblem(*values)
 
@@ -561,6 +566,21 @@ class Group(NamedTuple):
     lines: tuple[int, ...]
 
 
+class ReadGroup(NamedTuple):
+    """Every row of one number as pass 2 reads them: plain value tuples in ``RegisterRow``
+    field order (cheap to group, and to send to a worker process, which makes the
+    ``RegisterRow``s the rules read)."""
+
+    registration_number: str
+    values: tuple[tuple[str | None, ...], ...]
+    lines: tuple[int, ...]
+
+    def group(self) -> Group:
+        return Group(
+            self.registration_number, tuple([RegisterRow(*v) for v in self.values]), self.lines
+        )
+
+
 class _Spill:
     """Rows of numbers whose rows are scattered through the file, kept on disk."""
 
@@ -569,7 +589,7 @@ class _Spill:
         self._db: sqlite3.Connection | None = None
         self.rows = 0
 
-    def add(self, key: int, rows: list[tuple[int, RegisterRow]]) -> None:
+    def add(self, key: int, rows: list[tuple[int, tuple[str | None, ...]]]) -> None:
         if self._db is None:
             self._dir = tempfile.TemporaryDirectory(prefix="snapshot-import-")
             self._db = sqlite3.connect(Path(self._dir.name) / "spill.sqlite3")
@@ -582,26 +602,26 @@ class _Spill:
             )
         self._db.executemany(
             "INSERT INTO spill VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(key, line, *_row_values(r)) for line, r in rows],
+            [(key, line, *values) for line, values in rows],
         )
         self.rows += len(rows)
 
-    def groups(self) -> Iterator[Group]:
+    def groups(self) -> Iterator[ReadGroup]:
         if self._db is None:
             return
         cursor = self._db.execute("SELECT * FROM spill ORDER BY key, line")
         current: int | None = None
         lines: list[int] = []
-        rows: list[RegisterRow] = []
+        rows: list[tuple[str | None, ...]] = []
         for key, line, *values in cursor:
             if key != current and rows:
-                yield Group(rows[0].registration_number, tuple(rows), tuple(lines))
+                yield ReadGroup(rows[0][0], tuple(rows), tuple(lines))
                 lines, rows = [], []
             current = key
             lines.append(line)
-            rows.append(RegisterRow(*values))
+            rows.append(tuple(values))
         if rows:
-            yield Group(rows[0].registration_number, tuple(rows), tuple(lines))
+            yield ReadGroup(rows[0][0], tuple(rows), tuple(lines))
 
     def close(self) -> None:
         if self._db is not None:
@@ -1025,9 +1045,9 @@ def _worker_apply(batch: list[tuple[str, tuple[tuple, ...]]]) -> tuple[list[Grou
         raise BatchFailed(f"{type(exc).__name__}: {exc}") from None
 
 
-def _as_tuples(groups: list[Group]) -> list[tuple[str, tuple[tuple, ...]]]:
+def _as_tuples(groups: list[ReadGroup]) -> list[tuple[str, tuple[tuple, ...]]]:
     """Groups as plain tuples: cheap to send to a worker."""
-    return [(g.registration_number, tuple(_row_values(r) for r in g.rows)) for g in groups]
+    return [(g.registration_number, g.values) for g in groups]
 
 
 # --- the import -----------------------------------------------------------------------------
@@ -1067,8 +1087,8 @@ class SnapshotImporter:
         )
         self.on_batch = on_batch
         self._pool: Any = None
-        self._in_flight: deque[tuple[list[Group], Any]] = deque()
-        self._pending: list[Group] = []
+        self._in_flight: deque[tuple[list[ReadGroup], Any]] = deque()
+        self._pending: list[ReadGroup] = []
         self._pending_rows = 0
         self._read_rows: _ReadRows | None = None
         self._read_rows_of: tuple[Snapshot, Digest] | None = None
@@ -1167,12 +1187,14 @@ class SnapshotImporter:
         keep.finish()
         return digest
 
-    def _rows(self, snapshot: Snapshot, digest: Digest) -> Iterator[SnapshotItem]:
-        """Pass 2's rows: those pass 1 kept, else the file read again."""
+    def _values(
+        self, snapshot: Snapshot, digest: Digest
+    ) -> Iterator[tuple[int, tuple[str | None, ...] | RowProblem]]:
+        """Pass 2's rows, as value tuples: those pass 1 kept, else the file read again."""
         kept, kept_for = self._read_rows, self._read_rows_of or (None, None)
         if kept is not None and kept.finished and kept_for[0] is snapshot and kept_for[1] is digest:
-            return kept.rows()
-        return snapshot.rows()
+            return kept.values()
+        return snapshot.values()
 
     def _close_read_rows(self) -> None:
         if self._read_rows is not None:
@@ -1186,7 +1208,7 @@ class SnapshotImporter:
         summary = self.summary
         spill = _Spill()
         run_key: int | None = None
-        run: list[tuple[int, RegisterRow]] = []
+        run: list[tuple[int, tuple[str | None, ...]]] = []
 
         def end_run() -> None:
             nonlocal run_key, run
@@ -1196,12 +1218,12 @@ class SnapshotImporter:
 
         with _rare_collections():
             try:
-                for line, item in self._rows(snapshot, digest):
+                for line, item in self._values(snapshot, digest):
                     summary.rows_read += 1
                     if isinstance(item, RowProblem):
                         self._reject(line, item.reason, item.registration_number)
                         continue
-                    number = item.registration_number
+                    number = item[0]
                     key = number_key(number)
                     conflict = digest.conflicts.get(key)
                     if conflict is not None:
@@ -1220,14 +1242,16 @@ class SnapshotImporter:
                     expected = digest.row_count(key)
                     if expected == 1:
                         end_run()
-                        self._add(Group(number, (item,), (line,)))
+                        self._add(ReadGroup(number, (item,), (line,)))
                         continue
                     if key != run_key:
                         end_run()
                         run_key = key
                     run.append((line, item))
                     if len(run) == expected:
-                        self._add(Group(number, tuple(r for _, r in run), tuple(n for n, _ in run)))
+                        self._add(
+                            ReadGroup(number, tuple(r for _, r in run), tuple(n for n, _ in run))
+                        )
                         run_key, run = None, []
                 end_run()
                 summary.spilled_rows = spill.rows
@@ -1243,9 +1267,9 @@ class SnapshotImporter:
         return summary
 
     # --- batches -------------------------------------------------------------------------
-    def _add(self, group: Group) -> None:
+    def _add(self, group: ReadGroup) -> None:
         self._pending.append(group)
-        self._pending_rows += len(group.rows)
+        self._pending_rows += len(group.values)
         if self._pending_rows >= self.batch_rows:
             self._flush()
 
@@ -1254,7 +1278,7 @@ class SnapshotImporter:
             return
         groups, self._pending, self._pending_rows = self._pending, [], 0
         if self._pool is None:
-            self._account(groups, self.writer.apply(groups))
+            self._account(groups, self.writer.apply([group.group() for group in groups]))
             return
         while len(self._in_flight) >= 2 * self.workers:  # bounded: memory stays flat
             self._collect()
@@ -1267,20 +1291,21 @@ class SnapshotImporter:
         groups, pending = self._in_flight.popleft()
         self._account(groups, pending.get())
 
-    def _account(self, groups: list[Group], applied: tuple[list[GroupOutcome], int]) -> None:
+    def _account(self, groups: list[ReadGroup], applied: tuple[list[GroupOutcome], int]) -> None:
         outcomes, queued = applied
         summary = self.summary
         summary.batches += 1
         summary.search_queued += queued
         for group, outcome in zip(groups, outcomes, strict=True):
             summary.registrations += 1
-            summary.rows_imported += len(group.rows)
+            summary.rows_imported += len(group.values)
             summary.effects[outcome.effect] += 1
             if outcome.event_due:
                 summary.status_events += 1
             if outcome.unknown_raw_statuses:
                 unknown = set(outcome.unknown_raw_statuses)
-                for line, row in zip(group.lines, group.rows, strict=True):
+                for line, values in zip(group.lines, group.values, strict=True):
+                    row = RegisterRow(*values)
                     if row.status in unknown:
                         self._warn(
                             line,
