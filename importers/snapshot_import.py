@@ -39,7 +39,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import MetaData, Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import MetaData, Table, bindparam, delete, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1002,6 +1002,21 @@ def _rare_collections() -> Iterator[None]:
 
 
 _worker_writer: BatchWriter | None = None
+# WAL pages after which a worker's commit checkpoints the WAL into the database file (SQLite's
+# default: 1,000). Every batch dirties most leaf pages of the random ``next_check_at``
+# index, so each checkpoint copies them again and syncs the file twice, inside the write
+# lock. At 10,000 pages (a WAL of up to 40 MB on disk, none of it in memory), measured for
+# 250,000 rows: fdatasync 308 -> 42, page writes 578,000 -> 501,000, page reads
+# 422,000 -> 345,000; the write lock held 12 to 22 % less.
+WORKER_WAL_AUTOCHECKPOINT = 10_000
+
+
+def _checkpoint_less_often(dbapi_connection: Any, _record: Any) -> None:
+    """A worker's SQLite connections checkpoint the WAL every ``WORKER_WAL_AUTOCHECKPOINT``
+    pages (set as each connects, after the app's own pragmas)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WORKER_WAL_AUTOCHECKPOINT}")
+    cursor.close()
 
 
 def _worker_start(
@@ -1018,6 +1033,8 @@ def _worker_start(
 
     with app.app_context():
         db.engine.dispose(close=False)  # the parent's pooled connections are not ours
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _checkpoint_less_often)
     context = app.app_context()
     context.push()
     # What the worker holds now lives as long as it does: keep it out of the collector's

@@ -153,3 +153,21 @@ def test_an_undecodable_byte_late_in_the_file_stops_pass_1_either_way(app, tmp_p
         pytest.raises(SnapshotError, match="not UTF-8"),
     ):
         importer.scan(Snapshot.open(path))
+
+
+def _wal_autocheckpoint_of_this_worker() -> int:
+    from importers import snapshot_import
+
+    session = snapshot_import._worker_writer.session
+    return session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+
+
+def test_workers_checkpoint_the_wal_less_often_and_only_they_do(app):
+    from importers.snapshot_import import WORKER_WAL_AUTOCHECKPOINT
+
+    with app.app_context(), _importer(app, workers=2) as importer:
+        in_worker = importer._pool.apply(_wal_autocheckpoint_of_this_worker)
+        here = db.session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        db.session.rollback()
+    assert in_worker == WORKER_WAL_AUTOCHECKPOINT == 10_000
+    assert here == 1000  # SQLite's default, for every other connection
