@@ -33,7 +33,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from operator import attrgetter, itemgetter
 from pathlib import Path
@@ -98,19 +98,11 @@ class _RepeatedUTCDateTime(UTCDateTime):
         return process
 
 
-def _row_values(r: RegisterRow) -> tuple[str | None, ...]:
-    """A register row as a plain tuple, in field order (for the spill file, the worker
-    processes and the digest): ``RegisterRow(*_row_values(row))`` is the row again."""
-    return (
-        r.registration_number,
-        r.title,
-        r.surname,
-        r.full_names,
-        r.city,
-        r.postal_code,
-        r.category,
-        r.status,
-    )
+# A register row as a plain tuple, in field order (for the kept rows and the response
+# digest): ``RegisterRow(*_row_values(row))`` is the row again. (``attrgetter``: one C call.)
+_row_values: Callable[[RegisterRow], tuple[str | None, ...]] = attrgetter(
+    *(f.name for f in fields(RegisterRow))
+)
 
 
 def _bulk_table(table: Table) -> Table:
@@ -1053,7 +1045,8 @@ class BatchFailed(RuntimeError):
 def _worker_apply(batch: list[tuple[str, tuple[tuple, ...]]]) -> tuple[list[GroupOutcome], int]:
     assert _worker_writer is not None
     groups = [
-        Group(number, tuple(RegisterRow(*values) for values in rows), ()) for number, rows in batch
+        Group(number, tuple([RegisterRow(*values) for values in rows]), ())
+        for number, rows in batch
     ]
     try:
         return _worker_writer.apply(groups)
