@@ -269,6 +269,18 @@ class _Statements:
             f"WHERE {quote('registration_number')} IN ({{marks}})"
             + ("" if dialect.name == "sqlite" else " FOR UPDATE")  # as Core renders it
         )
+        # The stored category rows of updated practitioners (plain integers and strings).
+        self._categories_sql = (
+            None
+            if mark is None
+            else "SELECT "
+            + ", ".join(
+                quote(name)
+                for name in ("practitioner_id", "position", "category", "raw_status", "status")
+            )
+            + f" FROM {quote(RegistrationCategory.__tablename__)} "
+            f"WHERE {quote('practitioner_id')} IN ({{marks}})"
+        )
         self._checked_at = PRACTITIONERS.c.last_checked_at.type.dialect_impl(
             dialect
         ).result_processor(dialect, None)
@@ -295,6 +307,24 @@ class _Statements:
             )
         sql = self._ids_sql.format(marks=", ".join([self._mark] * len(wanted)))
         return session.connection().exec_driver_sql(sql, tuple(wanted)).all()
+
+    def categories_of(self, session: Session, practitioner_ids: list[int]) -> list[tuple]:
+        """(practitioner id, position, category, raw status, status) of every stored category
+        row of these practitioners: one statement, through the driver as ``ids_of``."""
+        if self._categories_sql is None:
+            return list(
+                session.execute(
+                    select(
+                        CATEGORIES.c.practitioner_id,
+                        CATEGORIES.c.position,
+                        CATEGORIES.c.category,
+                        CATEGORIES.c.raw_status,
+                        CATEGORIES.c.status,
+                    ).where(CATEGORIES.c.practitioner_id.in_(practitioner_ids))
+                )
+            )
+        sql = self._categories_sql.format(marks=", ".join([self._mark] * len(practitioner_ids)))
+        return session.connection().exec_driver_sql(sql, tuple(practitioner_ids)).all()
 
     def fingerprints_of(
         self, session: Session, wanted: list[str]
@@ -948,14 +978,8 @@ class BatchWriter:
         if not practitioner_ids:
             return {}
         stored: dict[int, list[tuple]] = {}
-        for pid, position, category, raw_status, status in self.session.execute(
-            select(
-                CATEGORIES.c.practitioner_id,
-                CATEGORIES.c.position,
-                CATEGORIES.c.category,
-                CATEGORIES.c.raw_status,
-                CATEGORIES.c.status,
-            ).where(CATEGORIES.c.practitioner_id.in_(practitioner_ids))
+        for pid, position, category, raw_status, status in self._statements().categories_of(
+            self.session, practitioner_ids
         ):
             stored.setdefault(pid, []).append((position, category, raw_status, status))
         return {pid: tuple(sorted(rows)) for pid, rows in stored.items()}

@@ -179,3 +179,33 @@ def test_fingerprints_are_read_as_core_reads_them(any_app):
         assert fingerprints["MP0000001"][1] == NOW
         for row in beliefs:
             assert fingerprints[row.registration_number] == _fingerprint(row)
+
+
+def test_stored_category_rows_are_read_as_core_reads_them(any_app):
+    from sqlalchemy import select
+
+    from importers.snapshot_import import CATEGORIES, _Statements
+
+    with any_app.app_context():
+        statements = _Statements(db.engine.dialect)
+        assert statements._categories_sql is not None  # the driver path is taken
+        rows = [practitioner_values(f"MP{n:07d}", NOW) for n in range(1, 4)]
+        statements.insert_practitioners.execute(
+            db.session, statements.insert_practitioners.convert(rows)
+        )
+        ids = [pid for _, pid in statements.ids_of(db.session, ["MP0000001", "MP0000002"])]
+        categories = [
+            (0, "INDEPENDENT PRACTICE", "ACTIVE", "active", ids[0]),
+            (1, "INTERN", None, "unknown", ids[0]),
+            (0, "PUBLIC SERVICE — É", "INACTIVE / ACTIVE", "inactive", ids[1]),
+        ]
+        statements.insert_categories.execute(db.session, categories)
+        columns = ("practitioner_id", "position", "category", "raw_status", "status")
+        core = db.session.execute(
+            select(*(CATEGORIES.c[name] for name in columns)).where(
+                CATEGORIES.c.practitioner_id.in_([*ids, 999_999])
+            )
+        ).all()
+        driver = statements.categories_of(db.session, [*ids, 999_999])
+        assert len(core) == 3
+        assert sorted(map(tuple, driver)) == sorted(map(tuple, core))
