@@ -30,7 +30,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter, deque, namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, fields
@@ -122,6 +122,8 @@ BELIEF_COLUMNS = [
     PRACTITIONERS.c[name] for name in ("id", "registration_number", *Belief.FIELDS, *FACT_COLUMNS)
 ]
 _MASK = (1 << 64) - 1
+# A stored belief read through the driver: named as ``BELIEF_COLUMNS``, like Core's rows.
+_StoredBelief = namedtuple("_StoredBelief", [column.name for column in BELIEF_COLUMNS])
 
 # The written columns in statement order, and getters that pull them out in that order.
 _NO_FACT_VALUES = (None,) * len(FACT_COLUMNS)
@@ -269,6 +271,22 @@ class _Statements:
             f"WHERE {quote('registration_number')} IN ({{marks}})"
             + ("" if dialect.name == "sqlite" else " FOR UPDATE")  # as Core renders it
         )
+        # The stored beliefs a batch's rules read, each value converted as Core converts it
+        # (the UTC date-times; the other columns need nothing on these drivers).
+        self._beliefs_sql = (
+            None
+            if mark is None
+            else "SELECT "
+            + ", ".join(quote(column.name) for column in BELIEF_COLUMNS)
+            + f" FROM {quote(Practitioner.__tablename__)} "
+            f"WHERE {quote('registration_number')} IN ({{marks}})"
+        )
+        self._belief_conversions = [
+            (position, convert)
+            for position, column in enumerate(BELIEF_COLUMNS)
+            if (convert := column.type.dialect_impl(dialect).result_processor(dialect, None))
+            is not None
+        ]
         # The stored category rows of updated practitioners (plain integers and strings).
         self._categories_sql = (
             None
@@ -307,6 +325,29 @@ class _Statements:
             )
         sql = self._ids_sql.format(marks=", ".join([self._mark] * len(wanted)))
         return session.connection().exec_driver_sql(sql, tuple(wanted)).all()
+
+    def beliefs_of(self, session: Session, wanted: list[str]) -> list[Any]:
+        """The stored ``BELIEF_COLUMNS`` of these numbers, as Core would read them (rows with
+        the columns' names as attributes): one statement, through the driver as ``ids_of``
+        (Core renders an expanding IN of a batch's 2,000 numbers three times slower)."""
+        if self._beliefs_sql is None:
+            return list(
+                session.execute(
+                    select(*BELIEF_COLUMNS).where(PRACTITIONERS.c.registration_number.in_(wanted))
+                )
+            )
+        sql = self._beliefs_sql.format(marks=", ".join([self._mark] * len(wanted)))
+        rows = session.connection().exec_driver_sql(sql, tuple(wanted)).all()
+        conversions = self._belief_conversions
+        stored = []
+        for row in rows:
+            values = list(row)
+            for position, convert in conversions:
+                value = values[position]
+                if value is not None:
+                    values[position] = convert(value)
+            stored.append(_StoredBelief(*values))
+        return stored
 
     def categories_of(self, session: Session, practitioner_ids: list[int]) -> list[tuple]:
         """(practitioner id, position, category, raw status, status) of every stored category
@@ -839,9 +880,7 @@ class BatchWriter:
     def _beliefs(self, wanted: list[str]) -> dict[str, Any]:
         return {
             row.registration_number: row
-            for row in self.session.execute(
-                select(*BELIEF_COLUMNS).where(PRACTITIONERS.c.registration_number.in_(wanted))
-            )
+            for row in self._statements().beliefs_of(self.session, wanted)
         }
 
     def _plan(self, group: Group, row: Any, now: datetime) -> _Planned:

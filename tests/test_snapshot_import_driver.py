@@ -209,3 +209,32 @@ def test_stored_category_rows_are_read_as_core_reads_them(any_app):
         driver = statements.categories_of(db.session, [*ids, 999_999])
         assert len(core) == 3
         assert sorted(map(tuple, driver)) == sorted(map(tuple, core))
+
+
+def test_stored_beliefs_are_read_as_core_reads_them(any_app):
+    """The rules of a batch read the stored beliefs through the driver: every value must be
+    what Core gives (aware UTC date-times, None where nothing is stored)."""
+    from sqlalchemy import select
+
+    from importers.snapshot_import import BELIEF_COLUMNS, PRACTITIONERS, _Statements
+
+    with any_app.app_context():
+        statements = _Statements(db.engine.dialect)
+        assert statements._beliefs_sql is not None  # the driver path is taken
+        rows = [practitioner_values(f"MP{n:07d}", NOW + timedelta(days=n)) for n in range(1, 4)]
+        statements.insert_practitioners.execute(
+            db.session, statements.insert_practitioners.convert(rows)
+        )
+        wanted = ["MP0000001", "MP0000003", "MP0000009"]
+        core = db.session.execute(
+            select(*BELIEF_COLUMNS).where(PRACTITIONERS.c.registration_number.in_(wanted))
+        ).all()
+        driver = statements.beliefs_of(db.session, wanted)
+        assert len(core) == len(driver) == 2
+        by_number = {row.registration_number: row for row in driver}
+        for row in core:
+            mine = by_number[row.registration_number]
+            assert tuple(mine) == tuple(row)
+            assert [type(value) for value in mine] == [type(value) for value in row]
+            assert mine.last_checked_at == NOW and mine.last_checked_at.tzinfo is not None
+            assert mine.status_changed_at is None
