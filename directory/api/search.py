@@ -70,10 +70,9 @@ def result_items(results: SearchResults, *, include_unverified: bool) -> list[di
                     {"slug": slug, "name": name}
                     for slug, name in zip(hit.services, hit.service_names, strict=False)
                 ],
-                "clinics": [
-                    {"slug": c.slug, "name": c.name, "city": c.city, "province": c.province}
-                    for c in hit.clinics
-                ],
+                # ClinicRef has exactly the schema's fields; orjson and marshmallow read
+                # dataclasses as they are.
+                "clinics": hit.clinics,
                 "snippet": str(hit.snippet),  # Markup: a str subclass orjson refuses
                 "url": url_of(standing.registration_number),
             }
@@ -100,10 +99,7 @@ def search(args: dict[str, Any]):
             "page": results.page,
             "per_page": results.per_page,
             "pages": results.pages,
-            "facets": {
-                name: [{"value": f.value, "label": f.label, "count": f.count} for f in values]
-                for name, values in results.facets.items()
-            },
+            "facets": results.facets,  # FacetValue: value, label, count, as documented
             "did_you_mean": results.did_you_mean,
             "understood": dict(results.understood),
         }
