@@ -200,11 +200,12 @@ def current_standings(
         return {}
     now = as_utc(now) if now is not None else utcnow()
     limit = max_age()
-    rows = (
-        db.session.connection()
-        .execute(_standings_query(len(wanted)), {f"n{i}": n for i, n in enumerate(wanted)})
-        .all()
-    )
+    # Its own short connection, not the request's session: what is committed is what
+    # counts, and a search request needs no session of its own (3 % of its time).
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            _standings_query(len(wanted)), {f"n{i}": n for i, n in enumerate(wanted)}
+        ).all()
     return {
         row.registration_number: Standing(
             row.registration_number,
