@@ -8,8 +8,8 @@ from directory.api.base import ApiBlueprint
 from directory.api.present import json_response, practitioner_urls, verification_fields
 from directory.api.problems import ApiProblem
 from directory.api.schemas import SearchArgsSchema, SearchResponseSchema
-from directory.registry.verification import current_standings
 from directory.search.backend import QueryError, SearchQuery, SearchResults
+from directory.search.results import hits_with_standings
 
 search_api = ApiBlueprint(
     "search",
@@ -50,16 +50,12 @@ def run_search(query: SearchQuery) -> SearchResults:
 
 
 def result_items(results: SearchResults, *, include_unverified: bool) -> list[dict[str, Any]]:
-    """The page of hits, with name, status and ``verified`` from ``current_standings``
-    (the database now, never the index's copy). A hit no longer verified is dropped when
-    only verified ones were asked for, never shown as verified."""
-    standings = current_standings(hit.registration_number for hit in results.hits)
+    """The page of hits, with name, status and ``verified`` from the database now
+    (``hits_with_standings``), never the index's copy. A hit no longer verified is dropped
+    when only verified ones were asked for, never shown as verified."""
     url_of = practitioner_urls()
     items = []
-    for hit in results.hits:
-        standing = standings.pop(hit.registration_number, None)
-        if standing is None:  # deleted since it was indexed, or a stale twin of a hit
-            continue
+    for hit, standing in hits_with_standings(results.hits):
         judged = standing.verdict
         if not judged.verified and not include_unverified:
             continue

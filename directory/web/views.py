@@ -25,8 +25,9 @@ from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service, listing_services
 from directory.registry import numbers
 from directory.registry.models import Practitioner, VerificationCheck
-from directory.registry.verification import Standing, Verdict, current_standings, verdict
+from directory.registry.verification import Standing, Verdict, verdict
 from directory.search.backend import QueryError, SearchHit, SearchQuery, SearchResults
+from directory.search.results import hits_with_standings
 from directory.web import presenters
 from directory.web.params import (
     KEYS,
@@ -75,18 +76,8 @@ class Card:
 
 
 def cards_for(hits: list[SearchHit]) -> list[Card]:
-    """Cards in the engine's order, each judged by ``current_standings``.
-
-    A hit whose practitioner is no longer in the database is dropped (the index lags a
-    deletion), as is a second hit for the same number (an index may hold a stale twin).
-    """
-    standings = current_standings(h.registration_number for h in hits)
-    cards: list[Card] = []
-    for hit in hits:
-        standing = standings.pop(hit.registration_number, None)
-        if standing is not None:
-            cards.append(Card(hit, standing))
-    return cards
+    """Cards in the engine's order, each judged now (``hits_with_standings``)."""
+    return [Card(hit, standing) for hit, standing in hits_with_standings(hits)]
 
 
 @web.get("/")
