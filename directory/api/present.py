@@ -39,10 +39,10 @@ def json_response(body: dict[str, Any]) -> Response:
     For the API's busiest route (a search page is some 400 values): marshmallow's dump
     was a third of the request, and the standard library's encoder half of what remained.
     orjson writes date-times as RFC 3339, as marshmallow's ``DateTime`` does, and
-    dataclasses (``FacetValue``, ``ClinicRef``) field by field in C; keys are sorted, as
-    Flask's own encoder sorts them. flask-smorest passes a ``Response`` through
-    unchanged and still documents the schema; ``tests/test_api.py`` checks that the body
-    is exactly what the schema would have written.
+    dataclasses (``FacetValue``, ``ClinicRef``) field by field in C, in field order;
+    dictionary keys are sorted, as Flask's own encoder sorts them. flask-smorest passes a
+    ``Response`` through unchanged and still documents the schema; ``tests/test_api.py``
+    checks that the body is exactly what the schema would have written.
     """
     return current_app.response_class(
         orjson.dumps(body, option=orjson.OPT_SORT_KEYS), mimetype="application/json"
