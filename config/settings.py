@@ -11,6 +11,10 @@ class DefaultConfig:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # passed to SQLAlchemy's create_engine (JSON in env)
     # None means: ``search-index/`` under Flask's instance folder.
     SEARCH_INDEX_DIR: str | None = None
+    # Packages that add to the app at start-up, each through its ``init_app(app)`` (as
+    # Pyramid's ``config.include``): ``importers`` brings the register sources and the
+    # ``flask registry import|verify|recheck`` commands. ``directory`` never imports them.
+    INCLUDES: tuple[str, ...] = ("importers",)
 
     # --- Search (docs/search.md) -----------------------------------------------------
     # The search engine behind directory.search.get_search_backend(); only "whoosh" so far.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +41,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _configure_sqlite(app)
 
     from directory import models  # noqa: F401  (every model registered with the metadata)
-    from directory.registry.cli import registry_cli
+    from directory.registry.cli import registry_group
     from directory.web import web
 
     app.register_blueprint(web)
-    app.cli.add_command(registry_cli)
-
-    from importers.recheck.cli import recheck_command
-
-    registry_cli.add_command(recheck_command)  # `flask registry recheck`
+    app.cli.add_command(registry_group())
 
     from directory import notifications
 
@@ -75,6 +72,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     search.init_app(app)  # the backend, the index outbox, `flask search`
     app.register_blueprint(health)  # /healthz
+
+    for name in app.config["INCLUDES"]:  # by name, so that `directory` depends on none
+        try:
+            package = import_module(name)
+        except ImportError as exc:
+            raise RuntimeError(f"invalid setting: INCLUDES names {name!r}: {exc}") from exc
+        package.init_app(app)
     return app
 
 
@@ -82,12 +86,10 @@ def _check_settings(app: Flask) -> None:
     """Fail at start-up, with the setting's name, rather than at the first request."""
     from config.settings import check_durations
     from directory.registry.policy import RegistryPolicy
-    from importers.sources.hpcsa import HpcsaSettings
 
     try:
         check_durations(app.config)
         RegistryPolicy.from_config(app.config)
-        HpcsaSettings.from_config(app.config)
     except (ValueError, KeyError) as exc:
         raise RuntimeError(f"invalid setting: {exc}") from exc
 

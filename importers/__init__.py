@@ -1,1 +1,23 @@
-"""Registers and what they say: sources that look registrations up, and the jobs that use them."""
+"""Registers and what they say: sources that look registrations up, and the jobs that use them.
+
+``init_app`` wires this package into an app (``create_app`` calls it for each name in the
+``INCLUDES`` setting): it checks the register settings at start-up and adds
+``flask registry import``, ``verify`` and ``recheck`` to the ``flask registry`` group.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from importers.cli import import_command, verify_command
+    from importers.recheck.cli import recheck_command
+    from importers.sources.hpcsa import HpcsaSettings
+
+    try:
+        HpcsaSettings.from_config(app.config)
+    except (ValueError, KeyError) as exc:
+        raise RuntimeError(f"invalid setting: {exc}") from exc
+    for command in (import_command, verify_command, recheck_command):
+        app.cli.commands["registry"].add_command(command)

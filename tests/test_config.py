@@ -47,6 +47,7 @@ def override_for(key: str, tmp_path: Path) -> tuple[str, object]:
         "MAIL_TRANSPORT": "none",
         "MAIL_FROM": "Override <override@directory.invalid>",
         "RECHECK_JITTER": 0.1,
+        "INCLUDES": [],  # an app without the importers' commands
     }
     if key in special:
         value = special[key]
@@ -88,6 +89,19 @@ def test_every_setting_can_be_overridden_from_the_environment(env, key):
     app = create_app({"TESTING": True})
     assert app.config[key] == expected
     assert app.config[key] != getattr(DefaultConfig, key)
+
+
+def test_an_include_that_cannot_be_imported_fails_at_start_by_name(env):
+    env("INCLUDES", '["importers", "no_such_package"]')
+    with pytest.raises(RuntimeError, match=r"INCLUDES.*no_such_package"):
+        create_app({"TESTING": True})
+
+
+def test_the_registry_commands_that_ask_a_register_come_from_the_importers(env):
+    names = lambda app: set(app.cli.commands["registry"].list_commands(None))  # noqa: E731
+    assert names(create_app({"TESTING": True})) == {"import", "verify", "recheck", "show"}
+    env("INCLUDES", "[]")
+    assert names(create_app({"TESTING": True})) == {"show"}
 
 
 def test_the_issues_examples_and_a_duration(env, tmp_path):

@@ -257,7 +257,7 @@ def _queue_after_flush(session: Session, flush_context) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _queue_after_bulk_insert(state: ORMExecuteState):
-    """Bulk path (``session.execute(insert(status_events), rows)``, as importers do)."""
+    """Bulk path (``session.execute(insert(status_events), rows)``, as the snapshot import does)."""
     if not state.is_insert:
         return None
     table = getattr(state.statement, "table", None)

@@ -16,7 +16,7 @@ changes nothing at all. An answer dated in the future (a wrong ``--as-of``) coun
 no answer can make a registration look confirmed later than the moment it was recorded.
 
 ``decide`` is the pure form of the rules (plain values in, plain values out); ``record_check``
-applies a decision to ORM objects, and bulk importers apply the same decisions with Core
+applies a decision to ORM objects, and bulk snapshot imports apply the same decisions with Core
 statements, so both paths share one set of rules.
 """
 
