@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import bisect
-import sys
 import time
-import types
 from email.utils import formatdate
 
 import pytest
@@ -445,9 +443,9 @@ def test_a_database_failure_while_recording_stops_the_run_plainly(app, register)
 
 
 def stub_notifications(monkeypatch, deliver) -> None:
-    module = types.ModuleType("directory.notifications")
-    module.deliver_pending = deliver
-    monkeypatch.setitem(sys.modules, "directory.notifications", module)
+    import importers.recheck.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "deliver_pending", deliver)
 
 
 def test_notifications_are_delivered_after_a_change(app, register, monkeypatch):

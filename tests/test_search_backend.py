@@ -13,7 +13,7 @@ from directory.registry.models import Practitioner
 from directory.registry.verification import verdict
 from directory.search import QueryError, SearchQuery, get_search_backend
 from directory.search.engine import WhooshBackend
-from tests.test_search_support import NOW, numbers_of, seed
+from tests.test_search_support import NOW, numbers_of, register_says, seed
 
 
 @pytest.fixture
@@ -421,11 +421,11 @@ def test_an_index_that_followed_many_changes_answers_like_a_fresh_one(app, direc
         directory.search(query, now=NOW)
     first_segment = directory._view(directory._state()).parts[0].cache
     people = {p.registration_number: p for p in db.session.scalars(db.select(Practitioner))}
-    people["MP0910002"].status = "suspended"
+    register_says("MP0910002", "SUSPENDED")
     db.session.commit()
-    people["MP0910004"].verified_at = NOW - timedelta(hours=1)  # stale -> verified
+    register_says("MP0910004", at=NOW - timedelta(hours=1))  # stale -> verified
     db.session.commit()
-    people["MP0910012"].surname = "Aaronsample"  # first by name now
+    register_says("MP0910012", surname="Aaronsample")  # first by name now
     db.session.commit()
     acne = db.session.scalar(db.select(Service).where(Service.slug == "acne"))
     clinic = db.session.scalar(db.select(Clinic).where(Clinic.slug == "harbour-skin"))

@@ -14,7 +14,7 @@ from directory.extensions import db
 from directory.registry.models import Practitioner
 from directory.search import SearchQuery, get_search_backend, store
 from directory.search.documents import build_documents
-from tests.test_search_support import numbers_of, seed
+from tests.test_search_support import numbers_of, register_says, seed
 
 
 @pytest.fixture
@@ -131,10 +131,7 @@ def test_a_change_during_a_rebuild_is_not_lost(app, directory, monkeypatch):
         yield from original(conn, *args, **kwargs)
         # Another writer commits after the build has read everything.
         with app.app_context():
-            p = db.session.scalar(
-                select(Practitioner).where(Practitioner.registration_number == "MP0910012")
-            )
-            p.surname = "Duringrebuild"
+            register_says("MP0910012", surname="Duringrebuild")
             db.session.commit()
 
     monkeypatch.setattr(indexer_module, "iter_all_documents", slow_read)

@@ -24,7 +24,7 @@ from directory.search.documents import CURSOR_DOC_ID
 from directory.search.models import SearchOutbox
 from directory.search.outbox import Cursor, apply_pending, enqueue_practitioners, read_cursor
 from directory.util.clock import utcnow
-from tests.test_search_support import numbers_of, seed
+from tests.test_search_support import numbers_of, register_says, seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,8 +58,7 @@ def current_index(app):
 
 def test_status_change_appears_after_commit(directory):
     assert "MP0910002" in numbers_of(directory.search(SearchQuery(text="botox")))
-    p = practitioner("MP0910002")
-    p.status = "suspended"
+    register_says("MP0910002", "SUSPENDED")
     db.session.commit()
     assert "MP0910002" not in numbers_of(directory.search(SearchQuery(text="botox")))
     hit = directory.search(SearchQuery(text="Sampleton", include_unverified=True)).hits[0]
@@ -142,7 +141,7 @@ def test_practitioner_deleted(directory):
 
 def test_rollback_writes_no_outbox_rows(directory):
     before = outbox_count()
-    practitioner("MP0910002").status = "erased"
+    register_says("MP0910002", "ERASED")
     db.session.flush()
     assert outbox_count() == before + 1  # written in the same transaction...
     db.session.rollback()
@@ -156,8 +155,7 @@ def test_changes_that_do_not_touch_documents_write_nothing(directory):
     listed.last_checked_at = utcnow()
     listed.next_check_at = utcnow() + timedelta(days=7)
     listed.consecutive_failures = 3
-    unlisted = practitioner("MP0910010")
-    unlisted.status = "suspended"  # in the register, not in the directory
+    register_says("MP0910010", "SUSPENDED")  # in the register, not in the directory
     db.session.add(Practitioner(registration_number="MP0919999", prefix="MP", status="active"))
     db.session.commit()
     assert outbox_count() == before
@@ -169,7 +167,7 @@ def test_lock_held_by_another_writer_never_fails_or_waits_and_sync_lands_it(app,
     holder = current_index(app).writer()  # another process's writer, as far as we know
     try:
         started = time.monotonic()
-        practitioner("MP0910002").status = "suspended"
+        register_says("MP0910002", "SUSPENDED")
         db.session.commit()  # must neither raise nor wait for the lock
         waited = time.monotonic() - started
         assert waited < 10, waited  # whoosh's own default would wait for the lock
@@ -187,7 +185,7 @@ def test_lock_held_by_another_writer_never_fails_or_waits_and_sync_lands_it(app,
 def test_a_lock_collision_is_retried_in_process(app, directory):
     directory.indexer.retry_delay = 0.2
     holder = current_index(app).writer()
-    practitioner("MP0910002").status = "suspended"
+    register_says("MP0910002", "SUSPENDED")
     db.session.commit()
     holder.cancel()
     deadline = time.monotonic() + 10
@@ -206,7 +204,7 @@ def test_a_failed_apply_leaves_the_rows_pending(app, directory, monkeypatch):
         raise RuntimeError("database went away mid-apply")
 
     monkeypatch.setattr(outbox_module, "build_documents", broken)
-    practitioner("MP0910002").status = "suspended"
+    register_says("MP0910002", "SUSPENDED")
     db.session.commit()  # the commit itself succeeds; the apply failure is only logged
     assert "MP0910002" in numbers_of(directory.search(SearchQuery(text="botox")))
     monkeypatch.undo()
@@ -291,7 +289,7 @@ def test_the_cursor_commits_with_the_documents(app, directory):
     with ix.searcher() as searcher:
         stored = searcher.document(pid=CURSOR_DOC_ID)
         before = Cursor.from_payload(stored["payload"])
-    practitioner("MP0910002").surname = "Cursorwatch"
+    register_says("MP0910002", surname="Cursorwatch")
     db.session.commit()
     ix = current_index(app)
     with ix.searcher() as searcher:
@@ -306,7 +304,7 @@ def test_two_hosts_each_with_its_own_index_follow_one_outbox(app, directory, tmp
         host_b = get_search_backend()
         assert find(host_b, "Peelman") == ["MP0910012"]  # builds its own generation
     with app.app_context():
-        practitioner("MP0910012").surname = "Twohostson"
+        register_says("MP0910012", surname="Twohostson")
         db.session.commit()  # applied to host A's index after commit
         assert find(directory, "Twohostson") == ["MP0910012"]
     with other.app_context():
@@ -378,7 +376,7 @@ def test_applies_merge_small_segments_but_never_the_largest(app, directory):
 
     (largest,) = segments()
     for n in range(12):
-        practitioner("MP0910002").surname = f"Mergeson{n}"
+        register_says("MP0910002", surname=f"Mergeson{n}")
         db.session.commit()
     now = segments()
     assert largest in now
@@ -399,7 +397,7 @@ def test_a_new_generation_reuses_open_segments_with_their_new_deletions(
     directory.search(SearchQuery(text="Sampleton"))
     before = directory._state().searcher.reader()
     first = next(iter(before.leaf_readers()))[0]
-    practitioner("MP0910002").surname = "Reusedreader"
+    register_says("MP0910002", surname="Reusedreader")
     db.session.commit()
     with caplog.at_level("WARNING"):
         assert find(directory, "Sampleton") == []  # the old version is deleted...

@@ -10,10 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import current_app
+
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service
 from directory.listings.services import sync_services
+from directory.registry.checks import record_check
+from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.models import Practitioner
+from directory.registry.policy import RegistryPolicy
+from directory.registry.statuses import Outcome
 from directory.util.clock import utcnow
 
 NOW = utcnow()
@@ -176,6 +182,29 @@ def seed(now: datetime = NOW) -> dict[str, Practitioner]:
         )
     db.session.commit()
     return people
+
+
+def register_says(
+    number: str, raw_status: str = "ACTIVE", *, at: datetime | None = None, **facts: str
+) -> None:
+    """The register answers for ``number`` through the one write path (``record_check``):
+    the practitioner's current names and place with ``facts`` changed, and ``raw_status``.
+    Not committed (the caller commits, as a job would)."""
+    practitioner = db.session.scalar(
+        db.select(Practitioner).where(Practitioner.registration_number == number)
+    )
+    values = {
+        name: facts.get(name, getattr(practitioner, name))
+        for name in ("title", "surname", "full_names", "city", "postal_code")
+    }
+    row = RegisterRow(
+        number, category=facts.get("category", "INDEPENDENT PRACTICE"), status=raw_status,
+        **values,
+    )  # fmt: skip
+    result = LookupResult(number, Outcome.OK, at or utcnow(), "test", rows=(row,))
+    record_check(
+        db.session, practitioner, result, RegistryPolicy.from_config(current_app.config)
+    )
 
 
 def numbers_of(results) -> list[str]:

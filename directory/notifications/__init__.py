@@ -50,6 +50,8 @@ def init_app(app: Flask) -> None:
     from directory.extensions import db
     from directory.notifications.cli import notifications_cli
     from directory.notifications.feed import feed
+    from directory.notifications.queue import on_registrations_changed
+    from directory.registry.signals import registrations_changed
 
     try:
         settings = NotifySettings.from_config(app.config, app.instance_path)
@@ -64,5 +66,6 @@ def init_app(app: Flask) -> None:
             "PUBLIC_BASE_URL is not set: links in notifications point at %s",
             "http://127.0.0.1:8000",
         )
+    registrations_changed.connect(on_registrations_changed)
     app.register_blueprint(feed)
     app.cli.add_command(notifications_cli)

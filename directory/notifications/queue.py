@@ -1,12 +1,13 @@
 """Queueing: every new ``StatusEvent`` gets its feed entry and its notifications in the
 same transaction as the status change itself (a transactional outbox).
 
-Two session events cover both ways events are written: ``after_flush`` for ORM objects
-(``record_check``, from a page, a CLI command or the recheck job) and ``do_orm_execute``
-for bulk ``session.execute(insert(...), rows)`` (snapshot imports). Both add the rows with
-Core statements on the session's own connection, so a rollback queues nothing and a commit
-never lacks them. (Raw SQL written straight to ``status_events`` is out of their reach: do
-not; ``queue_for_events(connection, app, None)`` repairs such rows.)
+The registry's one write path announces each write's new events through
+``registrations_changed`` (``directory/registry/signals.py``); ``on_registrations_changed``
+adds the rows with Core statements on the writer's own connection, so a rollback queues
+nothing and a commit never lacks them. ``do_orm_execute`` still catches bulk
+``session.execute(insert(...), rows)`` of events (snapshot imports). (Raw SQL written
+straight to ``status_events`` is out of reach: do not; ``queue_for_events(connection, app,
+None)`` repairs such rows.)
 """
 
 from __future__ import annotations
@@ -242,17 +243,18 @@ def _display_names(connection: Connection, practitioner_ids: list[int]) -> dict[
     return names
 
 
-# --- The two ways a status event is written through a session ----------------------------
+# --- How new status events reach the queue -------------------------------------------------
 
 
-@event.listens_for(Session, "after_flush")
-def _queue_after_flush(session: Session, flush_context) -> None:
-    """ORM path (``record_check``): the flush just inserted these events; same transaction."""
-    event_ids = [o.event_id for o in session.new if isinstance(o, StatusEvent)]
-    if not event_ids:
+def on_registrations_changed(app: Flask | None, *, session: Session, changes) -> None:
+    """``registrations_changed``: the write just flushed these status events; queue them in
+    its transaction."""
+    if not changes.event_ids:
         return
     connection = session.connection(bind_arguments={"mapper": StatusEvent.__mapper__})
-    queue_for_events(connection, app_for(connection.engine), event_ids)
+    if app is None or EXTENSION not in app.extensions:
+        app = app_for(connection.engine)
+    queue_for_events(connection, app, changes.event_ids)
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -38,6 +38,7 @@ from directory.registry.models import (
     VerificationCheck,
 )
 from directory.registry.policy import RegistryPolicy
+from directory.registry.signals import announce
 from directory.registry.statuses import Outcome, Status, combine, map_raw_status, status_map
 from directory.util.clock import as_utc, utcnow
 
@@ -440,7 +441,9 @@ def record_check(
 ) -> CheckEffect:
     """Apply one register answer (or failure) to ``practitioner`` and append its history row.
 
-    The caller owns the transaction: nothing is committed here.
+    The rows are flushed and ``signals.registrations_changed`` is sent (search and
+    notifications add their outbox rows in this transaction). The caller owns the
+    transaction: nothing is committed here.
     """
     if result.registration_number != practitioner.registration_number:
         raise ValueError(
@@ -473,6 +476,13 @@ def record_check(
         session.add(event)
     session.add(
         VerificationCheck(practitioner=practitioner, **history_values(result, decision, now))
+    )
+    session.flush()
+    announce(
+        session,
+        source=result.source,
+        practitioner_ids=[practitioner.id],
+        event_ids=[event.event_id] if event is not None else [],
     )
     return CheckEffect(
         registration_number=practitioner.registration_number,

@@ -43,11 +43,14 @@ def _create(app: Flask) -> SearchBackend:
 
 
 def init_app(app: Flask) -> None:
-    """Create the app's backend (so the outbox can be applied after commits) and register
-    ``flask search ...``. Importing ``outbox`` registers its session events."""
-    from directory.search import outbox  # noqa: F401
+    """Create the app's backend (so the outbox can be applied after commits), follow
+    ``registrations_changed`` and register ``flask search ...``. Importing ``outbox``
+    registers its session events (listings, clinics, services)."""
+    from directory.registry.signals import registrations_changed
+    from directory.search import outbox
     from directory.search.cli import search_cli
 
+    registrations_changed.connect(outbox.on_registrations_changed)
     app.extensions[EXTENSION_KEY] = _create(app)
     app.cli.add_command(search_cli)
 

@@ -1,11 +1,19 @@
 """Keeping the index in line with the database: the outbox, its cursor, and applying it.
 
-Writing (in the writer's transaction). Session events look at every flush: a changed
-practitioner (indexed columns only, and only when listed), listing, clinic or service is
-resolved to the practitioners whose documents it touches, and one ``search_outbox`` row per
-practitioner is inserted on the same connection, so the row commits or rolls back with the
-change. Statements that bypass the ORM unit of work (Core ``insert``/``update``, ORM bulk
-``update()``) are not seen: call ``enqueue_practitioners`` next to them.
+Writing (in the writer's transaction), one ``search_outbox`` row per practitioner whose
+document may have changed, inserted on the writer's connection so that it commits or rolls
+back with the change:
+
+- register answers: the one write path sends ``registrations_changed``
+  (``directory/registry/signals.py``) and ``on_registrations_changed`` queues the listed
+  practitioners among them;
+- listings, clinics and services: session events look at every flush and resolve a changed
+  listing, clinic or service to the practitioners whose documents it touches. Statements
+  that bypass the ORM unit of work (Core ``insert``/``update``) are not seen: call
+  ``enqueue_practitioners`` next to them.
+
+A practitioner row edited outside the write path (an operator's script) is not queued:
+``flask search check --fix`` finds and repairs such drift.
 
 Applying (after the commit, or ``flask search sync``). Under the index's whoosh write lock,
 taken WITHOUT waiting on the request path (a held lock leaves the rows for the next
@@ -43,7 +51,6 @@ from directory.registry.models import Practitioner
 from directory.search.documents import (
     CURSOR_DOC_ID,
     INDEXED_CLINIC_COLUMNS,
-    INDEXED_PRACTITIONER_COLUMNS,
     INDEXED_SERVICE_COLUMNS,
     build_documents,
     epoch_us,
@@ -115,7 +122,6 @@ def _before_flush(session: Session, flush_context, instances) -> None:
 def _after_flush(session: Session, flush_context) -> None:
     """Write one outbox row per practitioner whose document this flush may have changed."""
     reasons: dict[int, str] = {pid: "deleted" for pid in session.info.pop(_DELETED_KEY, ())}
-    maybe_listed: set[int] = set()
     clinic_ids: set[int] = set()
     service_ids: set[int] = set()
 
@@ -123,10 +129,7 @@ def _after_flush(session: Session, flush_context) -> None:
         if isinstance(obj, Listing) and obj.practitioner_id is not None:
             reasons[obj.practitioner_id] = "listing"
     for obj in session.dirty:
-        if isinstance(obj, Practitioner):
-            if _changed(obj, INDEXED_PRACTITIONER_COLUMNS):
-                maybe_listed.add(obj.id)
-        elif isinstance(obj, Listing):
+        if isinstance(obj, Listing):
             if session.is_modified(obj, include_collections=True):
                 history = inspect(obj).attrs.practitioner_id.history
                 for pid in (*history.added, *history.unchanged, *history.deleted):
@@ -143,22 +146,13 @@ def _after_flush(session: Session, flush_context) -> None:
         elif isinstance(obj, Listing) and obj.practitioner_id is not None:
             reasons[obj.practitioner_id] = "listing"
 
-    if not (reasons or maybe_listed or clinic_ids or service_ids):
+    if not (reasons or clinic_ids or service_ids):
         return
     conn = session.connection()
     for pid in _listing_practitioners(conn, clinic_ids=clinic_ids):
         reasons.setdefault(pid, "clinic")
     for pid in _listing_practitioners(conn, service_ids=service_ids):
         reasons.setdefault(pid, "service")
-    maybe_listed -= set(reasons)
-    if maybe_listed:
-        listed = conn.execute(
-            select(Listing.practitioner_id)
-            .where(Listing.practitioner_id.in_(sorted(maybe_listed)))
-            .distinct()
-        ).scalars()
-        for pid in listed:
-            reasons[pid] = "practitioner"
     if not reasons:
         return
     now = utcnow()
@@ -170,6 +164,25 @@ def _after_flush(session: Session, flush_context) -> None:
         ],
     )
     session.info[_PENDING_KEY] = True
+
+
+def on_registrations_changed(app, *, session: Session, changes) -> None:
+    """``registrations_changed``: queue the listed ones among the registrations a write
+    touched (an unlisted practitioner has no document), in the writer's transaction."""
+    if not changes.practitioner_ids:
+        return
+    conn = session.connection()
+    listed = sorted(
+        conn.execute(
+            select(Listing.practitioner_id)
+            .where(Listing.practitioner_id.in_(sorted(changes.practitioner_ids)))
+            .distinct()
+        ).scalars()
+    )
+    if listed:
+        reason = "snapshot" if changes.source.startswith("snapshot:") else "practitioner"
+        enqueue_practitioners(conn, listed, reason=reason)
+        session.info[_PENDING_KEY] = True
 
 
 @event.listens_for(Session, "after_commit")

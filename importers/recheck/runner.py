@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import math
 import random
@@ -45,6 +44,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from directory.extensions import db
+from directory.notifications import deliver_pending
 from directory.registry.checks import record_check
 from directory.registry.lookups import LookupResult
 from directory.registry.models import Practitioner
@@ -248,7 +248,7 @@ class RunSummary:
 
 
 class PostCommitHooks:
-    """Calls ``directory.notifications.deliver_pending()`` after commits, when it exists.
+    """Calls ``directory.notifications.deliver_pending()`` after commits.
 
     Runs on its own thread so a slow webhook never holds up the look-ups; calls never
     overlap and never pile up (one queued at most); any failure is logged and forgotten:
@@ -257,21 +257,12 @@ class PostCommitHooks:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self._deliver: Callable[[], object] | None = self._find()
+        self._deliver: Callable[[], object] | None = deliver_pending
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recheck-hooks")
         self._queued = False
         self._lock = threading.Lock()
         self.calls = 0
         self.failures = 0
-
-    @staticmethod
-    def _find() -> Callable[[], object] | None:
-        try:
-            module = importlib.import_module("directory.notifications")
-        except ImportError:
-            return None
-        deliver = getattr(module, "deliver_pending", None)
-        return deliver if callable(deliver) else None
 
     @property
     def available(self) -> bool:
