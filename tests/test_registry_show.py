@@ -108,3 +108,23 @@ def test_something_that_is_not_a_number_exits_2(app):
     result = show(app, "MPO000101")
     assert result.exit_code == 2
     assert "did you mean MP0000101?" in result.stderr and "Traceback" not in result.output
+
+
+def test_the_page_the_api_and_show_describe_a_registration_alike(app, fake_iregister):
+    """One read of the profile: the same verdict, categories, checks and iRegister link."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["registry", "verify", "MP0000102", "MP0000101"]).exit_code == 0
+    client = app.test_client()
+    for number in ("MP0000102", "MP0000101"):
+        shown = json.loads(show(app, number, "--json").stdout)
+        api = client.get(f"/api/v1/practitioners/{number}").get_json()
+        page = client.get(f"/practitioners/{number}").get_data(as_text=True)
+        assert shown["register_record_url"] == api["register_record_url"]
+        assert f'href="{shown["register_record_url"]}"' in page
+        assert shown["verdict"]["headline"] == api["headline"]
+        assert shown["verdict"]["headline"] in page
+        assert shown["categories"] == api["categories"]
+        assert [h["outcome"] for h in shown["history"]] == [h["outcome"] for h in api["history"]]
+        assert shown["register_record_url"].endswith(
+            "MP%20%20%20" + number[2:]
+        )  # the register's own spelling, percent-encoded

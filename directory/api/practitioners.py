@@ -3,11 +3,6 @@ says and as the clinics list it."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from flask import current_app
-from sqlalchemy.orm import selectinload
-
 from directory.api.base import ApiBlueprint
 from directory.api.present import (
     listing_fields,
@@ -18,12 +13,10 @@ from directory.api.present import (
 )
 from directory.api.problems import ApiProblem
 from directory.api.schemas import PractitionerSchema
-from directory.extensions import db
-from directory.listings.models import Listing
+from directory.listings.queries import listings_of_practitioner
 from directory.registry import numbers
-from directory.registry.models import Practitioner, VerificationCheck
 from directory.registry.presenters import registration_facts
-from directory.registry.verification import verdict
+from directory.registry.profile import read_profile
 
 HISTORY_LENGTH = 20
 
@@ -56,12 +49,6 @@ def canonical_number(text: str) -> str:
         ) from exc
 
 
-def register_record_url(canonical: str) -> str:
-    """The registration on the iRegister, the number spelt as the register writes it."""
-    spelt = quote(numbers.register_format(canonical), safe="")
-    return current_app.config["HPCSA_PUBLIC_RECORD_URL"].format(number=spelt)
-
-
 @practitioners_api.route("/practitioners/<registration_number>", parameters=[NUMBER_PARAMETER])
 @practitioners_api.response(200, PractitionerSchema)
 @practitioners_api.alt_response(
@@ -74,30 +61,15 @@ def practitioner(registration_number: str):
     the register's latest answer said active and is recent enough.
     """
     canonical = canonical_number(registration_number)
-    found = db.session.scalar(
-        db.select(Practitioner)
-        .where(Practitioner.registration_number == canonical)
-        .options(selectinload(Practitioner.categories))
-    )
-    if found is None:
+    profile = read_profile(canonical, history=HISTORY_LENGTH)
+    if profile is None:
         raise ApiProblem(
             404,
             f"No practitioner with registration number {canonical} is in this directory. "
             "It may still be on the HPCSA register: check it at the source.",
         )
-    judged = verdict(found)
-    history = db.session.scalars(
-        db.select(VerificationCheck)
-        .where(VerificationCheck.practitioner_id == found.id)
-        .order_by(VerificationCheck.id.desc())
-        .limit(HISTORY_LENGTH)
-    ).all()
-    listings = db.session.scalars(
-        db.select(Listing)
-        .where(Listing.practitioner_id == found.id)
-        .options(selectinload(Listing.clinic), selectinload(Listing.services))
-    ).all()
-    listings = sorted(listings, key=lambda listing: listing.clinic.name)
+    found, judged = profile.practitioner, profile.verdict
+    listings = sorted(listings_of_practitioner(found.id), key=lambda listing: listing.clinic.name)
     # PractitionerSchema picks its fields from these; the API's own verification fields (as in
     # every API answer) and fuller verdict replace the facts' stored ones.
     return {
@@ -105,7 +77,7 @@ def practitioner(registration_number: str):
         **verification_fields(found, judged),
         "headline": judged.headline,
         "verdict": verdict_fields(judged),
-        "register_record_url": register_record_url(canonical),
+        "register_record_url": profile.record_url,
         "history": [
             {
                 "checked_at": c.checked_at,
@@ -115,7 +87,7 @@ def practitioner(registration_number: str):
                 "raw_status": c.raw_status,
                 "effect": c.effect,
             }
-            for c in history
+            for c in profile.history
         ],
         "clinics": [listing_fields(listing) for listing in listings],
         "services": union_of_services(listings),

@@ -16,13 +16,10 @@ from typing import Any
 
 import click
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import select
 
-from directory.extensions import db
 from directory.registry import numbers
-from directory.registry.models import Practitioner, StatusEvent, VerificationCheck
 from directory.registry.presenters import registration_facts
-from directory.registry.verification import verdict
+from directory.registry.profile import Profile, read_profile
 
 
 def registry_group() -> AppGroup:
@@ -76,11 +73,8 @@ def show_command(number: str, history_size: int, as_json: bool) -> None:
         canonical = numbers.normalise(number)
     except numbers.RegistrationNumberError as exc:
         raise InputError(str(exc)) from None
-    session = db.session
-    practitioner = session.scalar(
-        select(Practitioner).where(Practitioner.registration_number == canonical)
-    )
-    if practitioner is None:
+    profile = read_profile(canonical, history=history_size, status_events=history_size)
+    if profile is None:
         message = (
             f"{canonical}: the system holds no registration with this number "
             f"(look it up with: flask registry verify {canonical})"
@@ -92,32 +86,19 @@ def show_command(number: str, history_size: int, as_json: bool) -> None:
             err=True,
         )
         raise SystemExit(1)
-    checks = session.scalars(
-        select(VerificationCheck)
-        .where(VerificationCheck.practitioner_id == practitioner.id)
-        .order_by(VerificationCheck.id.desc())
-        .limit(history_size)
-    ).all()
-    events = session.scalars(
-        select(StatusEvent)
-        .where(StatusEvent.practitioner_id == practitioner.id)
-        .order_by(StatusEvent.id.desc())
-        .limit(history_size)
-    ).all()
-    data = describe(practitioner, checks, events)
+    data = describe(profile)
     if as_json:
         click.echo(json.dumps(data, default=str, ensure_ascii=False))
     else:
         click.echo(_show_text(data))
 
 
-def describe(
-    practitioner: Practitioner, checks: list[VerificationCheck], events: list[StatusEvent]
-) -> dict[str, Any]:
+def describe(profile: Profile) -> dict[str, Any]:
     """Everything ``show`` says about one registration, as plain values (times as ISO text)."""
-    facts = registration_facts(practitioner, verdict(practitioner))
+    facts = registration_facts(profile.practitioner, profile.verdict)
     return {
         **{key: iso(v) if isinstance(v, datetime) else v for key, v in facts.items()},
+        "register_record_url": profile.record_url,
         "history": [
             {
                 "checked_at": iso(c.checked_at),
@@ -130,7 +111,7 @@ def describe(
                 "error": c.error,
                 "duration_ms": c.duration_ms,
             }
-            for c in checks
+            for c in profile.history
         ],
         "status_events": [
             {
@@ -140,7 +121,7 @@ def describe(
                 "to_status": e.to_status,
                 "source": e.source,
             }
-            for e in events
+            for e in profile.status_events
         ],
     }
 
@@ -157,6 +138,7 @@ def _show_text(d: dict[str, Any]) -> str:
         + (f" {d['postal_code']}" if d["postal_code"] else ""),
         f"  {'VERIFIED' if d['verified'] else 'NOT VERIFIED'}: {d['verdict']['headline']}",
         f"  {d['verdict']['explanation']}",
+        f"  the register's own record: {d['register_record_url']}",
         f"  status {d['status']} (register said: {d['raw_status'] or '-'}), "
         f"as of {when(d['status_as_of'])}",
     ]

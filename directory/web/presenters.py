@@ -7,12 +7,10 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from flask import current_app
 from markupsafe import Markup, escape
 
-from directory.registry import numbers
 from directory.registry.models import VerificationCheck
 from directory.registry.statuses import Status
 from directory.util.clock import as_utc
@@ -47,13 +45,6 @@ def long_datetime(value: datetime | None) -> str:
 def iso(value: datetime | None) -> str:
     """For ``<time datetime=...>``."""
     return as_utc(value).isoformat(timespec="seconds") if value else ""
-
-
-def iregister_url(canonical: str) -> str:
-    """The official iRegister record, with the number spelt as the register writes it
-    (``MP   0000123``, the spaces percent-encoded so the link is a valid URL)."""
-    template = current_app.config["HPCSA_PUBLIC_RECORD_URL"]
-    return template.format(number=quote(numbers.register_format(canonical), safe=""))
 
 
 _MARK = re.compile(r"&lt;(/?)mark&gt;")

@@ -23,8 +23,9 @@ from sqlalchemy.orm import selectinload
 from directory import search as search_package
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service, listing_services
+from directory.listings.queries import listings_of_practitioner
 from directory.registry import numbers
-from directory.registry.models import Practitioner, VerificationCheck
+from directory.registry.profile import find_practitioner, read_profile, register_record_url
 from directory.registry.verification import Standing, Verdict, verdict
 from directory.search.backend import QueryError, SearchHit, SearchQuery, SearchResults
 from directory.search.results import hits_with_standings
@@ -231,14 +232,6 @@ def search():
     return render_template("results.html", **context)
 
 
-def _find_practitioner(canonical: str) -> Practitioner | None:
-    return db.session.scalar(
-        select(Practitioner)
-        .where(Practitioner.registration_number == canonical)
-        .options(selectinload(Practitioner.categories))
-    )
-
-
 def _never_checked(
     canonical: str | None, error: numbers.RegistrationNumberError | None, typed: str, status: int
 ):
@@ -248,7 +241,7 @@ def _never_checked(
             typed=typed,
             canonical=canonical,
             error=error,
-            record_url=presenters.iregister_url(canonical) if canonical else None,
+            record_url=register_record_url(canonical) if canonical else None,
             register_spelling=numbers.register_format(canonical) if canonical else None,
         ),
         status,
@@ -263,38 +256,21 @@ def practitioner(number: str):
         return _never_checked(None, exc, number, 404)
     if canonical != number:
         return redirect(url_for("web.practitioner", number=canonical), code=301)
-    found = _find_practitioner(canonical)
-    if found is None:
+    profile = read_profile(canonical, history=HISTORY_SHOWN)
+    if profile is None:
         return _never_checked(canonical, None, number, 404)
-    checks_total = db.session.scalar(
-        select(func.count(VerificationCheck.id)).where(
-            VerificationCheck.practitioner_id == found.id
-        )
-    )
-    history = db.session.scalars(
-        select(VerificationCheck)
-        .where(VerificationCheck.practitioner_id == found.id)
-        .order_by(VerificationCheck.id.desc())
-        .limit(HISTORY_SHOWN)
-    ).all()
-    listings = db.session.scalars(
-        select(Listing)
-        .join(Clinic)
-        .where(Listing.practitioner_id == found.id)
-        .options(selectinload(Listing.clinic), selectinload(Listing.services))
-        .order_by(Clinic.city, Clinic.name)
-    ).all()
+    found = profile.practitioner
     return render_template(
         "practitioner.html",
         p=found,
-        verdict=verdict(found),
-        register_as_of=found.status_as_of or found.verified_at,
-        timeline=[presenters.timeline_entry(c) for c in history],
-        checks_total=checks_total,
-        listings=listings,
-        record_url=presenters.iregister_url(canonical),
-        register_spelling=numbers.register_format(canonical),
-        register_name=numbers.register_name(found.prefix),
+        verdict=profile.verdict,
+        register_as_of=profile.register_as_of,
+        timeline=[presenters.timeline_entry(c) for c in profile.history],
+        checks_total=profile.checks_total,
+        listings=listings_of_practitioner(found.id),
+        record_url=profile.record_url,
+        register_spelling=profile.register_spelling,
+        register_name=profile.register_name,
     )
 
 
@@ -369,7 +345,7 @@ def check():
         canonical = numbers.normalise(typed)
     except numbers.RegistrationNumberError as exc:
         return _never_checked(None, exc, typed, 400)
-    if _find_practitioner(canonical) is not None:
+    if find_practitioner(canonical) is not None:
         return redirect(url_for("web.practitioner", number=canonical), code=303)
     return _never_checked(canonical, None, typed, 404)
 
