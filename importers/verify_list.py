@@ -326,7 +326,11 @@ class ResultsFile:
     """The ``--out`` CSV: one row per number, each flushed as soon as it is known.
 
     Opening an existing results file keeps the numbers the register answered (``ok`` or
-    ``not_found``) and drops the rest (errors, invalid entries), which the run redoes.
+    ``not_found``) and drops the rest (errors, invalid entries), which the run redoes. A
+    kept row's judgement (``status``, ``verified``, ``verified_at``, ``headline``) is made
+    again by ``judge`` (number, row -> fields) from what the system holds now: "verified"
+    an earlier run wrote may have stopped being true since (a suspension, or a confirmation
+    grown too old).
     """
 
     def __init__(self, path: Path, answered: dict[str, dict[str, str]]) -> None:
@@ -336,7 +340,13 @@ class ResultsFile:
         self._writer: Any = None
 
     @classmethod
-    def open(cls, path: str | Path, *, protect: Iterable[Path] = ()) -> ResultsFile:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        protect: Iterable[Path] = (),
+        judge: Callable[[str, dict[str, str]], dict[str, Any]] | None = None,
+    ) -> ResultsFile:
         """Read what an earlier run answered, rewrite the file with just that, and append."""
         path = Path(path)
         for other in protect:
@@ -366,6 +376,12 @@ class ResultsFile:
                 ) from None
         elif path.parent and not path.parent.exists():
             raise NumberListError(f"--out {path}: the folder {path.parent} does not exist")
+        if judge is not None:
+            for number, row in answered.items():
+                fresh = judge(number, row)
+                if "verified" in fresh:
+                    fresh["verified"] = "true" if fresh["verified"] else "false"
+                row.update({k: "" if v is None else str(v) for k, v in fresh.items()})
         results = cls(path, answered)
         results._rewrite()
         return results
