@@ -104,6 +104,20 @@ def test_a_not_found_is_released_once_twenty_later_answers_passed_without_a_trip
     assert not guard.tripped
 
 
+def test_an_outage_after_a_healthy_stretch_releases_none_of_its_not_founds():
+    guard: MassNotFoundGuard[str] = MassNotFoundGuard()
+    released = guard.not_found("really gone")
+    for _ in range(30):  # healthy: the early, real not-found is judged and released
+        released += guard.found()
+    assert released == ["really gone"]
+    outage = []
+    for i in range(11):  # then the register starts answering empty for everyone
+        outage += guard.not_found(f"outage {i}")
+    assert guard.tripped and outage == []
+    assert guard.found() == [] and guard.release_all() == []
+    assert guard.withhold() == [f"outage {i}" for i in range(11)]
+
+
 def test_ten_in_twenty_is_not_a_fault_and_accepting_releases_at_once():
     guard: MassNotFoundGuard[int] = MassNotFoundGuard()
     for i in range(40):  # every other answer a not-found: 10 of every 20
@@ -202,6 +216,28 @@ def test_a_few_numbers_really_removed_among_many_actives_take_effect(any_app, re
     assert sorted(events(app)) == sorted((n, "active", "not_found") for n in gone)
     stored = practitioners(app)
     assert {n for n, p in stored.items() if p.status == "not_found"} == set(gone)
+
+
+def test_an_outage_mid_run_applies_the_real_removals_before_it_and_nothing_after(any_app, register):
+    app = any_app
+    numbers = confirmed(app, register, 60)
+    gone = [numbers[3], numbers[8]]  # really removed, early in the run
+    for number in gone:
+        register.remove(number)
+    register.answer_empty_after = 35  # then the register answers empty for everyone
+    make_due(app)
+    result = invoke(app, "--json", "--concurrency", "1")
+    assert result.exit_code == 3, result.output
+    summary = summary_of(result.output)
+    assert summary["mass_not_found"] is True
+    assert 11 <= summary["withheld"] <= 12  # the trip, and the one look-up in flight
+    assert summary["pending_not_found"] == 2 and summary["changed"] == {}
+    stored = practitioners(app)
+    pending = {n for n, p in stored.items() if p.not_found_pending_since is not None}
+    assert pending == set(gone)  # judged on a healthy window, before the outage began
+    assert {p.status for p in stored.values()} == {"active"}
+    after = tally(app)
+    assert after["categories"] == 60 and after["events"] == 0 and after["outbox"] == 0
 
 
 # --- verify --------------------------------------------------------------------------------
