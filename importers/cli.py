@@ -2,13 +2,15 @@
 answers in. They join the ``flask registry`` group when ``importers.init_app`` runs.
 
 Every command has ``--json``: one JSON object per line, each with a ``type``, the summary
-last. Exit codes: 0 all went well, 1 some rows or numbers failed, 2 bad input, nothing done.
+last. Exit codes: 0 all went well, 1 some rows or numbers failed, 2 bad input, nothing done,
+3 (verify) stopped because the register looked broken.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from directory.registry.verification import verdict
 from directory.search.outbox import enqueue_practitioners
 from directory.util.clock import utcnow
 from directory.util.durations import parse_duration
+from importers.mass_not_found import MassNotFoundGuard, previously_confirmed
 from importers.snapshot_import import BatchFailed, Note, SnapshotImporter
 from importers.sources import RegisterSource, source_for_app
 from importers.sources.snapshot import Snapshot, SnapshotError
@@ -225,6 +228,47 @@ def _answer_fields(number: str, result: LookupResult, practitioner: Practitioner
     }
 
 
+def _says_not_found(result: LookupResult) -> bool:
+    """An answer without rows: "no such number" (an "ok" without rows says the same)."""
+    return result.outcome is Outcome.NOT_FOUND or (result.outcome is Outcome.OK and not result.rows)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A not-found for a number the register had confirmed, waiting for the guard."""
+
+    number: str
+    origin: dict[str, Any]
+    result: LookupResult
+    attempts: int
+
+
+def _load(number: str) -> Practitioner | None:
+    return db.session.scalar(select(Practitioner).where(Practitioner.registration_number == number))
+
+
+def _judged_now(number: str, earlier: dict[str, str]) -> dict[str, Any]:
+    """A number an earlier run answered, as the database has it now (``verdict``): never
+    the earlier run's "verified", which may have stopped being true since."""
+    practitioner = _load(number)
+    if practitioner is None:  # the register did not list it, so it was never stored
+        return {
+            "status": earlier.get("status") or None,
+            "raw_status": None,
+            "verified": False,
+            "verified_at": None,
+            "headline": earlier.get("headline") or PATIENT_MEANING[Status.NOT_FOUND],
+        }
+    judged = verdict(practitioner)
+    return {
+        "status": practitioner.status,
+        "raw_status": practitioner.raw_status,
+        "verified": judged.verified,
+        "verified_at": _iso(practitioner.verified_at),
+        "headline": judged.headline,
+    }
+
+
 @click.command("verify")
 @with_appcontext
 @click.argument("given", metavar="[NUMBER]...", nargs=-1)
@@ -233,19 +277,26 @@ def _answer_fields(number: str, result: LookupResult, practitioner: Practitioner
     "from_path",
     type=click.Path(path_type=Path),
     help="A text, CSV or Excel (.xlsx) file of numbers; the column is found by its header "
-    "or its contents.",
+    "and its contents.",
 )
 @click.option(
     "--out",
     "out_path",
     type=click.Path(path_type=Path),
     help="Write one CSV row per number, flushed as it goes. Re-running with the same file "
-    "does not ask the register again for numbers it already answered there.",
+    "does not ask the register again for numbers it already answered there (they are judged "
+    "again from what the system holds now).",
 )
 @click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
     help="At most this many look-ups per second (default: the VERIFY_RATE setting).",
+)
+@click.option(
+    "--accept-mass-not-found",
+    is_flag=True,
+    help="Apply not-found answers even when the register gives them for many numbers it had "
+    "confirmed (more than 10 of the last 20): only when you know it really removed them.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def verify_command(
@@ -253,16 +304,20 @@ def verify_command(
     from_path: Path | None,
     out_path: Path | None,
     rate: float | None,
+    accept_mass_not_found: bool,
     as_json: bool,
 ) -> None:
     """Look each NUMBER up at the register now and record what it says.
 
     Look-ups go one at a time, never faster than --rate; transient failures (timeouts,
     5xx, 429) are retried with backoff, honouring the register's Retry-After. A number the
-    system does not hold is stored only when the register lists it.
+    system does not hold is stored only when the register lists it. A register that answers
+    "not found" for many numbers it had confirmed (more than 10 of the last 20) is treated
+    as broken: those answers change nothing and the run stops.
 
     Exit 0: every number answered; 1: a look-up failed or a listed entry is not a number;
-    2: a NUMBER argument is not a number or a file cannot be read (nothing looked up).
+    2: a NUMBER argument is not a number or a file cannot be read (nothing looked up);
+    3: stopped because the register looked broken (see --accept-mass-not-found).
     """
     config = current_app.config
     if not given and from_path is None:
@@ -279,7 +334,7 @@ def verify_command(
     try:
         listed = read_number_list(from_path) if from_path is not None else None
         results = (
-            ResultsFile.open(out_path, protect=[from_path] if from_path else [])
+            ResultsFile.open(out_path, protect=[from_path] if from_path else [], judge=_judged_now)
             if out_path is not None
             else None
         )
@@ -293,6 +348,7 @@ def verify_command(
         raise InputError(f"invalid setting: {exc}") from None
 
     counts = {"invalid": 0, "looked_up": 0, "answered": 0, "errors": 0, "skipped": 0}
+    withheld = []
     if listed is not None:
         where = f"{from_path}: numbers in {listed.column}"
         _emit(
@@ -343,7 +399,33 @@ def verify_command(
 
     policy = RegistryPolicy.from_config(config)
     source = source_for_app(current_app)
+    guard: MassNotFoundGuard[_Held] = MassNotFoundGuard(accept=accept_mass_not_found)
     exit_code = 0
+
+    def report(line: dict[str, Any]) -> None:
+        """One number's outcome: counted, written to --out, shown."""
+        if line.get("withheld"):
+            withheld.append(line["registration_number"])
+        else:
+            counts["answered" if line["outcome"] != Outcome.ERROR else "errors"] += 1
+        if results is not None:
+            results.write({**line, "verified": "true" if line["verified"] else "false"})
+        _emit(as_json, {"type": "result", **line}, _result_text(line))
+
+    def apply_held(held: _Held, *, withheld: bool = False) -> None:
+        """Record a held not-found: as the answer it is, or (the guard tripped) as a failure."""
+        result = guard.as_failure(held.result) if withheld else held.result
+        practitioner = _load(held.number)
+        assert practitioner is not None  # held only for registrations the system holds
+        effect = record_check(db.session, practitioner, result, policy)
+        db.session.commit()
+        line = _answer_fields(held.number, result, practitioner)
+        line.update(held.origin)
+        line.update(effect=effect.effect, attempts=held.attempts, stored=True)
+        if withheld:
+            line["withheld"] = True
+        report(line)
+
     try:
         for number, origin in wanted.items():
             if results is not None and number in results.answered:
@@ -357,21 +439,49 @@ def verify_command(
                         **earlier,
                         "registration_number": number,
                         "verified": earlier.get("verified") == "true",
+                        "verified_at": earlier.get("verified_at") or None,
                         "reason": f"already answered in {out_path}",
                     },
-                    f"{number}  already answered in {out_path} ({earlier.get('outcome')}, "
-                    f"{earlier.get('status')}): not asked again",
+                    f"{number}  already answered in {out_path} ({earlier.get('outcome')}), "
+                    f"not asked again; now: "
+                    f"{'VERIFIED' if earlier.get('verified') == 'true' else 'not verified'}, "
+                    f"{earlier.get('headline')}",
                 )
                 continue
-            line = _verify_one(number, source, pacer, policy, retries=retries, backoff=backoff)
+            outcome = _verify_one(number, source, pacer, policy, retries=retries, backoff=backoff)
             counts["looked_up"] += 1
-            counts["answered" if line["outcome"] != Outcome.ERROR else "errors"] += 1
-            line.update(origin)
-            if results is not None:
-                results.write({**line, "verified": "true" if line["verified"] else "false"})
-            _emit(as_json, {"type": "result", **line}, _result_text(line))
+            if outcome.held is not None:
+                release = guard.not_found(
+                    _Held(number, origin, outcome.held, outcome.line["attempts"])
+                )
+            else:
+                outcome.line.update(origin)
+                report(outcome.line)
+                confirmed_answer = outcome.confirmed_before and outcome.line["outcome"] == "ok"
+                release = guard.found() if confirmed_answer else []
+            for held in release:
+                apply_held(held)
+            if guard.tripped:
+                for held in guard.withhold():
+                    apply_held(held, withheld=True)
+                exit_code = 3
+                _emit(
+                    as_json,
+                    {"type": "stopped", "reason": guard.reason, "mass_not_found": True},
+                    f"stopped: the register looks broken ({guard.reason}): an empty answer for "
+                    "that many numbers is a register fault, so those answers were recorded as "
+                    "failed look-ups and no status was changed. If the register really removed "
+                    "these numbers, re-run with --accept-mass-not-found"
+                    + (f" and --out {out_path} to continue." if out_path else "."),
+                    err=True,
+                )
+                break
+        for held in guard.release_all():  # the run ended healthy: the guard judged them all
+            apply_held(held)
     except RegisterAskedToWait as exc:
         counts["errors"] += 1
+        for held in guard.release_all():
+            apply_held(held)
         _emit(
             as_json,
             {"type": "stopped", "reason": str(exc), "retry_after": exc.seconds},
@@ -380,6 +490,8 @@ def verify_command(
             err=True,
         )
     except KeyboardInterrupt:
+        # Not-founds still held were never judged: they stay unrecorded (and out of --out),
+        # so a re-run asks again.
         click.echo(
             "interrupted" + (f": re-run with --out {out_path} to continue" if out_path else ""),
             err=True,
@@ -390,17 +502,27 @@ def verify_command(
         if results is not None:
             results.close()
     summary = {"type": "summary", "numbers": len(wanted), **counts}
+    if guard.tripped:
+        summary.update(withheld=len(withheld), stopped=guard.reason)
     if out_path is not None:
         summary["out"] = str(out_path)
     _emit(
         as_json,
         summary,
         f"{len(wanted)} numbers: {counts['answered']} answered, {counts['errors']} failed, "
-        f"{counts['skipped']} already answered, {counts['invalid']} not numbers",
+        f"{counts['skipped']} already answered, {counts['invalid']} not numbers"
+        + (f", {len(withheld)} not-founds withheld (register fault)" if guard.tripped else ""),
     )
     if not exit_code and (counts["errors"] or counts["invalid"]):
         exit_code = 1
     raise SystemExit(exit_code)
+
+
+@dataclass(frozen=True)
+class _Looked:
+    line: dict[str, Any]
+    held: LookupResult | None  # a not-found for a confirmed registration, not yet recorded
+    confirmed_before: bool
 
 
 def _verify_one(
@@ -411,16 +533,22 @@ def _verify_one(
     *,
     retries: int,
     backoff: float,
-) -> dict[str, Any]:
-    """Look one number up (with retries) and record every attempt through the rules."""
+) -> _Looked:
+    """Look one number up (with retries) and record every attempt through the rules, except
+    a not-found for a registration the register had confirmed: that one is handed back,
+    unrecorded, for the mass not-found guard to judge."""
     session = db.session
-    practitioner = session.scalar(
-        select(Practitioner).where(Practitioner.registration_number == number)
-    )
+    practitioner = _load(number)
+    confirmed = practitioner is not None and previously_confirmed(practitioner)
     effects: list[str] = []
+    held: list[LookupResult] = []
 
     def record(result: LookupResult) -> None:
         nonlocal practitioner
+        if confirmed and _says_not_found(result):
+            held.append(result)
+            effects.append("held")
+            return
         if practitioner is None:
             if result.outcome is not Outcome.OK:
                 effects.append("not_stored")
@@ -435,7 +563,7 @@ def _verify_one(
     )
     line = _answer_fields(number, result, practitioner)
     line.update(effect=effects[-1], attempts=attempts, stored=practitioner is not None)
-    return line
+    return _Looked(line, held[-1] if held else None, confirmed)
 
 
 def _result_text(line: dict) -> str:
@@ -444,9 +572,10 @@ def _result_text(line: dict) -> str:
         f"{line['registration_number']:<10} {line['outcome']:<9} {line['status']:<9} "
         f"{verified:<12} {line['headline']}"
     )
-    if line.get("error"):
+    if line.get("withheld"):
+        text += " [not-found withheld: the register looks broken; status unchanged]"
+    elif line.get("error"):
         text += f" [error: {line['error']}; {line['attempts']} attempt(s)]"
     if not line.get("stored"):
         text += " (not stored: the system holds no registration for this number)"
     return text
-

@@ -1,9 +1,12 @@
 """Verifying a list of numbers politely: reading the list, pacing, retries, the results file.
 
 The everyday job of a practice manager checking a staff list: a text, CSV or Excel file
-with registration numbers somewhere in it. ``read_number_list`` finds the column, reads
-every entry through ``numbers.normalise`` and keeps the ones that cannot be numbers (with
-their row and the suggested number) for the report. ``Pacer`` keeps look-ups one at a time
+with registration numbers somewhere in it. ``read_number_list`` finds the column (the one
+whose values read as registration numbers; a header such as "HPCSA registration" breaks
+ties), reads every entry through ``numbers.normalise`` and keeps the ones that cannot be
+numbers (with their row, why, and the suggested number) for the report: nothing in the
+column is skipped silently, not a blank cell in a row that has other data, nor a formula
+cell the spreadsheet program never saved a value for. ``Pacer`` keeps look-ups one at a time
 and never faster than the configured rate, and honours the register's Retry-After for
 every later request too. ``ResultsFile`` is the ``--out`` CSV: one row per number, flushed
 as it goes, and read back on a re-run so numbers already answered are not asked again.
@@ -14,7 +17,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -81,32 +86,78 @@ class NumberList:
         return [e for e in self.entries if e.number is None]
 
 
-def _cell_text(value: Any) -> str:
+class Formula(str):
+    """A formula cell whose workbook holds no computed value (files written by programs
+    that do not calculate, openpyxl among them): its text is the formula."""
+
+
+def _cell_text(value: Any, formula: Any = None) -> str:
+    """A cell as text. ``formula`` is the same cell read without computed values: when
+    the value is missing but a formula is there, the cell is a ``Formula``, not blank."""
     if value is None:
+        if isinstance(formula, str) and formula.startswith("="):
+            return Formula(formula)
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a spreadsheet turned digits into a number
     return str(value).strip()
 
 
-def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+# A number a spreadsheet stored as a float and wrote back as text: "MP0690069.0".
+_FLOAT_TAIL = re.compile(r"^(.*\d)\.0+$")
+
+
+def read_number(text: str) -> str:
+    """``numbers.normalise``, also reading a spreadsheet float's ``.0`` tail away.
+
+    Raises ``RegistrationNumberError`` (the message of the text as written) otherwise. A
+    bare number (``690069``, from a numeric cell) stays refused: without its prefix it is
+    not a registration number (a serial number looks the same).
+    """
+    try:
+        return numbers.normalise(text)
+    except numbers.RegistrationNumberError:
+        match = _FLOAT_TAIL.match(text.strip())
+        if match:
+            try:
+                return numbers.normalise(match.group(1))
+            except numbers.RegistrationNumberError:
+                pass
+        raise
+
+
+def _open_workbook(path: Path, *, data_only: bool) -> Any:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        return load_workbook(path, read_only=True, data_only=data_only)
     except (InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise NumberListError(f"{path} cannot be read as an Excel workbook: {exc}") from None
     except Exception as exc:  # zipfile.BadZipFile and friends: a damaged file
         raise NumberListError(f"{path} is not a readable .xlsx workbook: {exc}") from None
+
+
+def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """Every row of the active sheet: the values a spreadsheet program last computed, and
+    for a formula cell without one, its formula (read from a second, formula-only pass)."""
+    values_book = _open_workbook(path, data_only=True)
+    formulas_book = _open_workbook(path, data_only=False)
     try:
-        sheet = workbook.active
-        if sheet is None:
+        sheet, formulas = values_book.active, formulas_book.active
+        if sheet is None or formulas is None:
             raise NumberListError(f"{path} has no worksheet")
-        for index, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield index, [_cell_text(v) for v in values]
+        pairs = itertools.zip_longest(
+            sheet.iter_rows(values_only=True), formulas.iter_rows(values_only=True), fillvalue=()
+        )
+        for index, (values, written) in enumerate(pairs, start=1):
+            yield (
+                index,
+                [_cell_text(v, f) for v, f in itertools.zip_longest(values or (), written or ())],
+            )
     finally:
-        workbook.close()
+        values_book.close()
+        formulas_book.close()
 
 
 def _unreadable(path: Path, exc: OSError) -> NumberListError:
@@ -157,8 +208,10 @@ def _text_rows(text: str) -> tuple[str, Iterator[tuple[int, list[str]]]]:
 
 
 def _is_number(text: str) -> bool:
+    if isinstance(text, Formula):
+        return False
     try:
-        numbers.normalise(text)
+        read_number(text)
     except numbers.RegistrationNumberError:
         return False
     return True
@@ -198,32 +251,64 @@ def read_number_list(path: str | Path) -> NumberList:
         if index == header_row:
             continue
         text = cells[column] if column < len(cells) else ""
-        if not text:
+        if isinstance(text, Formula):
+            entries.append(
+                ListEntry(
+                    index,
+                    str(text),
+                    None,
+                    f"a formula ({text}) with no saved value in the file: open it in a "
+                    "spreadsheet program and save it, or paste the values",
+                )
+            )
+            continue
+        if not text:  # the row has other data (blank rows were dropped above)
+            entries.append(
+                ListEntry(index, "", None, f"no registration number in column {column + 1}")
+            )
             continue
         try:
-            entries.append(ListEntry(index, text, numbers.normalise(text)))
+            entries.append(ListEntry(index, text, read_number(text)))
         except numbers.RegistrationNumberError as exc:
             entries.append(ListEntry(index, text, None, str(exc), exc.suggestion))
     return NumberList(entries, how, kind)
 
 
+def _header_strength(cell: str) -> int:
+    """2: a header that says "registration" or "HPCSA"; 1: one of the plainer names in
+    ``NUMBER_HEADINGS`` ("Number", "Reg no"); 0: not a numbers header."""
+    key = heading_key(cell)
+    if "registration" in key or "hpcsa" in key:
+        return 2
+    return 1 if key in NUMBER_HEADINGS else 0
+
+
 def _find_column(rows: list[tuple[int, list[str]]]) -> tuple[int | None, int | None, str]:
-    """(column index, header row or None, how it was found)."""
+    """(column index, header row or None, how it was found).
+
+    The column whose values (in the first ``SAMPLE_ROWS`` rows) read as registration
+    numbers most often wins; a header naming registration numbers breaks a tie and marks
+    the first row as a header. So a plain "Number" column of serial numbers never wins over
+    "HPCSA registration", and a column of numbers found without a header still works.
+    """
     first_index, first_cells = rows[0]
-    for position, cell in enumerate(first_cells):
-        key = heading_key(cell)
-        if key in NUMBER_HEADINGS or "registration" in key or "hpcsa" in key:
-            return position, first_index, f"column {position + 1} (header {cell!r})"
+    strength = [_header_strength(cell) for cell in first_cells]
+    has_header = any(strength)
+    sample = rows[1:SAMPLE_ROWS] if has_header else rows[:SAMPLE_ROWS]
     width = max(len(cells) for _, cells in rows[:SAMPLE_ROWS])
+    strength += [0] * (width - len(strength))
     hits = [0] * width
-    for _, cells in rows[:SAMPLE_ROWS]:
+    for _, cells in sample:
         for position, cell in enumerate(cells):
             if cell and _is_number(cell):
                 hits[position] += 1
-    best = max(range(width), key=lambda i: hits[i])
-    if hits[best] == 0:
+    best = max(range(width), key=lambda i: (hits[i], strength[i], -i))
+    if hits[best] == 0 and strength[best] == 0:
         return None, None, ""
     header = first_cells[best] if best < len(first_cells) else ""
+    if has_header:
+        how = "" if strength[best] else " (found by its contents)"
+        return best, first_index, f"column {best + 1} (header {header!r}){how}"
     # A first row whose cell has no digit at all is a header, not a bad number.
     header_row = first_index if header and not any(c.isdigit() for c in header) else None
     label = f"column {best + 1}" + (f" ({header!r})" if header_row else "")
@@ -326,7 +411,11 @@ class ResultsFile:
     """The ``--out`` CSV: one row per number, each flushed as soon as it is known.
 
     Opening an existing results file keeps the numbers the register answered (``ok`` or
-    ``not_found``) and drops the rest (errors, invalid entries), which the run redoes.
+    ``not_found``) and drops the rest (errors, invalid entries), which the run redoes. A
+    kept row's judgement (``status``, ``verified``, ``verified_at``, ``headline``) is made
+    again by ``judge`` (number, row -> fields) from what the system holds now: "verified"
+    an earlier run wrote may have stopped being true since (a suspension, or a confirmation
+    grown too old).
     """
 
     def __init__(self, path: Path, answered: dict[str, dict[str, str]]) -> None:
@@ -336,7 +425,13 @@ class ResultsFile:
         self._writer: Any = None
 
     @classmethod
-    def open(cls, path: str | Path, *, protect: Iterable[Path] = ()) -> ResultsFile:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        protect: Iterable[Path] = (),
+        judge: Callable[[str, dict[str, str]], dict[str, Any]] | None = None,
+    ) -> ResultsFile:
         """Read what an earlier run answered, rewrite the file with just that, and append."""
         path = Path(path)
         for other in protect:
@@ -366,6 +461,12 @@ class ResultsFile:
                 ) from None
         elif path.parent and not path.parent.exists():
             raise NumberListError(f"--out {path}: the folder {path.parent} does not exist")
+        if judge is not None:
+            for number, row in answered.items():
+                fresh = judge(number, row)
+                if "verified" in fresh:
+                    fresh["verified"] = "true" if fresh["verified"] else "false"
+                row.update({k: "" if v is None else str(v) for k, v in fresh.items()})
         results = cls(path, answered)
         results._rewrite()
         return results

@@ -96,6 +96,10 @@ class FakeRegister:
     requests: list[RequestRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     slow_body_delay: float = 0.4  # seconds between the "slow_body" fault's pieces
+    # Answer every number with a well-formed, empty report (total_num 0), as a register
+    # whose session expired or whose backend is down behind the form does.
+    answer_empty: bool = False
+    answer_empty_after: int | None = None  # ...from the request after this many on
     _queued: deque = field(default_factory=deque)
     _per_number: dict[str, deque] = field(default_factory=dict)
 
@@ -205,7 +209,11 @@ class _Handler(BaseHTTPRequestHandler):
                     body,
                 )
             )
-            rows = [list(r) for r in register.records.get(number, [])]
+            empty = register.answer_empty or (
+                register.answer_empty_after is not None
+                and len(register.requests) > register.answer_empty_after
+            )
+            rows = [] if empty else [list(r) for r in register.records.get(number, [])]
         fault = register._take_fault(number)
         delay = register.latency
         if register.latency_jitter:

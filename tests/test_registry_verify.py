@@ -332,3 +332,111 @@ def test_out_refuses_a_file_that_is_not_its_own(app, fake_iregister, tmp_path):
     result, _ = verify(app, "--from", str(staff), "--out", str(staff))
     assert result.exit_code == 2 and "is the input list" in result.stderr
     assert fake_iregister.register.requests == []
+
+
+# --- issue 9, hole 8: lists read as a practice manager writes them --------------------------
+
+
+def test_a_serial_number_column_never_wins_over_the_registration_column(app, tmp_path):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Number", "Staff member", "HPCSA Registration"])
+    sheet.append([1, "Fictional Ndlovu", "MP0000101"])
+    sheet.append([2, "Fictional Botha", "DP0000201"])
+    sheet.append([3, "Fictional Naidoo", "MP0000104"])
+    path = tmp_path / "staff.xlsx"
+    book.save(path)
+    result, lines = verify(app, "--from", str(path))
+    assert result.exit_code == 0, result.output
+    assert "HPCSA Registration" in lines[0]["column"]
+    assert list(results(lines)) == ["MP0000101", "DP0000201", "MP0000104"]
+
+    csv_path = tmp_path / "staff.csv"
+    csv_path.write_text(
+        "No.,Number,Name,Reg no\n1,10,Fictional A,MP0000101\n2,11,Fictional B,MP0000104\n"
+    )
+    result, lines = verify(app, "--from", str(csv_path))
+    assert result.exit_code == 0, result.output
+    assert "column 4" in lines[0]["column"] and "Reg no" in lines[0]["column"]
+    assert list(results(lines)) == ["MP0000101", "MP0000104"]
+
+
+def test_formula_cells_without_a_value_and_blank_cells_are_reported_with_their_row(
+    app, fake_iregister, tmp_path
+):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Staff member", "Registration number"])
+    sheet.append(["Fictional Ndlovu", "MP0000101"])
+    sheet.append(["Fictional Formula", '="MP"&"0000104"'])  # openpyxl saves no value for it
+    sheet.append(["Fictional Nobody", None])
+    sheet.append(["Fictional Naidoo", "MP0000104"])
+    path = tmp_path / "staff.xlsx"
+    book.save(path)
+    result, lines = verify(app, "--from", str(path))
+    assert result.exit_code == 1  # two rows could not be checked
+    invalid = {line["row"]: line for line in lines if line["type"] == "invalid"}
+    assert sorted(invalid) == [3, 4]
+    assert "formula" in invalid[3]["error"] and '="MP"&"0000104"' in invalid[3]["error"]
+    assert "no registration number in column 2" in invalid[4]["error"]
+    assert list(results(lines)) == ["MP0000101", "MP0000104"]
+    human = app.test_cli_runner().invoke(args=["registry", "verify", "--from", str(path)])
+    assert "row 3: a formula" in human.stdout and "row 4: no registration number" in human.stdout
+
+
+def test_spreadsheet_floats_are_read_and_bare_numbers_refused(app, tmp_path):
+    csv_path = tmp_path / "export.csv"
+    csv_path.write_text("Name,HPCSA number\nFictional A,MP0000101.0\nFictional B,DP 0000201.00\n")
+    result, lines = verify(app, "--from", str(csv_path))
+    assert result.exit_code == 0, result.output
+    assert {n: line["input"] for n, line in results(lines).items()} == {
+        "MP0000101": "MP0000101.0",
+        "DP0000201": "DP 0000201.00",
+    }
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Name", "Registration"])
+    sheet.append(["Fictional A", "MP0000104.0"])
+    sheet.append(["Fictional Numeric", 690069.0])  # a number cell: no prefix, not a number
+    path = tmp_path / "staff.xlsx"
+    book.save(path)
+    result, lines = verify(app, "--from", str(path))
+    assert result.exit_code == 1
+    assert list(results(lines)) == ["MP0000104"]
+    (bad,) = [line for line in lines if line["type"] == "invalid"]
+    assert bad["row"] == 3 and bad["input"] == "690069" and "no register prefix" in bad["error"]
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_resumed_run_judges_skipped_numbers_from_the_database_now(
+    request, database, fake_iregister, tmp_path
+):
+    app = request.getfixturevalue("app" if database == "sqlite" else "pg_app")
+    app.config["VERIFY_RETRY_BACKOFF"] = "0.05s"
+    staff = tmp_path / "staff.txt"
+    staff.write_text("MP0000101\nMP0000105\n")
+    out = tmp_path / "results.csv"
+    # The first run is cut short: the register keeps failing for MP0000105.
+    fake_iregister.register.fail_next("500", times=3, number="MP0000105")
+    first, lines = verify(app, "--from", str(staff), "--out", str(out))
+    assert first.exit_code == 1 and results(lines)["MP0000101"]["verified"] is True
+    # Meanwhile the register suspends MP0000101, and a check records it.
+    fake_iregister.register.set_status("MP0000101", "SUSPENDED")
+    one, _ = verify(app, "MP0000101")
+    assert one.exit_code == 0
+
+    second, lines = verify(app, "--from", str(staff), "--out", str(out))
+    assert second.exit_code == 0, second.output
+    (skipped,) = [line for line in lines if line["type"] == "skipped"]
+    assert skipped["registration_number"] == "MP0000101"
+    assert skipped["verified"] is False and skipped["status"] == "suspended"
+    assert skipped["headline"] == "HPCSA register: suspended"
+    assert skipped["verified_at"]  # the date of the register's last confirmation
+    rows = {r["registration_number"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    assert rows["MP0000101"]["verified"] == "false" and rows["MP0000101"]["status"] == "suspended"
+    human = app.test_cli_runner().invoke(
+        args=["registry", "verify", "--from", str(staff), "--out", str(out)]
+    )
+    assert "now: not verified, HPCSA register: suspended" in human.stdout

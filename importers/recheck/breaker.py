@@ -5,6 +5,10 @@ else (timeout, 5xx, 429, an unreadable answer) a failure. The breaker opens on
 ``consecutive`` failures in a row, or on more than ``ratio`` failures among the last
 ``window`` requests. Once open it stays open for the rest of the run: the run starts no new
 look-ups, leaves the remaining registrations due, says why and exits 3.
+
+A register that answers, but answers "no such number" for many registrations it had
+confirmed, is as broken as one that times out: the mass not-found guard
+(``importers.mass_not_found``) opens the breaker through ``trip`` with its reason.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ class CircuitBreaker:
     @property
     def is_open(self) -> bool:
         return self.reason is not None
+
+    def trip(self, reason: str) -> None:
+        """Open the breaker for a reason found elsewhere (the first reason stays)."""
+        if self.reason is None:
+            self.reason = reason
 
     def record(self, success: bool, error: str | None = None) -> None:
         """Count one request's outcome; opens the breaker when a threshold is crossed."""

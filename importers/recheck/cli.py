@@ -57,6 +57,7 @@ def _options_from(
     rate: float | None,
     max_duration: float | None,
     include_not_due: bool,
+    accept_mass_not_found: bool = False,
 ) -> RecheckOptions:
     """Settings, then the command line; every bad value is a plain usage error."""
     try:
@@ -86,6 +87,7 @@ def _options_from(
             rate=rate or settings.rate,
             max_duration=max_duration,
             include_not_due=include_not_due,
+            accept_mass_not_found=accept_mass_not_found,
         )
     except ValueError as exc:
         raise click.ClickException(f"invalid RECHECK_* setting: {exc}") from None
@@ -113,6 +115,13 @@ def _print_summary(summary: RunSummary) -> None:
             else ""
         ),
         f"  errors      {summary.errors}",
+    ]
+    if summary.withheld:
+        lines.append(
+            f"  withheld    {summary.withheld}  (not-founds recorded as failures: "
+            "the register looks broken)"
+        )
+    lines += [
         f"  skipped     {summary.skipped}",
     ]
     if summary.remaining_due is not None:
@@ -121,7 +130,16 @@ def _print_summary(summary: RunSummary) -> None:
 
 
 def _say_why_stopped(summary: RunSummary) -> None:
-    if summary.stop_reason == BREAKER:
+    if summary.stop_reason == BREAKER and summary.mass_not_found:
+        click.echo(
+            f"error: the register looks broken ({summary.breaker_reason}): an empty answer "
+            "for that many numbers is a register fault, so no status was changed and "
+            f"{summary.withheld} not-found answer(s) were recorded as failed look-ups; "
+            f"{summary.remaining_due} registration(s) left due for the next run. If the "
+            "register really removed these numbers, re-run with --accept-mass-not-found.",
+            err=True,
+        )
+    elif summary.stop_reason == BREAKER:
         click.echo(
             f"error: the register looks down ({summary.breaker_reason}): stopped starting "
             f"look-ups; {summary.remaining_due} registration(s) left due for the next run.",
@@ -270,6 +288,13 @@ def _progress_every(app: Flask) -> float:
     "--json", "as_json", is_flag=True, help="One JSON object per look-up, the summary last."
 )
 @click.option(
+    "--accept-mass-not-found",
+    is_flag=True,
+    help="Apply not-found answers even when the register gives them for many registrations "
+    "it had confirmed (more than 10 of the last 20): only when you know it really removed "
+    "them.",
+)
+@click.option(
     "--every",
     metavar="DURATION",
     help="Keep running: start a run at this interval (e.g. 15m, 1h) until SIGTERM/SIGINT, "
@@ -285,6 +310,7 @@ def recheck_command(
     dry_run: bool,
     as_json: bool,
     every: str | None,
+    accept_mass_not_found: bool,
 ) -> None:
     """Check the registrations that are due against the HPCSA register.
 
@@ -293,8 +319,13 @@ def recheck_command(
     change a status, several runs at once never check the same registration twice, and an
     interrupted run loses at most the look-ups in flight.
 
+    A register that answers "not found" for many registrations it had confirmed (more than
+    10 of the last 20) is treated as broken: those answers change nothing and the run stops
+    (exit 3), unless --accept-mass-not-found.
+
     Exit status: 0 done (even with some failed look-ups), 1 a database or setting problem,
-    2 a bad option, 3 stopped because the register looks down (circuit breaker open).
+    2 a bad option, 3 stopped because the register looks down or broken (circuit breaker
+    open).
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
@@ -305,6 +336,7 @@ def recheck_command(
         rate=rate,
         max_duration=_positive_duration(max_duration, "--max-duration"),
         include_not_due=include_not_due,
+        accept_mass_not_found=accept_mass_not_found,
     )
     interval = _positive_duration(every, "--every")
     if dry_run and interval is not None:

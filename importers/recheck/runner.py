@@ -12,6 +12,10 @@ The shape of a run (all in one asyncio loop, database work on one worker thread)
   never move a status, a not-found needs confirmation) and committed on its own, in the
   same transaction that releases the registration's lease, so a SIGKILL loses at most the
   look-ups in flight and never half-writes a registration;
+* a not-found for a registration the register had confirmed is first held by the
+  ``MassNotFoundGuard`` (its lease kept): applied once the guard has seen enough later
+  answers to know the register is not answering "no rows" for everything, or recorded as
+  a failure when it has (the breaker opens with that reason);
 * after a commit that changed a status, the notifications outbox is asked to deliver
   (``directory.notifications.deliver_pending``, when that package is present) on a
   separate thread; a failure there is logged and never fails the run. The search index
@@ -40,6 +44,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -52,6 +57,7 @@ from directory.registry.policy import RegistryPolicy
 from directory.registry.statuses import Outcome
 from directory.util.clock import utcnow
 from directory.util.durations import parse_duration
+from importers.mass_not_found import MassNotFoundGuard, previously_confirmed
 from importers.recheck.breaker import CircuitBreaker
 from importers.recheck.claims import Claim, Claimer, count_due, make_owner
 from importers.recheck.progress import NullProgress, Progress
@@ -95,6 +101,7 @@ class RecheckOptions:
     breaker_consecutive: int = 20
     breaker_window: int = 50
     breaker_ratio: float = 0.5
+    accept_mass_not_found: bool = False
 
     def __post_init__(self) -> None:
         """Refuse nonsense early, naming the setting (options are checked by the CLI)."""
@@ -149,7 +156,9 @@ class LookupReport:
 
     registration_number: str
     outcome: str  # ok | not_found | error | skipped
-    effect: str  # the history row's effect, or why nothing was recorded
+    # The history row's effect, why nothing was recorded, or "withheld": a not-found the
+    # mass not-found guard recorded as a failure (the register looked broken).
+    effect: str
     from_status: str | None
     to_status: str | None
     attempts: int
@@ -181,6 +190,8 @@ class RunSummary:
     not_found: int = 0  # answers "no such number" (confirmed or pending)
     pending_not_found: int = 0  # of those, awaiting confirmation
     errors: int = 0  # recorded failures (status untouched)
+    withheld: int = 0  # not-founds recorded as failures: the mass not-found guard tripped
+    mass_not_found: bool = False  # the breaker opened because of the guard
     skipped: int = 0  # claimed, but released unchecked (stop, breaker, lease lost)
     requests: int = 0
     rate_limited: int = 0  # 429 answers
@@ -216,6 +227,7 @@ class RunSummary:
             "not_found": self.not_found,
             "pending_not_found": self.pending_not_found,
             "errors": self.errors,
+            "withheld": self.withheld,
             "skipped": self.skipped,
             "requests": self.requests,
             "rate_limited": self.rate_limited,
@@ -224,6 +236,7 @@ class RunSummary:
             "requests_per_s": round(self.request_rate, 3),
             "stop_reason": self.stop_reason,
             "breaker": self.breaker_reason,
+            "mass_not_found": self.mass_not_found,
             "remaining_due": self.remaining_due,
             "started_at": self.started_at.isoformat(),
             "owner": self.owner,
@@ -234,6 +247,9 @@ class RunSummary:
             self.skipped += 1
             return
         self.checked += 1
+        if report.effect == "withheld":
+            self.withheld += 1
+            return
         if report.outcome == Outcome.ERROR:
             self.errors += 1
             return
@@ -245,6 +261,20 @@ class RunSummary:
             self.changed[f"{report.from_status}->{report.to_status}"] += 1
         else:
             self.unchanged += 1
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One claimed registration's result, on its way to the database."""
+
+    claim: Claim
+    result: LookupResult
+    attempts: int
+    withheld_as_failure: bool = False
+
+    def withheld(self, guard: MassNotFoundGuard) -> Pending:
+        """This not-found as the failure the tripped guard records it as."""
+        return replace(self, result=guard.as_failure(self.result), withheld_as_failure=True)
 
 
 class PostCommitHooks:
@@ -320,6 +350,11 @@ class RecheckRun:
         self.rng = rng or random.Random()
         self.breaker = CircuitBreaker(
             options.breaker_consecutive, options.breaker_window, options.breaker_ratio
+        )
+        # Used on the event loop only (never on the database thread, whose work may be
+        # retried when the database is busy).
+        self.guard: MassNotFoundGuard[Pending] = MassNotFoundGuard(
+            accept=options.accept_mass_not_found
         )
         self.limiter = RateLimiter(
             options.rate,
@@ -565,10 +600,13 @@ class RecheckRun:
     ) -> None:
         """Record results as they come: each on its own, or the few already waiting in one
         small transaction (never more than --concurrency). Every result is written, even
-        after a stop: it is the register's answer, already paid for."""
+        after a stop: it is the register's answer, already paid for. Not-founds for
+        registrations the register had confirmed go through the mass not-found guard first."""
         while True:
             first = await results.get()
             if first is None:
+                # The run ended without a trip: the guard judged every answer it holds.
+                await self._record(claimer, self.guard.release_all(), hooks)
                 return
             batch = [first]
             while len(batch) < WRITE_BATCH:
@@ -580,16 +618,58 @@ class RecheckRun:
                     results.put_nowait(None)  # seen after this batch
                     break
                 batch.append(more)
+            pending = [
+                Pending(item, attempted.result, attempted.attempts)
+                for item, attempted in batch
+                if attempted.result is not None
+            ]
             try:
-                reports = await self._db(self._apply, claimer, batch)
+                confirmed = await self._db(self._previously_confirmed, pending)
             except Exception as exc:
-                log.error("recheck: recording results failed, stopping: %s", exc)
+                log.error("recheck: reading registrations failed, stopping: %s", exc)
                 self.request_stop(DATABASE)
                 raise
-            for report in reports:
-                self._report(report)
-            if any(report.effect == "changed" for report in reports):
-                hooks.kick()
+            await self._record(claimer, self._judge(pending, confirmed), hooks)
+
+    def _judge(self, pending: list[Pending], confirmed: set[int]) -> list[Pending]:
+        """What to write now: answers that need no judging, the guard's releases, and (once
+        it trips) every not-found it held, as a failure."""
+        guard = self.guard
+        now: list[Pending] = []
+        for one in pending:
+            if one.claim.id not in confirmed or one.result.outcome is Outcome.ERROR:
+                now.append(one)
+            elif one.result.outcome is Outcome.OK and one.result.rows:
+                now.append(one)
+                now.extend(guard.found())
+            elif guard.tripped:
+                now.append(one.withheld(guard))
+            else:
+                now.extend(guard.not_found(one))
+        if guard.tripped:
+            now.extend(held.withheld(guard) for held in guard.withhold())
+            if not self.breaker.is_open:
+                self.breaker.trip(guard.reason or "mass not-found")
+                self.summary.mass_not_found = True
+                log.error("recheck: circuit breaker open: %s", self.breaker.reason)
+            self.request_stop(BREAKER)
+        return now
+
+    async def _record(
+        self, claimer: Claimer, pending: list[Pending], hooks: PostCommitHooks
+    ) -> None:
+        if not pending:
+            return
+        try:
+            reports = await self._db(self._apply, claimer, pending)
+        except Exception as exc:
+            log.error("recheck: recording results failed, stopping: %s", exc)
+            self.request_stop(DATABASE)
+            raise
+        for report in reports:
+            self._report(report)
+        if any(report.effect == "changed" for report in reports):
+            hooks.kick()
 
     async def _look_up(self, item: Claim, client: AsyncHpcsaClient) -> Attempted:
         async def attempt() -> LookupResult | None:
@@ -613,37 +693,47 @@ class RecheckRun:
 
         return await with_retries(attempt, self.options.retry, wait=wait, rng=self.rng)
 
+    @staticmethod
+    def _previously_confirmed(session: Session, pending: list[Pending]) -> set[int]:
+        """The ids among these whose not-found would need confirmation (DB thread, reads)."""
+        ids = [p.claim.id for p in pending if p.result.outcome is not Outcome.ERROR]
+        if not ids:
+            return set()
+        rows = session.execute(
+            select(Practitioner.id, Practitioner.status, Practitioner.verified_at).where(
+                Practitioner.id.in_(ids)
+            )
+        ).all()
+        return {row.id for row in rows if previously_confirmed(row)}
+
     def _apply(
-        self, session: Session, claimer: Claimer, batch: list[tuple[Claim, Attempted]]
+        self, session: Session, claimer: Claimer, batch: list[Pending]
     ) -> list[LookupReport]:
         """Record results (DB thread): for each, release its lease and apply it through
         ``record_check``; one commit, so each registration is written whole or not at all."""
-        reports = [self._apply_one(session, claimer, item, attempted) for item, attempted in batch]
+        reports = [self._apply_one(session, claimer, one) for one in batch]
         session.commit()
         return reports
 
-    def _apply_one(
-        self, session: Session, claimer: Claimer, item: Claim, attempted: Attempted
-    ) -> LookupReport:
-        result = attempted.result
-        assert result is not None
+    def _apply_one(self, session: Session, claimer: Claimer, one: Pending) -> LookupReport:
+        item, result = one.claim, one.result
         if not claimer.settle(session, item.id):  # changed nothing: another run holds it
             return LookupReport(
-                item.registration_number, "skipped", "lease_lost", None, None, attempted.attempts
+                item.registration_number, "skipped", "lease_lost", None, None, one.attempts
             )
         practitioner = session.get(Practitioner, item.id)
         if practitioner is None:
             return LookupReport(
-                item.registration_number, "skipped", "gone", None, None, attempted.attempts
+                item.registration_number, "skipped", "gone", None, None, one.attempts
             )
         effect = record_check(session, practitioner, result, self.policy, rng=self.rng)
         return LookupReport(
             registration_number=item.registration_number,
-            outcome=result.outcome.value,
-            effect=effect.effect,
+            outcome=Outcome.NOT_FOUND.value if one.withheld_as_failure else result.outcome.value,
+            effect="withheld" if one.withheld_as_failure else effect.effect,
             from_status=effect.from_status,
             to_status=effect.to_status,
-            attempts=attempted.attempts,
+            attempts=one.attempts,
             error=result.error,
             http_status=result.http_status,
             duration_ms=result.duration_ms,
