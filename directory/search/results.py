@@ -25,6 +25,7 @@ Every view of search results (the results page, a service page, ``/api/v1/search
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -56,6 +57,8 @@ TITLES = frozenset(
 _NUMBER_IN_TEXT = re.compile(
     r"(?<![A-Za-z0-9])[A-Za-z]{2,4}[\s\-./]*\d(?:[\d\s\-./]*\d)?(?![A-Za-z0-9])"
 )
+
+_LETTERS = re.compile(r"[A-Za-z]+")
 
 
 @dataclass(frozen=True)
@@ -112,12 +115,14 @@ def naming(typed: str) -> Naming:
     if any(ch.isdigit() for ch in typed):
         pieces = [typed, *(m.group() for m in _NUMBER_IN_TEXT.finditer(typed))]
         for piece in pieces:
+            # Only a prefix the register uses (``normalise`` would warn about any other).
+            letters = _LETTERS.match(unicodedata.normalize("NFKC", piece).strip())
+            if letters is None or letters.group().upper() not in numbers.known_prefixes():
+                continue
             try:
-                canonical = numbers.normalise(piece)
+                found.append(numbers.normalise(piece))
             except numbers.RegistrationNumberError:
                 continue
-            if numbers.split(canonical)[0] in numbers.known_prefixes():
-                found.append(canonical)
         if found:
             return Naming(numbers=tuple(dict.fromkeys(found))[:MAX_NAMED])
         return Naming()  # digits that are no number: not a name either
