@@ -630,6 +630,22 @@ def test_a_name_the_index_calls_verified_is_named_with_the_databases_badge(
     assert "0 practitioners for" in words
 
 
+def test_a_name_shared_by_many_names_five_and_says_there_are_more(
+    client, stub, app, directory_data
+):
+    """Every fixture surname starts with FICTIONAL: six practitioners who are not verified
+    carry the word. Five are shown apart, and the page says more share the name."""
+    keys = ("active", "suspended", "erased", "deceased", "stale", "pending", "unreadable")
+    with app.app_context():
+        stub.results = wf.results_with([wf.hit_for(load(app, directory_data[k])) for k in keys])
+    html = client.get("/search?q=Fictional").data.decode()
+    assert re.findall(r'aria-labelledby="card-(\w+)"', html) == [directory_data["active"]]
+    named = re.findall(r'<article class="card card--named" aria-labelledby="named-(\w+)"', html)
+    assert len(named) == 5 and directory_data["active"] not in named
+    assert set(named) <= {directory_data[k] for k in keys[1:]}
+    assert "More practitioners have this name" in text_of(html.encode())
+
+
 def test_hits_for_deleted_practitioners_and_twins_are_dropped(client, stub, app, directory_data):
     with app.app_context():
         ghost = new_practitioner("MP0912345")
