@@ -97,9 +97,6 @@ class Naming:
     numbers: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
 
-    def __bool__(self) -> bool:
-        return bool(self.numbers or self.words)
-
 
 def naming(typed: str) -> Naming:
     """The registration numbers in ``typed`` (any typed form ``numbers.normalise`` reads, with
