@@ -492,6 +492,68 @@ def test_a_suspension_leaves_the_default_results_at_once(own_app):
     assert document["verdict"]["badge"] == "red"
 
 
+def test_a_suspension_the_index_has_not_seen_is_neither_shown_nor_counted(own_app):
+    """Hole 5: the suspension is committed but the search outbox is not applied (the index
+    still holds the practitioner as verified). The verified-only answer leaves them out and
+    its ``total`` counts what it shows; the service document agrees."""
+    api = own_app.test_client()
+    before = api.get("/api/v1/search?q=mesotherapy").get_json()
+    assert {r["registration_number"] for r in before["results"]} == {"MP0000101", "DP0000201"}
+    own_app.config["SEARCH_APPLY_AFTER_COMMIT"] = False
+    with own_app.app_context():
+        practitioner = db.session.scalar(
+            db.select(Practitioner).where(Practitioner.registration_number == "DP0000201")
+        )
+        with HpcsaClient.from_config(own_app.config) as register:
+            answer = register.lookup("DP0000201")
+        rows = tuple(replace(row, status="SUSPENDED") for row in answer.rows)
+        record_check(
+            db.session,
+            practitioner,
+            replace(answer, rows=rows, observed_at=utcnow()),
+            RegistryPolicy.from_config(own_app.config),
+        )
+        db.session.commit()
+        from directory.search import get_search_backend
+        from directory.search.backend import SearchQuery
+
+        lagging = get_search_backend().search(SearchQuery(text="mesotherapy"))
+        assert "DP0000201" in {h.registration_number for h in lagging.hits if h.verified}
+    body = api.get("/api/v1/search?q=mesotherapy").get_json()
+    assert [r["registration_number"] for r in body["results"]] == ["MP0000101"]
+    assert body["total"] == 1 and body["pages"] == 1
+    service = api.get("/api/v1/services/mesotherapy").get_json()
+    assert [p["registration_number"] for p in service["practitioners"]] == ["MP0000101"]
+    assert service["total_practitioners"] == 1
+
+
+@pytest.mark.parametrize("q", ["Priya Naidoo", "dr fictional-naidoo", "MP 103", "mp0000103"])
+def test_search_names_a_suspended_practitioner_apart(api, q):
+    """Hole 7: words that name a practitioner (names, or a number in any typed form) list
+    them in ``named``, with the database's verdict, even in the verified-only answer."""
+    body = api.get("/api/v1/search", query_string={"q": q}).get_json()
+    assert "MP0000103" not in {r["registration_number"] for r in body["results"]}
+    [named] = [n for n in body["named"] if n["registration_number"] == "MP0000103"]
+    assert named["verified"] is False and named["status"] == "suspended"
+    assert named["headline"] == "HPCSA register: suspended"
+    assert named["named_by"] == ("registration_number" if "103" in q else "name")
+    assert named["name"] == "Dr Priya Demo Fictional-Naidoo"
+    assert named["url"] == "http://localhost/practitioners/MP0000103"
+    schema = SearchResponseSchema()
+    assert schema.dump(schema.load(body)) == body
+
+
+def test_named_practitioners_are_on_the_first_page_only_and_not_counted(api):
+    first = api.get("/api/v1/search?q=Priya+Naidoo&include_unverified=true").get_json()
+    # Shown everyone, the practitioner is a result; ``named`` does not repeat them.
+    assert "MP0000103" in {r["registration_number"] for r in first["results"]}
+    assert "MP0000103" not in {n["registration_number"] for n in first["named"]}
+    second = api.get("/api/v1/search?q=Priya+Naidoo&page=2").get_json()
+    assert second["named"] == [] and second["results"] == []
+    default = api.get("/api/v1/search?q=Priya+Naidoo").get_json()
+    assert default["total"] == len(default["results"]) == 0 and len(default["named"]) == 1
+
+
 # --- clinics and services -----------------------------------------------------------------------
 
 
@@ -715,6 +777,11 @@ def test_openapi_document_is_generated_and_complete(api):
         "clinics",
         "url",
     } <= set(result["required"])
+    response = doc["components"]["schemas"]["SearchResponse"]
+    assert "named" in response["required"]
+    named = doc["components"]["schemas"]["NamedResult"]
+    assert {"headline", "named_by", "verified", "url"} <= set(named["required"])
+    assert named["properties"]["named_by"]["enum"] == ["name", "registration_number"]
 
 
 def test_docs_page_is_served_without_the_internet(api):

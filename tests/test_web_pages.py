@@ -581,6 +581,71 @@ def test_cards_take_their_badge_from_the_database_not_the_index(client, stub, ap
     assert html.count('data-verified="true"') == 1
 
 
+def test_verified_only_views_drop_hits_the_database_no_longer_vouches_for(
+    client, stub, app, directory_data
+):
+    """The index still calls them verified (it lags a suspension, an expiry, a pending
+    not-found): the default results and the service page show no card for them, and count
+    only what they show."""
+    with app.app_context():
+        hits = [
+            wf.hit_for(load(app, directory_data[k]), verified_in_index=True)
+            for k in ("active", "suspended", "stale", "pending", "active_second")
+        ]
+    stub.results = wf.results_with(hits)
+    page = client.get("/search?q=meso")
+    html = page.data.decode()
+    assert re.findall(r'aria-labelledby="card-(\w+)"', html) == [
+        directory_data["active"],
+        directory_data["active_second"],
+    ]
+    assert 'data-verified="false"' not in html
+    assert "2 practitioners for “meso” that the register currently confirms as active" in (
+        text_of(page.data)
+    )
+    service = client.get("/services/mesotherapy")
+    assert 'data-verified="false"' not in service.data.decode()
+    assert "2 practitioners offering mesotherapy are currently confirmed as active" in (
+        text_of(service.data)
+    )
+
+
+def test_a_name_the_index_calls_verified_is_named_with_the_databases_badge(
+    client, stub, app, directory_data
+):
+    with app.app_context():
+        stub.results = wf.results_with(
+            [wf.hit_for(load(app, directory_data["suspended"]), verified_in_index=True)]
+        )
+    page = client.get("/search?q=Johan+Fictional-Suspended")
+    html = page.data.decode()
+    assert 'aria-labelledby="card-' not in html  # no verified result
+    named = re.findall(r'<article class="card card--named" aria-labelledby="named-(\w+)"', html)
+    assert named == [directory_data["suspended"]]
+    words = text_of(page.data)
+    assert "Named in your search: not verified" in words
+    assert "HPCSA register: suspended" in words
+    assert PATIENT_MEANING[Status.SUSPENDED] in words
+    assert "Check the spelling" not in words
+    assert "0 practitioners for" in words
+
+
+def test_a_name_shared_by_many_names_five_and_says_there_are_more(
+    client, stub, app, directory_data
+):
+    """Every fixture surname starts with FICTIONAL: six practitioners who are not verified
+    carry the word. Five are shown apart, and the page says more share the name."""
+    keys = ("active", "suspended", "erased", "deceased", "stale", "pending", "unreadable")
+    with app.app_context():
+        stub.results = wf.results_with([wf.hit_for(load(app, directory_data[k])) for k in keys])
+    html = client.get("/search?q=Fictional").data.decode()
+    assert re.findall(r'aria-labelledby="card-(\w+)"', html) == [directory_data["active"]]
+    named = re.findall(r'<article class="card card--named" aria-labelledby="named-(\w+)"', html)
+    assert len(named) == 5 and directory_data["active"] not in named
+    assert set(named) <= {directory_data[k] for k in keys[1:]}
+    assert "More practitioners have this name" in text_of(html.encode())
+
+
 def test_hits_for_deleted_practitioners_and_twins_are_dropped(client, stub, app, directory_data):
     with app.app_context():
         ghost = new_practitioner("MP0912345")

@@ -147,6 +147,21 @@ class SearchResultSchema(VerificationFieldsSchema):
     )
 
 
+class NamedResultSchema(SearchResultSchema):
+    headline = fields.String(
+        required=True,
+        metadata={"description": "The badge's words, e.g. `HPCSA register: suspended`"},
+    )
+    named_by = fields.String(
+        required=True,
+        metadata={
+            "description": "Why it is listed: the search's words are this practitioner's "
+            "`name`, or its `registration_number`",
+            "enum": ["name", "registration_number"],
+        },
+    )
+
+
 class FacetValueSchema(Ordered):
     value = fields.String(required=True, metadata={"description": "Slug (services) or name"})
     label = fields.String(required=True)
@@ -154,8 +169,33 @@ class FacetValueSchema(Ordered):
 
 
 class SearchResponseSchema(Ordered):
-    results = fields.List(fields.Nested(SearchResultSchema), required=True)
-    total = fields.Integer(required=True, metadata={"description": "Matches over all pages"})
+    results = fields.List(
+        fields.Nested(SearchResultSchema),
+        required=True,
+        metadata={
+            "description": "This page's matches. Without `include_unverified`, only "
+            "practitioners verified now (judged from the database at the moment of the "
+            "answer, never from the search index's copy)."
+        },
+    )
+    named = fields.List(
+        fields.Nested(NamedResultSchema),
+        required=True,
+        metadata={
+            "description": "Practitioners the words of `q` name (a registration number in "
+            "any typed form, or words that are all words of a listed practitioner's names), "
+            "verified or not, at most 5, not-verified ones first; only on page 1, and never "
+            "one already in `results`. Not counted in `total`."
+        },
+    )
+    total = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Matches over all pages: the index's count less this page's "
+            "matches that `results` leaves out (no longer verified, or gone). A one-page "
+            "answer counts exactly its `results`; other pages' counts may lag by seconds."
+        },
+    )
     page = fields.Integer(required=True)
     per_page = fields.Integer(required=True)
     pages = fields.Integer(required=True)

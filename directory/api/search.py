@@ -8,8 +8,8 @@ from directory.api.base import ApiBlueprint
 from directory.api.present import json_response, practitioner_urls, verification_fields
 from directory.api.problems import ApiProblem
 from directory.api.schemas import SearchArgsSchema, SearchResponseSchema
-from directory.search.backend import QueryError, SearchQuery, SearchResults
-from directory.search.results import hits_with_standings
+from directory.search.backend import QueryError, SearchQuery
+from directory.search.results import Entry, ShownResults, shown_results
 
 search_api = ApiBlueprint(
     "search",
@@ -40,40 +40,55 @@ def search_query_from(args: dict[str, Any]) -> SearchQuery:
     )
 
 
-def run_search(query: SearchQuery) -> SearchResults:
+def run_search(query: SearchQuery) -> ShownResults:
+    """The engine's answer to ``query`` as the API shows it (``results.shown_results``, the
+    same decision as the pages': who is kept, the total, who is named)."""
     from directory.search import get_search_backend  # the engine is chosen at run time
 
+    backend = get_search_backend()
     try:
-        return get_search_backend().search(query)
+        return shown_results(backend, query, backend.search(query))
     except QueryError as exc:
         raise ApiProblem(400, str(exc), code="invalid_query") from exc
 
 
-def result_items(results: SearchResults, *, include_unverified: bool) -> list[dict[str, Any]]:
-    """The page of hits, with name, status and ``verified`` from the database now
-    (``hits_with_standings``), never the index's copy. A hit no longer verified is dropped
-    when only verified ones were asked for, never shown as verified."""
+def result_item(entry: Entry, url_of) -> dict[str, Any]:
+    """One practitioner of an answer: name, status and ``verified`` from the database now,
+    never the index's copy; services, clinics and snippet from the engine's hit."""
+    hit = entry.hit
+    return {
+        **verification_fields(entry.standing, entry.verdict),
+        "services": [
+            {"slug": slug, "name": name}
+            for slug, name in zip(hit.services, hit.service_names, strict=False)
+        ]
+        if hit
+        else [],
+        # ClinicRef has exactly the schema's fields; orjson and marshmallow read dataclasses
+        # as they are.
+        "clinics": hit.clinics if hit else (),
+        "snippet": str(hit.snippet) if hit else "",  # Markup: a str subclass orjson refuses
+        "url": url_of(entry.registration_number),
+    }
+
+
+def result_items(shown: ShownResults) -> list[dict[str, Any]]:
+    """The page's results, as ``shown_results`` kept them."""
     url_of = practitioner_urls()
-    items = []
-    for hit, standing in hits_with_standings(results.hits):
-        judged = standing.verdict
-        if not judged.verified and not include_unverified:
-            continue
-        items.append(
-            {
-                **verification_fields(standing, judged),
-                "services": [
-                    {"slug": slug, "name": name}
-                    for slug, name in zip(hit.services, hit.service_names, strict=False)
-                ],
-                # ClinicRef has exactly the schema's fields; orjson and marshmallow read
-                # dataclasses as they are.
-                "clinics": hit.clinics,
-                "snippet": str(hit.snippet),  # Markup: a str subclass orjson refuses
-                "url": url_of(standing.registration_number),
-            }
-        )
-    return items
+    return [result_item(entry, url_of) for entry in shown.entries]
+
+
+def named_items(shown: ShownResults) -> list[dict[str, Any]]:
+    """The practitioners the search names, each with the badge's words and why it is shown."""
+    url_of = practitioner_urls()
+    return [
+        {
+            **result_item(entry, url_of),
+            "headline": entry.verdict.headline,
+            "named_by": entry.named_by,
+        }
+        for entry in shown.named
+    ]
 
 
 @search_api.route("/search")
@@ -83,14 +98,18 @@ def search(args: dict[str, Any]):
     """Search the directory
 
     Free text (`q`) and a place (`where`) as a person types them, plus exact filters. By
-    default only practitioners the register currently confirms are listed; with
-    `include_unverified=true` everyone is, each with `status` and `verified`.
+    default only practitioners the register currently confirms are listed in `results`;
+    with `include_unverified=true` everyone is, each with `status` and `verified`. When the
+    words of `q` name practitioners (a registration number, or a practitioner's names),
+    `named` lists them apart on the first page, verified or not.
     """
     query = search_query_from(args)
-    results = run_search(query)
+    shown = run_search(query)
+    results = shown.results
     return json_response(
         {
-            "results": result_items(results, include_unverified=query.include_unverified),
+            "results": result_items(shown),
+            "named": named_items(shown),
             "total": results.total,
             "page": results.page,
             "per_page": results.per_page,

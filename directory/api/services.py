@@ -53,10 +53,10 @@ def service(slug: str):
     found = db.session.scalar(db.select(Service).where(Service.slug == slug.strip().lower()))
     if found is None:
         raise ApiProblem(404, "No service with this slug; GET /api/v1/services lists them all.")
-    results = run_search(SearchQuery(service=found.slug, per_page=FIRST_PRACTITIONERS))
+    shown = run_search(SearchQuery(service=found.slug, per_page=FIRST_PRACTITIONERS))
     return {
         **service_fields(found),
-        "total_practitioners": results.total,
-        "practitioners": result_items(results, include_unverified=False),
+        "total_practitioners": shown.results.total,
+        "practitioners": result_items(shown),
         "search_url": url_for("search.search", service=found.slug, _external=True),
     }

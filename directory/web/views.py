@@ -2,12 +2,12 @@
 
 Search goes through the search-backend interface only; every badge, on every page, comes
 from ``verdict`` over the practitioner row in the database (never from the index's copy),
-so a page can never show "verified" for someone the register no longer vouches for.
+so a page can never show "verified" for someone the register no longer vouches for. What a
+view of search results keeps (and which practitioners a search names) is decided once, in
+``directory.search.results.shown_results``, for the pages and the API alike.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -26,9 +26,9 @@ from directory.listings.models import Clinic, Listing, Service, listing_services
 from directory.listings.queries import listings_of_practitioner
 from directory.registry import numbers
 from directory.registry.profile import find_practitioner, read_profile, register_record_url
-from directory.registry.verification import Standing, Verdict, verdict
-from directory.search.backend import QueryError, SearchHit, SearchQuery, SearchResults
-from directory.search.results import hits_with_standings
+from directory.registry.verification import verdict
+from directory.search.backend import QueryError, SearchQuery, SearchResults
+from directory.search.results import ShownResults, shown_results
 from directory.web import presenters
 from directory.web.params import (
     KEYS,
@@ -64,21 +64,12 @@ def search_backend():
     return search_package.get_search_backend()
 
 
-@dataclass(frozen=True)
-class Card:
-    """One search result: the engine's hit, with the name and badge the database gives now."""
-
-    hit: SearchHit
-    standing: Standing
-
-    @property
-    def verdict(self) -> Verdict:
-        return self.standing.verdict
-
-
-def cards_for(hits: list[SearchHit]) -> list[Card]:
-    """Cards in the engine's order, each judged now (``hits_with_standings``)."""
-    return [Card(hit, standing) for hit, standing in hits_with_standings(hits)]
+def run_search(query: SearchQuery) -> ShownResults:
+    """The engine's answer to ``query`` as the page shows it: cards judged by the database
+    now, and the practitioners the search names (``results.shown_results``, shared with the
+    API). Raises QueryError for a query that cannot be run."""
+    backend = search_backend()
+    return shown_results(backend, query, backend.search(query))
 
 
 @web.get("/")
@@ -199,6 +190,8 @@ def search():
         "keys": KEYS,
         "results": None,
         "cards": [],
+        "named": [],
+        "named_more": False,
         "error": None,
         "understood": [],
         # A new search keeps how the reader chose to see results, not the old filters.
@@ -214,14 +207,17 @@ def search():
         context["chips"] = _filter_labels(parsed)
         return render_template("results.html", **context), 400
     try:
-        results = search_backend().search(parsed.query)
+        shown = run_search(parsed.query)
     except QueryError as exc:
         context.update(error=str(exc), title=_results_title(parsed, None))
         context["chips"] = _filter_labels(parsed)
         return render_template("results.html", **context), 400
+    results = shown.results
     context.update(
         results=results,
-        cards=cards_for(results.hits),
+        cards=shown.entries,
+        named=shown.named,
+        named_more=shown.named_more,
         chips=_filter_labels(parsed),
         pagination=_pagination(parsed, results) if results.pages > 1 else [],
         beyond_last=results.total > 0 and parsed.query.page > results.pages,
@@ -313,19 +309,17 @@ def service(slug: str):
     found = db.session.scalar(select(Service).where(Service.slug == slug))
     if found is None:
         abort(404, description="There is no treatment at this address in the directory.")
-    results: SearchResults | None = None
+    shown: ShownResults | None = None
     error: str | None = None
     try:
-        results = search_backend().search(
-            SearchQuery(service=found.slug, per_page=SERVICE_PAGE_PEOPLE)
-        )
+        shown = run_search(SearchQuery(service=found.slug, per_page=SERVICE_PAGE_PEOPLE))
     except QueryError as exc:  # pragma: no cover - a bare service filter is always runnable
         error = str(exc)
     return render_template(
         "service.html",
         service=found,
-        results=results,
-        cards=cards_for(results.hits) if results else [],
+        results=shown.results if shown else None,
+        cards=shown.entries if shown else [],
         error=error,
     )
 
