@@ -37,7 +37,7 @@ from directory.registry.models import (
     StatusEvent,
     VerificationCheck,
 )
-from directory.registry.policy import RegistryPolicy
+from directory.registry.policy import CLOCK_SKEW, RegistryPolicy
 from directory.registry.statuses import Outcome, Status, combine, map_raw_status, status_map
 from directory.util.clock import as_utc, utcnow
 
@@ -187,9 +187,18 @@ def decide(
     previous = belief.status
     first_answer = belief.status_as_of is None
     belief_as_of = belief.as_of
+    at = observed_at  # the time this answer's belief fields take (see ``_ordering``)
+    ordering = None
+    if result.outcome is not Outcome.ERROR and belief_as_of is not None:
+        ordering = _ordering(belief, result, observed_at, belief_as_of)
+        if ordering == "held":
+            return _held(before, belief, result, policy, now=now, observed_at=observed_at)
+        if ordering == "contested":
+            at = belief_as_of  # applied as if given with the answer it contradicts
 
     if (
-        result.outcome is not Outcome.ERROR
+        ordering is None
+        and result.outcome is not Outcome.ERROR
         and belief_as_of is not None
         and observed_at < belief_as_of
     ):
@@ -208,7 +217,7 @@ def decide(
     # this for every row, so it avoids building intermediate beliefs).
     changes: dict[str, Any] = {"last_checked_at": now, "last_outcome": result.outcome.value}
     if result.outcome is not Outcome.ERROR:
-        changes["last_answer_at"] = observed_at
+        changes["last_answer_at"] = at
     statuses: tuple[Status, ...] = ()
     answer_status: Status | None = None
     copy_facts = False
@@ -219,10 +228,10 @@ def decide(
     def move_to(status: Status) -> bool:
         """Set the status from this answer; a real change (not a first sighting) is an event."""
         changes["status"] = status.value
-        changes["status_as_of"] = observed_at
+        changes["status_as_of"] = at
         is_event = not first_answer and previous != status.value
         if is_event:
-            changes["status_changed_at"] = observed_at
+            changes["status_changed_at"] = at
         return is_event
 
     if result.outcome is Outcome.ERROR:
@@ -239,8 +248,8 @@ def decide(
         answer_status = _combine(statuses)
         copy_facts = True
         verified_at = belief.verified_at
-        if verified_at is None or observed_at > verified_at:
-            verified_at = observed_at
+        if verified_at is None or at > verified_at:
+            verified_at = at
         changes.update(
             consecutive_failures=0, not_found_pending_since=None, verified_at=verified_at
         )
@@ -256,9 +265,9 @@ def decide(
             effect = "changed" if event_due else "unchanged"
             clear_rows = True
         elif pending is None:
-            changes["not_found_pending_since"] = observed_at
+            changes["not_found_pending_since"] = at
             effect = "pending_not_found"
-        elif observed_at - pending >= policy.not_found_confirm_after:
+        elif at - pending >= policy.not_found_confirm_after:
             changes["not_found_pending_since"] = None
             event_due = move_to(Status.NOT_FOUND)
             effect = "changed"
@@ -283,6 +292,8 @@ def decide(
         # The register asked us to wait: never sooner than it said (up to the backoff cap).
         wait = min(timedelta(seconds=result.retry_after), policy.error_backoff_max)
         next_check_at = max(next_check_at, now + wait)
+    if ordering == "contested":
+        next_check_at = min(next_check_at, now + CLOCK_SKEW)  # a later answer settles it
     after_values["next_check_at"] = next_check_at
     after = Belief._from_values(after_values)
     return Decision(
@@ -305,6 +316,74 @@ def _answer_status(result: LookupResult) -> Status | None:
     if result.outcome is Outcome.ERROR:
         return None
     return _combine(tuple([_map_raw_status(row.status) for row in result.rows]))  # none: not_found
+
+
+def _ordering(
+    belief: Belief, result: LookupResult, observed_at: datetime, belief_as_of: datetime
+) -> str | None:
+    """How an answer given less than ``CLOCK_SKEW`` from the one the belief rests on is
+    ordered against it; None when the ordinary rule (by time) applies.
+
+    Hosts' clocks may be up to ``CLOCK_SKEW`` apart, and a slow answer is dated when it
+    arrived, so two answers that close cannot be ordered by their times. Of two such
+    answers that disagree, the one that does not say "active" stands, whichever was
+    recorded first (as rows of one answer combine: adverse wins):
+
+    * ``"contested"``: an answer that is not "active" (adverse, not found, unreadable),
+      dated up to ``CLOCK_SKEW`` before a belief that says "active", is applied (a
+      not-found is pending, as usual), as if given together with that belief's answer;
+    * ``"held"``: an "active" answer dated up to ``CLOCK_SKEW`` after (or with) an answer
+      that is not "active" changes nothing but the time of the next check.
+
+    Either way the number is looked up again within ``CLOCK_SKEW``, which settles it.
+    """
+    if abs(observed_at - belief_as_of) > CLOCK_SKEW:
+        return None
+    believed_active = (
+        belief.status == Status.ACTIVE.value and belief.not_found_pending_since is None
+    )
+    says_active = (
+        result.outcome is Outcome.OK
+        and bool(result.rows)
+        and _answer_status(result) is Status.ACTIVE
+    )
+    if believed_active == says_active:
+        return None  # they agree: order does not matter
+    if observed_at < belief_as_of and believed_active:
+        return "contested"
+    if observed_at >= belief_as_of and says_active:
+        return "held"
+    return None
+
+
+def _held(
+    before: Belief | None,
+    belief: Belief,
+    result: LookupResult,
+    policy: RegistryPolicy,
+    *,
+    now: datetime,
+    observed_at: datetime,
+) -> Decision:
+    """An "active" answer given within ``CLOCK_SKEW`` of the adverse one the belief rests
+    on (``_ordering``): recorded, the belief stands, and the number is asked again once
+    ``CLOCK_SKEW`` has passed."""
+    after_values = {
+        **belief.__dict__,
+        "last_checked_at": now,
+        "last_outcome": result.outcome.value,
+        "consecutive_failures": 0,
+        "next_check_at": now + CLOCK_SKEW,
+    }
+    return Decision(
+        effect="held_adverse",
+        before=before,
+        after=Belief._from_values(after_values),
+        answer_status=Status.ACTIVE,
+        category_statuses=(),
+        copy_register_facts=False,
+        observed_at=observed_at,
+    )
 
 
 def _clip(value: str | None, length: int | None) -> str | None:
