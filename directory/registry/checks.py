@@ -15,15 +15,16 @@ after a live check, or a slow look-up overtaken by a faster one) is recorded in 
 changes nothing at all. An answer dated in the future (a wrong ``--as-of``) counts as given now:
 no answer can make a registration look confirmed later than the moment it was recorded.
 
-``decide`` is the pure form of the rules (plain values in, plain values out); ``record_check``
-applies a decision to ORM objects, and bulk importers apply the same decisions with Core
-statements, so both paths share one set of rules.
+``decide`` is the pure form of the rules (plain values in, plain values out);
+``recording.apply_answer`` applies a live answer's decision to the registration's row as it
+is when the answer is applied (locked and read again), and bulk importers apply the same
+decisions with Core statements, so both paths share one set of rules.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +40,7 @@ from directory.registry.models import (
 )
 from directory.registry.policy import CLOCK_SKEW, RegistryPolicy
 from directory.registry.statuses import Outcome, Status, combine, map_raw_status, status_map
-from directory.util.clock import as_utc, utcnow
+from directory.util.clock import as_utc
 
 # --- memoised pure helpers (a bulk import calls the rules for every row) -----------------
 
@@ -187,21 +188,17 @@ def decide(
     previous = belief.status
     first_answer = belief.status_as_of is None
     belief_as_of = belief.as_of
-    at = observed_at  # the time this answer's belief fields take (see ``_ordering``)
-    ordering = None
-    if result.outcome is not Outcome.ERROR and belief_as_of is not None:
-        ordering = _ordering(belief, result, observed_at, belief_as_of)
-        if ordering == "held":
-            return _held(before, belief, result, policy, now=now, observed_at=observed_at)
-        if ordering == "contested":
-            at = belief_as_of  # applied as if given with the answer it contradicts
+    at = observed_at  # the time this answer's belief fields take
 
-    if (
-        ordering is None
-        and result.outcome is not Outcome.ERROR
+    stale = (
+        result.outcome is not Outcome.ERROR
         and belief_as_of is not None
         and observed_at < belief_as_of
-    ):
+    )
+    contested = stale and _contested(belief, result, observed_at, belief_as_of)
+    if contested:
+        at = belief_as_of  # applied as if given together with the answer it contradicts
+    elif stale:
         # Older than what we already know: history only, the belief stays exactly as it is.
         return Decision(
             effect="ignored_stale",
@@ -292,7 +289,7 @@ def decide(
         # The register asked us to wait: never sooner than it said (up to the backoff cap).
         wait = min(timedelta(seconds=result.retry_after), policy.error_backoff_max)
         next_check_at = max(next_check_at, now + wait)
-    if ordering == "contested":
+    if contested:
         next_check_at = min(next_check_at, now + CLOCK_SKEW)  # a later answer settles it
     after_values["next_check_at"] = next_check_at
     after = Belief._from_values(after_values)
@@ -318,71 +315,24 @@ def _answer_status(result: LookupResult) -> Status | None:
     return _combine(tuple([_map_raw_status(row.status) for row in result.rows]))  # none: not_found
 
 
-def _ordering(
+def _contested(
     belief: Belief, result: LookupResult, observed_at: datetime, belief_as_of: datetime
-) -> str | None:
-    """How an answer given less than ``CLOCK_SKEW`` from the one the belief rests on is
-    ordered against it; None when the ordinary rule (by time) applies.
+) -> bool:
+    """An answer that does not say "active", dated before a belief that does, by no more
+    than ``CLOCK_SKEW``: it is not discarded as stale.
 
-    Hosts' clocks may be up to ``CLOCK_SKEW`` apart, and a slow answer is dated when it
-    arrived, so two answers that close cannot be ordered by their times. Of two such
-    answers that disagree, the one that does not say "active" stands, whichever was
-    recorded first (as rows of one answer combine: adverse wins):
-
-    * ``"contested"``: an answer that is not "active" (adverse, not found, unreadable),
-      dated up to ``CLOCK_SKEW`` before a belief that says "active", is applied (a
-      not-found is pending, as usual), as if given together with that belief's answer;
-    * ``"held"``: an "active" answer dated up to ``CLOCK_SKEW`` after (or with) an answer
-      that is not "active" changes nothing but the time of the next check.
-
-    Either way the number is looked up again within ``CLOCK_SKEW``, which settles it.
+    The hosts that record answers may have clocks up to ``CLOCK_SKEW`` apart, so an answer
+    dated that little earlier may well be the newer one. Of two such answers that disagree,
+    the adverse one (or the not-found, or the one we cannot read) is applied, as if given
+    together with the answer it contradicts (as rows of one answer combine: adverse wins);
+    a not-found is pending, as usual. The number is looked up again within ``CLOCK_SKEW``.
     """
-    if abs(observed_at - belief_as_of) > CLOCK_SKEW:
-        return None
-    believed_active = (
-        belief.status == Status.ACTIVE.value and belief.not_found_pending_since is None
-    )
-    says_active = (
-        result.outcome is Outcome.OK
-        and bool(result.rows)
-        and _answer_status(result) is Status.ACTIVE
-    )
-    if believed_active == says_active:
-        return None  # they agree: order does not matter
-    if observed_at < belief_as_of and believed_active:
-        return "contested"
-    if observed_at >= belief_as_of and says_active:
-        return "held"
-    return None
-
-
-def _held(
-    before: Belief | None,
-    belief: Belief,
-    result: LookupResult,
-    policy: RegistryPolicy,
-    *,
-    now: datetime,
-    observed_at: datetime,
-) -> Decision:
-    """An "active" answer given within ``CLOCK_SKEW`` of the adverse one the belief rests
-    on (``_ordering``): recorded, the belief stands, and the number is asked again once
-    ``CLOCK_SKEW`` has passed."""
-    after_values = {
-        **belief.__dict__,
-        "last_checked_at": now,
-        "last_outcome": result.outcome.value,
-        "consecutive_failures": 0,
-        "next_check_at": now + CLOCK_SKEW,
-    }
-    return Decision(
-        effect="held_adverse",
-        before=before,
-        after=Belief._from_values(after_values),
-        answer_status=Status.ACTIVE,
-        category_statuses=(),
-        copy_register_facts=False,
-        observed_at=observed_at,
+    if belief_as_of - observed_at > CLOCK_SKEW:
+        return False
+    if belief.status != Status.ACTIVE.value or belief.not_found_pending_since is not None:
+        return False  # the belief already withholds "verified"
+    return not (
+        result.outcome is Outcome.OK and result.rows and _answer_status(result) is Status.ACTIVE
     )
 
 
@@ -492,6 +442,8 @@ class CheckEffect:
     to_status: str
     event: StatusEvent | None = None
     unknown_raw_statuses: tuple[str, ...] = ()
+    # The registration as written (``recording``), for callers that report on it.
+    practitioner: Practitioner | None = field(default=None, compare=False, repr=False)
 
     @property
     def changed(self) -> bool:
@@ -517,64 +469,8 @@ def record_check(
     now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> CheckEffect:
-    """Apply one register answer (or failure) to ``practitioner`` and append its history row.
+    """Apply one answer to ``practitioner``: ``recording.record_check`` (where answers are
+    applied, the row locked and read again first), kept here for existing callers."""
+    from directory.registry.recording import record_check as apply
 
-    The caller owns the transaction: nothing is committed here.
-    """
-    if result.registration_number != practitioner.registration_number:
-        raise ValueError(
-            f"a result for {result.registration_number} cannot be recorded for "
-            f"{practitioner.registration_number}"
-        )
-    now = now or utcnow()
-    is_new = practitioner.id is None and practitioner not in session
-    if is_new:
-        session.add(practitioner)
-    before = None if is_new else Belief.of(practitioner)
-    decision = decide(before, result, policy, now=now, rng=rng)
-
-    for name, value in decision.after.values().items():
-        setattr(practitioner, name, value)
-    if decision.copy_register_facts:
-        for name, value in register_facts(result).items():
-            setattr(practitioner, name, value)
-        _replace_categories(practitioner, category_rows(result, decision))
-    elif decision.clear_register_rows:
-        practitioner.raw_status = None
-        _replace_categories(practitioner, [])
-
-    event = None
-    if decision.event_due:
-        event = StatusEvent(
-            practitioner=practitioner,
-            **event_values(practitioner.registration_number, result, decision),
-        )
-        session.add(event)
-    session.add(
-        VerificationCheck(practitioner=practitioner, **history_values(result, decision, now))
-    )
-    return CheckEffect(
-        registration_number=practitioner.registration_number,
-        outcome=result.outcome,
-        effect=decision.effect,
-        from_status=None if before is None else before.status,
-        to_status=decision.after.status,
-        event=event,
-        unknown_raw_statuses=decision.unknown_raw_statuses,
-    )
-
-
-def _replace_categories(practitioner: Practitioner, rows: list[dict[str, Any]]) -> None:
-    wanted = {row["category"]: row for row in rows}
-    existing = {c.category: c for c in practitioner.categories}
-    for name, cat in existing.items():
-        if name not in wanted:
-            practitioner.categories.remove(cat)
-    for name, row in wanted.items():
-        cat = existing.get(name)
-        if cat is None:
-            cat = RegistrationCategory(category=name)
-            practitioner.categories.append(cat)
-        cat.position = row["position"]
-        cat.raw_status = row["raw_status"]
-        cat.status = row["status"]
+    return apply(session, practitioner, result, policy, now=now, rng=rng)

@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from directory.extensions import db
 from directory.listings.models import Listing
 from directory.registry import numbers
-from directory.registry.checks import new_practitioner, record_check
 from directory.registry.lookups import LookupResult
 from directory.registry.models import Practitioner, StatusEvent, VerificationCheck
 from directory.registry.policy import RegistryPolicy
 from directory.registry.presenters import registration_facts
+from directory.registry.recording import apply_answer
 from directory.registry.statuses import PATIENT_MEANING, Outcome, Status
 from directory.registry.verification import verdict
 from directory.search.outbox import enqueue_practitioners
@@ -440,14 +440,10 @@ def _verify_one(
 
     def record(result: LookupResult) -> None:
         nonlocal practitioner
-        if practitioner is None:
-            if result.outcome is not Outcome.OK:
-                effects.append("not_stored")
-                return  # no row for a number the register does not list (or did not answer)
-            practitioner = new_practitioner(number)
-        effect = record_check(session, practitioner, result, policy)
+        effect = apply_answer(session, number, result, policy)  # None: not stored
         session.commit()
-        effects.append(effect.effect)
+        practitioner = effect.practitioner if effect else practitioner
+        effects.append(effect.effect if effect else "not_stored")
 
     result, attempts = lookup_politely(
         source, number, pacer, retries=retries, backoff=backoff, on_attempt=record
