@@ -93,7 +93,7 @@ def _create(session: Session, number: str) -> tuple[Practitioner, bool]:
     try:
         with session.begin_nested():  # a savepoint: losing the race rolls back only this
             session.add(practitioner)
-            session.flush([practitioner])
+            session.flush()
     except IntegrityError:
         existing = lock_registration(session, number)
         if existing is None:  # pragma: no cover - the row that conflicted is committed
