@@ -1,0 +1,172 @@
+"""Issue 9, hole 6: two look-ups of one number at once never leave a mixed record.
+
+A slow ``flask registry verify`` (the register answers it ACTIVE, slowly) and a fast one
+(SUSPENDED) of the same number, as two real processes against the fake iRegister on
+loopback, on SQLite and PostgreSQL. Each answer is applied to the registration as it is
+when the answer is applied (``recording.apply_answer`` locks the row and reads it again), so
+afterwards the status, the category rows, the raw status, the newest history row and the
+next check all come from one answer: the SUSPENDED one, which the register gave last.
+All data is fictional.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from directory.extensions import db
+from directory.registry.checks import new_practitioner, record_check
+from directory.registry.lookups import LookupResult, RegisterRow
+from directory.registry.models import Practitioner, StatusEvent, VerificationCheck
+from directory.registry.policy import RegistryPolicy
+from directory.registry.statuses import Outcome
+from directory.registry.verification import verdict
+from tests.test_recheck_support import FLASK, ROOT, subprocess_env
+
+NUMBER = "MP0000101"  # one category row in the fixture register: INDEPENDENT PRACTICE
+SLOW = 6.0  # seconds the register takes to answer the first look-up (a process starts in ~2)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_app(request):
+    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")
+
+
+def confirmed_weeks_ago(app) -> None:
+    """The register confirmed the number as active 20 days ago: a settled registration."""
+    at = datetime.now(UTC) - timedelta(days=20)
+    row = RegisterRow(
+        NUMBER, "DR", "FICTIONAL", "THANDI", "CAPE TOWN", "8001", "INDEPENDENT PRACTICE", "ACTIVE"
+    )
+    with app.app_context():
+        policy = RegistryPolicy.from_config(app.config)
+        result = LookupResult(NUMBER, Outcome.OK, at, "test", rows=(row,))
+        record_check(db.session, new_practitioner(NUMBER), result, policy, now=at)
+        db.session.commit()
+
+
+def start_verify(app, fake, tmp_path) -> subprocess.Popen:
+    env = subprocess_env(
+        app.config["SQLALCHEMY_DATABASE_URI"], fake.url, tmp_path, HPCSA_TIMEOUT=15
+    )
+    return subprocess.Popen(
+        [str(FLASK), "registry", "verify", NUMBER, "--json"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def result_of(process: subprocess.Popen) -> dict:
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    (result,) = [line for line in lines if line["type"] == "result"]
+    return result
+
+
+def wait_for_requests(register, count: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(register.requests_for(NUMBER)) < count:
+        assert time.monotonic() < deadline, "the fake register was not asked"
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_a_slow_active_and_a_fast_suspended_look_up_leave_one_answer(
+    db_app, fake_iregister, tmp_path
+):
+    app, register = db_app, fake_iregister.register
+    confirmed_weeks_ago(app)
+    register.answer_next(NUMBER, "ACTIVE", delay=SLOW)  # asked first, answered last
+    register.answer_next(NUMBER, "SUSPENDED")  # asked second, answered at once
+
+    slow = start_verify(app, fake_iregister, tmp_path)
+    wait_for_requests(register, 1)  # the slow look-up is at the register now
+    fast = start_verify(app, fake_iregister, tmp_path)
+    fast_line = result_of(fast)
+    slow_line = result_of(slow)
+    first, second = register.requests_for(NUMBER)
+    assert second.at < first.at + SLOW, "the look-ups did not overlap"
+
+    assert fast_line["status"] == "suspended" and fast_line["effect"] == "changed"
+    # the slow answer was given before the fast one: it changes nothing
+    assert slow_line["effect"] == "ignored_stale"
+    # and it reports what the registration is now, not what its copy was
+    assert slow_line["status"] == "suspended" and slow_line["verified"] is False
+
+    with app.app_context():
+        policy = RegistryPolicy.from_config(app.config)
+        p = db.session.scalar(select(Practitioner).filter_by(registration_number=NUMBER))
+        history = db.session.scalars(
+            select(VerificationCheck)
+            .where(VerificationCheck.practitioner_id == p.id)
+            .order_by(VerificationCheck.id)
+        ).all()
+        events = db.session.scalars(select(StatusEvent)).all()
+
+        assert p.status == "suspended" and not verdict(p).verified
+        assert p.raw_status == "SUSPENDED"
+        assert [(c.category, c.raw_status, c.status) for c in p.categories] == [
+            ("INDEPENDENT PRACTICE", "SUSPENDED", "suspended")
+        ]
+        assert [(e.from_status, e.to_status) for e in events] == [("active", "suspended")]
+        # the newest answer in the history (by when the register gave it) is the one the
+        # registration rests on; anything recorded after it changed nothing
+        newest = max(history, key=lambda check: check.checked_at)
+        assert (newest.status, newest.raw_status, newest.effect) == (
+            "suspended",
+            "SUSPENDED",
+            "changed",
+        )
+        assert all(c.effect == "ignored_stale" for c in history if c.id > newest.id)
+        assert p.status_as_of == newest.checked_at == p.last_answer_at
+        # the next check is the one the SUSPENDED answer set (daily after a change)
+        assert p.next_check_at == newest.recorded_at + policy.recently_changed_every
+
+
+def test_an_answer_is_judged_against_the_row_as_it_is_when_applied(db_app):
+    """In-process: a session that read the registration before its look-up applies its
+    answer after another session changed the row; it decides on the row as it is then
+    (``record_check``, kept for existing callers, locks and reads again like
+    ``apply_answer``)."""
+    app = db_app
+    confirmed_weeks_ago(app)
+    now = datetime.now(UTC)
+    row = RegisterRow(
+        NUMBER, "DR", "FICTIONAL", "THANDI", "CAPE TOWN", "8001", "INDEPENDENT PRACTICE", "X"
+    )
+
+    def answer(status: str, at: datetime) -> LookupResult:
+        rows = (replace(row, status=status),)
+        return LookupResult(NUMBER, Outcome.OK, at, "test", rows=rows)
+
+    with app.app_context():
+        policy = RegistryPolicy.from_config(app.config)
+        early = db.session.scalar(select(Practitioner).filter_by(registration_number=NUMBER))
+        assert early.status == "active" and early.categories[0].status == "active"
+
+        with app.app_context():  # another look-up, in its own session, records SUSPENDED
+            other = db.session.scalar(select(Practitioner).filter_by(registration_number=NUMBER))
+            record_check(db.session, other, answer("SUSPENDED", now), policy)
+            db.session.commit()
+
+        # this look-up's answer was given 2 s before the other one
+        effect = record_check(
+            db.session, early, answer("ACTIVE", now - timedelta(seconds=2)), policy
+        )
+        db.session.commit()
+        assert effect.effect == "ignored_stale" and effect.from_status == "suspended"
+
+    with app.app_context():
+        p = db.session.scalar(select(Practitioner).filter_by(registration_number=NUMBER))
+        assert p.status == "suspended"
+        assert [(c.raw_status, c.status) for c in p.categories] == [("SUSPENDED", "suspended")]
