@@ -170,3 +170,18 @@ def test_an_answer_is_judged_against_the_row_as_it_is_when_applied(db_app):
         p = db.session.scalar(select(Practitioner).filter_by(registration_number=NUMBER))
         assert p.status == "suspended"
         assert [(c.raw_status, c.status) for c in p.categories] == [("SUSPENDED", "suspended")]
+
+
+def test_a_look_up_is_dated_when_its_request_went_out(fake_iregister):
+    """Of two overlapping look-ups, the one asked later counts as the newer answer, however
+    slowly the other was answered: an answer is dated when its request was sent."""
+    from importers.sources.hpcsa import HpcsaClient
+
+    fake_iregister.register.answer_next(NUMBER, "ACTIVE", delay=1.0)
+    config = {"HPCSA_URL": fake_iregister.url, "HPCSA_TIMEOUT": 5.0, "CONTACT_URL": "x"}
+    with HpcsaClient.from_config(config) as client:
+        before = datetime.now(UTC)
+        result = client.lookup(NUMBER)
+        after = datetime.now(UTC)
+    assert result.outcome is Outcome.OK and after - before >= timedelta(seconds=1)
+    assert before <= result.observed_at < before + timedelta(seconds=0.5)
