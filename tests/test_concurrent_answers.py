@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from directory.registry.checks import new_practitioner, record_check
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.models import Practitioner, StatusEvent, VerificationCheck
 from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import apply_answer
 from directory.registry.statuses import Outcome
 from directory.registry.verification import verdict
 from tests.test_recheck_support import FLASK, ROOT, subprocess_env
@@ -185,3 +187,49 @@ def test_a_look_up_is_dated_when_its_request_went_out(fake_iregister):
         after = datetime.now(UTC)
     assert result.outcome is Outcome.OK and after - before >= timedelta(seconds=1)
     assert before <= result.observed_at < before + timedelta(seconds=0.5)
+
+
+def test_two_first_look_ups_of_a_new_number_at_once_make_one_registration(db_app):
+    """The second waits for the first one's transaction, then applies its answer to the
+    registration the first one created (no duplicate, no integrity error)."""
+    app, number = db_app, "MP0000777"
+    now = datetime.now(UTC)
+
+    def answer(status: str, at: datetime) -> LookupResult:
+        row = RegisterRow(number, "DR", "FICTIONAL", "LERATO", "DURBAN", "4001", "INTERN", status)
+        return LookupResult(number, Outcome.OK, at, "test", rows=(row,))
+
+    seen: dict[str, object] = {}
+
+    def second_look_up() -> None:
+        with app.app_context():
+            try:
+                policy = RegistryPolicy.from_config(app.config)
+                effect = apply_answer(db.session, number, answer("SUSPENDED", now), policy)
+                seen["effect"] = (effect.effect, effect.from_status, effect.to_status)
+                db.session.commit()
+            except Exception as exc:  # reported below, on the test's thread
+                seen["error"] = exc
+
+    with app.app_context():
+        policy = RegistryPolicy.from_config(app.config)
+        earlier = now - timedelta(seconds=1)
+        first = apply_answer(db.session, number, answer("ACTIVE", earlier), policy)
+        db.session.flush()
+        assert first.effect == "created"
+        other = threading.Thread(target=second_look_up)
+        other.start()
+        other.join(1.0)
+        assert other.is_alive(), "the second look-up must wait for the first transaction"
+        db.session.commit()
+    other.join(30)
+    assert "error" not in seen, seen.get("error")
+    assert seen["effect"] == ("changed", "active", "suspended")
+    with app.app_context():
+        rows = db.session.scalars(select(Practitioner).filter_by(registration_number=number))
+        (p,) = rows.all()
+        assert p.status == "suspended" and p.raw_status == "SUSPENDED"
+        history = db.session.scalars(
+            select(VerificationCheck.effect).where(VerificationCheck.practitioner_id == p.id)
+        ).all()
+        assert sorted(history) == ["changed", "created"]
