@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi:app
 
-.PHONY: run test install lint migration clean browser-deps
+.PHONY: run test install lint migration clean browser-deps clock-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,15 @@ browser-deps:
 	    || (sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	    || echo "Chromium could not be installed: the browser tests will be skipped." )
 
+## Debian's libfaketime, for the tests that run processes whose clocks differ (else skipped)
+clock-deps:
+	@[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || \
+	  ( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime) \
+	    || (sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime) \
+	    || echo "faketime could not be installed: the clock-skew process tests will be skipped." )
+
 ## Lint and the whole test suite
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps clock-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -34,10 +34,11 @@ from directory.extensions import db  # noqa: E402
 from directory.listings.models import Clinic, Listing  # noqa: E402
 from directory.notifications import deliver_pending  # noqa: E402
 from directory.notifications.receiver import WebhookReceiver  # noqa: E402
-from directory.registry.checks import new_practitioner, record_check  # noqa: E402
+from directory.registry.checks import new_practitioner  # noqa: E402
 from directory.registry.lookups import LookupResult, RegisterRow  # noqa: E402
 from directory.registry.models import Practitioner  # noqa: E402
 from directory.registry.policy import RegistryPolicy  # noqa: E402
+from directory.registry.recording import record_check  # noqa: E402
 from directory.registry.statuses import Outcome  # noqa: E402
 from directory.util.clock import utcnow  # noqa: E402
 

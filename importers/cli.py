@@ -25,13 +25,13 @@ from sqlalchemy.orm import Session
 from directory.extensions import db
 from directory.listings.models import Listing
 from directory.registry import numbers
-from directory.registry.checks import new_practitioner, record_check
 from directory.registry.cli import InputError
 from directory.registry.cli import emit as _emit
 from directory.registry.cli import iso as _iso
 from directory.registry.lookups import LookupResult
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import apply_answer
 from directory.registry.statuses import PATIENT_MEANING, Outcome, Status
 from directory.registry.verification import verdict
 from directory.search.outbox import enqueue_practitioners
@@ -415,11 +415,10 @@ def verify_command(
     def apply_held(held: _Held, *, withheld: bool = False) -> None:
         """Record a held not-found: as the answer it is, or (the guard tripped) as a failure."""
         result = guard.as_failure(held.result) if withheld else held.result
-        practitioner = _load(held.number)
-        assert practitioner is not None  # held only for registrations the system holds
-        effect = record_check(db.session, practitioner, result, policy)
+        effect = apply_answer(db.session, held.number, result, policy)
+        assert effect is not None  # held only for registrations the system holds
         db.session.commit()
-        line = _answer_fields(held.number, result, practitioner)
+        line = _answer_fields(held.number, result, effect.practitioner)
         line.update(held.origin)
         line.update(effect=effect.effect, attempts=held.attempts, stored=True)
         if withheld:
@@ -549,14 +548,10 @@ def _verify_one(
             held.append(result)
             effects.append("held")
             return
-        if practitioner is None:
-            if result.outcome is not Outcome.OK:
-                effects.append("not_stored")
-                return  # no row for a number the register does not list (or did not answer)
-            practitioner = new_practitioner(number)
-        effect = record_check(session, practitioner, result, policy)
+        effect = apply_answer(session, number, result, policy)  # None: not stored
         session.commit()
-        effects.append(effect.effect)
+        practitioner = effect.practitioner if effect else practitioner
+        effects.append(effect.effect if effect else "not_stored")
 
     result, attempts = lookup_politely(
         source, number, pacer, retries=retries, backoff=backoff, on_attempt=record

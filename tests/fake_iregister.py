@@ -2,9 +2,10 @@
 
 It answers the report endpoint's shape (header objects, padded numbers, upper-case
 statuses, several category rows for some numbers) from fixture data, and can be told to
-misbehave: latency, HTTP 500, 429 with Retry-After, invalid JSON, an HTML error page with
-status 200, a dropped connection, a JSON ``error``, a row for another number, a missing
-column. Every request is logged with its arrival time so tests can measure the rate.
+misbehave: latency (for every request, or a status and a delay scripted per request for
+one number: ``answer_next``), HTTP 500, 429 with Retry-After, invalid JSON, an HTML error
+page with status 200, a dropped connection, a JSON ``error``, a row for another number, a
+missing column. Every request is logged with its arrival time so tests can measure the rate.
 
 All data here is fictional.
 
@@ -102,6 +103,7 @@ class FakeRegister:
     answer_empty_after: int | None = None  # ...from the request after this many on
     _queued: deque = field(default_factory=deque)
     _per_number: dict[str, deque] = field(default_factory=dict)
+    _scripted: dict[str, deque] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
@@ -165,6 +167,20 @@ class FakeRegister:
             queue = self._per_number.setdefault(number, deque()) if number else self._queued
             queue.extend([kind] * times)
 
+    def answer_next(self, number: str, status: str, *, delay: float = 0.0) -> None:
+        """Answer the next request for ``number`` (after those already scripted) as if every
+        row said ``status`` at the moment the request arrived, ``delay`` seconds later
+        (instead of ``latency``): two overlapping look-ups, a slow one and a fast one."""
+        with self.lock:
+            if number not in self.records:
+                raise KeyError(f"{number} is not in the fake register")
+            self._scripted.setdefault(number, deque()).append((status, delay))
+
+    def _take_script(self, number: str) -> tuple[str, float] | None:
+        """(the status, the delay) scripted for this request; call under ``lock``."""
+        queue = self._scripted.get(number)
+        return queue.popleft() if queue else None
+
     def _take_fault(self, number: str) -> str | None:
         with self.lock:
             queue = self._per_number.get(number)
@@ -214,10 +230,15 @@ class _Handler(BaseHTTPRequestHandler):
                 and len(register.requests) > register.answer_empty_after
             )
             rows = [] if empty else [list(r) for r in register.records.get(number, [])]
+            scripted = register._take_script(number)
         fault = register._take_fault(number)
         delay = register.latency
         if register.latency_jitter:
             delay += register.random.uniform(-register.latency_jitter, register.latency_jitter)
+        if scripted is not None:
+            status, delay = scripted
+            for row in rows:
+                row[7] = status
         if fault == "timeout":
             delay = max(delay, 30.0)
         if delay > 0:

@@ -17,9 +17,10 @@ from directory.api.schemas import SearchResponseSchema
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service
 from directory.listings.services import sync_services
-from directory.registry.checks import new_practitioner, record_check
+from directory.registry.checks import new_practitioner
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import record_check
 from directory.registry.statuses import Outcome
 from directory.registry.verification import verdict
 from directory.util.clock import utcnow

@@ -16,10 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from directory.extensions import db
-from directory.registry.checks import Belief, new_practitioner, record_check
+from directory.registry.checks import Belief, new_practitioner
 from directory.registry.lookups import LookupResult
 from directory.registry.models import Practitioner, VerificationCheck
 from directory.registry.numbers import RegistrationNumberError
+from directory.registry.recording import record_check
 from directory.registry.statuses import Outcome
 from directory.registry.verification import verdict
 from directory.util.clock import utcnow

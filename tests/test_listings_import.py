@@ -19,10 +19,11 @@ from directory.listings.imports import (
     validate_clinic,
 )
 from directory.listings.models import Clinic, Listing, Service
-from directory.registry.checks import new_practitioner, record_check
+from directory.registry.checks import new_practitioner
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.models import Practitioner, VerificationCheck
 from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import record_check
 from directory.registry.statuses import Outcome
 from directory.util.clock import utcnow
 

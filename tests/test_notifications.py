@@ -33,10 +33,11 @@ from directory.notifications.delivery import backoff, claim
 from directory.notifications.receiver import WebhookReceiver
 from directory.notifications.settings import NotifySettings
 from directory.notifications.transports import parse_retry_after, sign, webhook_body
-from directory.registry.checks import Belief, decide, event_values, new_practitioner, record_check
+from directory.registry.checks import Belief, decide, event_values, new_practitioner
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.models import Practitioner, StatusEvent
 from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import record_check
 from directory.registry.statuses import Outcome
 from directory.util.clock import utcnow
 

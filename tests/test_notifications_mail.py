@@ -18,10 +18,11 @@ from directory import create_app
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing
 from directory.notifications import DeliveryState, NotificationOutbox, deliver_pending
-from directory.registry.checks import new_practitioner, record_check
+from directory.registry.checks import new_practitioner
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import record_check
 from directory.registry.statuses import Outcome
 from directory.util.clock import utcnow
 

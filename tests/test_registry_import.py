@@ -402,8 +402,8 @@ def test_a_live_check_written_during_a_batch_is_not_overwritten(any_app, tmp_pat
     gap (a live verify, the recheck job) is seen, and the batch decides again on it."""
     from sqlalchemy.orm import Session
 
-    from directory.registry.checks import record_check
     from directory.registry.policy import RegistryPolicy
+    from directory.registry.recording import record_check
     from importers.snapshot_import import BatchWriter
     from importers.sources.hpcsa import HpcsaClient
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from directory.extensions import db
-from directory.registry.checks import new_practitioner, record_check
+from directory.registry.checks import new_practitioner
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.models import (
     HistoryIsAppendOnly,
@@ -19,6 +19,7 @@ from directory.registry.models import (
     StatusEvent,
     VerificationCheck,
 )
+from directory.registry.recording import record_check
 from directory.registry.statuses import Outcome
 from directory.registry.verification import verdict
 from importers.sources.hpcsa import HpcsaClient

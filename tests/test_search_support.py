@@ -15,10 +15,10 @@ from flask import current_app
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service
 from directory.listings.services import sync_services
-from directory.registry.checks import record_check
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import record_check
 from directory.registry.statuses import Outcome
 from directory.util.clock import utcnow
 

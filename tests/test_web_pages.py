@@ -19,8 +19,9 @@ import pytest
 import directory.search as search_package
 from directory.extensions import db
 from directory.registry import numbers
-from directory.registry.checks import new_practitioner, record_check
+from directory.registry.checks import new_practitioner
 from directory.registry.models import Practitioner
+from directory.registry.recording import record_check
 from directory.registry.statuses import PATIENT_MEANING, Outcome, Status
 from directory.registry.verification import verdict
 from directory.search.backend import MAX_PER_PAGE, SearchResults

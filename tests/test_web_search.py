@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pytest
 
 from directory.extensions import db
-from directory.registry.checks import record_check
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import record_check
 from directory.registry.statuses import Outcome
 from directory.search import get_search_backend
 from directory.search.backend import SearchQuery
@@ -121,7 +121,7 @@ def test_a_suspension_leaves_the_default_results_at_once(app, client, directory_
             person.key, number, "DR", person.surname, person.full_names,
             (("INDEPENDENT PRACTICE", "SUSPENDED"),), (),
         )  # fmt: skip
-        from directory.registry.checks import record_check
+        from directory.registry.recording import record_check
 
         record_check(db.session, p, wf.lookup(suspended, Outcome.OK, utcnow()), policy)
         db.session.commit()

@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from directory.listings.models import Clinic, Listing, Service
-from directory.registry.checks import new_practitioner, record_check
+from directory.registry.checks import new_practitioner
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import record_check
 from directory.registry.statuses import Outcome
 from directory.search.backend import (
     ClinicRef,

@@ -29,9 +29,10 @@ from directory.demo.generator import (
 )
 from directory.listings.imports import ImportReport, import_listing_records
 from directory.listings.services import SyncReport, sync_services
-from directory.registry.checks import new_practitioner, record_check
+from directory.registry.checks import new_practitioner
 from directory.registry.models import Practitioner, VerificationCheck
 from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import record_check
 from directory.registry.verification import verdict
 from directory.util.clock import utcnow
 

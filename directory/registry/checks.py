@@ -15,19 +15,18 @@ after a live check, or a slow look-up overtaken by a faster one) is recorded in 
 changes nothing at all. An answer dated in the future (a wrong ``--as-of``) counts as given now:
 no answer can make a registration look confirmed later than the moment it was recorded.
 
-``decide`` is the pure form of the rules (plain values in, plain values out); ``record_check``
-applies a decision to ORM objects, and bulk snapshot imports apply the same decisions with Core
-statements, so both paths share one set of rules.
+``decide`` is the pure form of the rules (plain values in, plain values out);
+``recording.apply_answer`` applies a live answer's decision to the registration's row as it
+is when the answer is applied (locked and read again), and bulk importers apply the same
+decisions with Core statements, so both paths share one set of rules.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-
-from sqlalchemy.orm import Session
 
 from directory.registry import numbers
 from directory.registry.lookups import LookupResult
@@ -37,10 +36,9 @@ from directory.registry.models import (
     StatusEvent,
     VerificationCheck,
 )
-from directory.registry.policy import RegistryPolicy
-from directory.registry.signals import announce
+from directory.registry.policy import CLOCK_SKEW, RegistryPolicy
 from directory.registry.statuses import Outcome, Status, combine, map_raw_status, status_map
-from directory.util.clock import as_utc, utcnow
+from directory.util.clock import as_utc
 
 # --- memoised pure helpers (a bulk import calls the rules for every row) -----------------
 
@@ -188,12 +186,17 @@ def decide(
     previous = belief.status
     first_answer = belief.status_as_of is None
     belief_as_of = belief.as_of
+    at = observed_at  # the time this answer's belief fields take
 
-    if (
+    stale = (
         result.outcome is not Outcome.ERROR
         and belief_as_of is not None
         and observed_at < belief_as_of
-    ):
+    )
+    contested = stale and _contested(belief, result, observed_at, belief_as_of)
+    if contested:
+        at = belief_as_of  # applied as if given together with the answer it contradicts
+    elif stale:
         # Older than what we already know: history only, the belief stays exactly as it is.
         return Decision(
             effect="ignored_stale",
@@ -209,7 +212,7 @@ def decide(
     # this for every row, so it avoids building intermediate beliefs).
     changes: dict[str, Any] = {"last_checked_at": now, "last_outcome": result.outcome.value}
     if result.outcome is not Outcome.ERROR:
-        changes["last_answer_at"] = observed_at
+        changes["last_answer_at"] = at
     statuses: tuple[Status, ...] = ()
     answer_status: Status | None = None
     copy_facts = False
@@ -220,10 +223,10 @@ def decide(
     def move_to(status: Status) -> bool:
         """Set the status from this answer; a real change (not a first sighting) is an event."""
         changes["status"] = status.value
-        changes["status_as_of"] = observed_at
+        changes["status_as_of"] = at
         is_event = not first_answer and previous != status.value
         if is_event:
-            changes["status_changed_at"] = observed_at
+            changes["status_changed_at"] = at
         return is_event
 
     if result.outcome is Outcome.ERROR:
@@ -240,8 +243,8 @@ def decide(
         answer_status = _combine(statuses)
         copy_facts = True
         verified_at = belief.verified_at
-        if verified_at is None or observed_at > verified_at:
-            verified_at = observed_at
+        if verified_at is None or at > verified_at:
+            verified_at = at
         changes.update(
             consecutive_failures=0, not_found_pending_since=None, verified_at=verified_at
         )
@@ -257,9 +260,9 @@ def decide(
             effect = "changed" if event_due else "unchanged"
             clear_rows = True
         elif pending is None:
-            changes["not_found_pending_since"] = observed_at
+            changes["not_found_pending_since"] = at
             effect = "pending_not_found"
-        elif observed_at - pending >= policy.not_found_confirm_after:
+        elif at - pending >= policy.not_found_confirm_after:
             changes["not_found_pending_since"] = None
             event_due = move_to(Status.NOT_FOUND)
             effect = "changed"
@@ -284,6 +287,8 @@ def decide(
         # The register asked us to wait: never sooner than it said (up to the backoff cap).
         wait = min(timedelta(seconds=result.retry_after), policy.error_backoff_max)
         next_check_at = max(next_check_at, now + wait)
+    if contested:
+        next_check_at = min(next_check_at, now + CLOCK_SKEW)  # a later answer settles it
     after_values["next_check_at"] = next_check_at
     after = Belief._from_values(after_values)
     return Decision(
@@ -306,6 +311,27 @@ def _answer_status(result: LookupResult) -> Status | None:
     if result.outcome is Outcome.ERROR:
         return None
     return _combine(tuple([_map_raw_status(row.status) for row in result.rows]))  # none: not_found
+
+
+def _contested(
+    belief: Belief, result: LookupResult, observed_at: datetime, belief_as_of: datetime
+) -> bool:
+    """An answer that does not say "active", dated before a belief that does, by no more
+    than ``CLOCK_SKEW``: it is not discarded as stale.
+
+    The hosts that record answers may have clocks up to ``CLOCK_SKEW`` apart, so an answer
+    dated that little earlier may well be the newer one. Of two such answers that disagree,
+    the adverse one (or the not-found, or the one we cannot read) is applied, as if given
+    together with the answer it contradicts (as rows of one answer combine: adverse wins);
+    a not-found is pending, as usual. The number is looked up again within ``CLOCK_SKEW``.
+    """
+    if belief_as_of - observed_at > CLOCK_SKEW:
+        return False
+    if belief.status != Status.ACTIVE.value or belief.not_found_pending_since is not None:
+        return False  # the belief already withholds "verified"
+    return not (
+        result.outcome is Outcome.OK and result.rows and _answer_status(result) is Status.ACTIVE
+    )
 
 
 def _clip(value: str | None, length: int | None) -> str | None:
@@ -414,6 +440,8 @@ class CheckEffect:
     to_status: str
     event: StatusEvent | None = None
     unknown_raw_statuses: tuple[str, ...] = ()
+    # The registration as written (``recording``), for callers that report on it.
+    practitioner: Practitioner | None = field(default=None, compare=False, repr=False)
 
     @property
     def changed(self) -> bool:
@@ -428,84 +456,3 @@ def new_practitioner(registration_number: str) -> Practitioner:
         status=Status.UNKNOWN,
         consecutive_failures=0,
     )
-
-
-def record_check(
-    session: Session,
-    practitioner: Practitioner,
-    result: LookupResult,
-    policy: RegistryPolicy,
-    *,
-    now: datetime | None = None,
-    rng: random.Random | None = None,
-) -> CheckEffect:
-    """Apply one register answer (or failure) to ``practitioner`` and append its history row.
-
-    The rows are flushed and ``signals.registrations_changed`` is sent (search and
-    notifications add their outbox rows in this transaction). The caller owns the
-    transaction: nothing is committed here.
-    """
-    if result.registration_number != practitioner.registration_number:
-        raise ValueError(
-            f"a result for {result.registration_number} cannot be recorded for "
-            f"{practitioner.registration_number}"
-        )
-    now = now or utcnow()
-    is_new = practitioner.id is None and practitioner not in session
-    if is_new:
-        session.add(practitioner)
-    before = None if is_new else Belief.of(practitioner)
-    decision = decide(before, result, policy, now=now, rng=rng)
-
-    for name, value in decision.after.values().items():
-        setattr(practitioner, name, value)
-    if decision.copy_register_facts:
-        for name, value in register_facts(result).items():
-            setattr(practitioner, name, value)
-        _replace_categories(practitioner, category_rows(result, decision))
-    elif decision.clear_register_rows:
-        practitioner.raw_status = None
-        _replace_categories(practitioner, [])
-
-    event = None
-    if decision.event_due:
-        event = StatusEvent(
-            practitioner=practitioner,
-            **event_values(practitioner.registration_number, result, decision),
-        )
-        session.add(event)
-    session.add(
-        VerificationCheck(practitioner=practitioner, **history_values(result, decision, now))
-    )
-    session.flush()
-    announce(
-        session,
-        source=result.source,
-        practitioner_ids=[practitioner.id],
-        event_ids=[event.event_id] if event is not None else [],
-    )
-    return CheckEffect(
-        registration_number=practitioner.registration_number,
-        outcome=result.outcome,
-        effect=decision.effect,
-        from_status=None if before is None else before.status,
-        to_status=decision.after.status,
-        event=event,
-        unknown_raw_statuses=decision.unknown_raw_statuses,
-    )
-
-
-def _replace_categories(practitioner: Practitioner, rows: list[dict[str, Any]]) -> None:
-    wanted = {row["category"]: row for row in rows}
-    existing = {c.category: c for c in practitioner.categories}
-    for name, cat in existing.items():
-        if name not in wanted:
-            practitioner.categories.remove(cat)
-    for name, row in wanted.items():
-        cat = existing.get(name)
-        if cat is None:
-            cat = RegistrationCategory(category=name)
-            practitioner.categories.append(cat)
-        cat.position = row["position"]
-        cat.raw_status = row["raw_status"]
-        cat.status = row["status"]

@@ -11,6 +11,12 @@ from datetime import datetime, timedelta
 from directory.registry.statuses import Outcome, Status
 from directory.util.durations import parse_duration
 
+# How far apart the clocks of the hosts that record answers may be. Answers given less than
+# this apart cannot be ordered by their times: of two such answers that disagree, the one
+# that does not say "active" stands (``checks.decide``); and a confirmation dated up to this
+# far in the future still counts (``verification.verdict``).
+CLOCK_SKEW = timedelta(minutes=5)
+
 
 @dataclass(frozen=True)
 class RegistryPolicy:

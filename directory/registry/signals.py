@@ -1,6 +1,6 @@
 """What happens when the register's answers change a registration: one signal says so.
 
-The one write path for register answers (``checks.record_check`` for one answer, the
+The one write path for register answers (``recording.apply_answer`` for one answer, the
 snapshot import's batches for many) sends ``registrations_changed`` once per write, inside
 the writing transaction, after its rows are flushed. Every domain that must follow a
 registration subscribes in its own ``init_app``:

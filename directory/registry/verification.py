@@ -19,12 +19,12 @@ from sqlalchemy import Select, bindparam, select
 
 from directory.extensions import db
 from directory.registry.models import Practitioner, format_display_name
+from directory.registry.policy import CLOCK_SKEW
 from directory.registry.statuses import PATIENT_MEANING, Status
 from directory.util.clock import as_utc, utcnow
 from directory.util.durations import parse_duration
 
 ADVERSE = {Status.SUSPENDED, Status.ERASED, Status.DECEASED, Status.NOT_FOUND, Status.INACTIVE}
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ The shape of a run (all in one asyncio loop, database work on one worker thread)
   look-ups are in flight, over one pooled ``AsyncHpcsaClient``; before every request they
   ask the shared ``RateLimiter``; failures are retried (``retry.with_retries``); every
   request's outcome feeds the ``CircuitBreaker``;
-* each result is applied through ``record_check`` (the registration core's rules: errors
-  never move a status, a not-found needs confirmation) and committed on its own, in the
+* each result is applied through ``recording.apply_answer`` (the registration core's rules,
+  on the row as it is then: errors never move a status, a not-found needs confirmation)
+  and committed on its own, in the
   same transaction that releases the registration's lease, so a SIGKILL loses at most the
   look-ups in flight and never half-writes a registration;
 * a not-found for a registration the register had confirmed is first held by the
@@ -50,10 +51,10 @@ from sqlalchemy.orm import Session
 
 from directory.extensions import db
 from directory.notifications import deliver_pending
-from directory.registry.checks import record_check
 from directory.registry.lookups import LookupResult
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import apply_answer
 from directory.registry.statuses import Outcome
 from directory.util.clock import utcnow
 from directory.util.durations import parse_duration
@@ -710,7 +711,7 @@ class RecheckRun:
         self, session: Session, claimer: Claimer, batch: list[Pending]
     ) -> list[LookupReport]:
         """Record results (DB thread): for each, release its lease and apply it through
-        ``record_check``; one commit, so each registration is written whole or not at all."""
+        ``apply_answer``; one commit, so each registration is written whole or not at all."""
         reports = [self._apply_one(session, claimer, one) for one in batch]
         session.commit()
         return reports
@@ -726,7 +727,11 @@ class RecheckRun:
             return LookupReport(
                 item.registration_number, "skipped", "gone", None, None, one.attempts
             )
-        effect = record_check(session, practitioner, result, self.policy, rng=self.rng)
+        effect = apply_answer(session, item.registration_number, result, self.policy, rng=self.rng)
+        if effect is None:  # pragma: no cover - only a number that has rows is ever claimed
+            return LookupReport(
+                item.registration_number, "skipped", "gone", None, None, one.attempts
+            )
         return LookupReport(
             registration_number=item.registration_number,
             outcome=Outcome.NOT_FOUND.value if one.withheld_as_failure else result.outcome.value,

@@ -22,7 +22,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -342,8 +342,12 @@ def interpret(
 
     ``body`` is the response's bytes when they were read by streaming (else ``content``).
     """
-    observed_at = utcnow()
-    duration_ms = int((time.monotonic() - started) * 1000)
+    elapsed = time.monotonic() - started
+    # Dated when the request went out, not when the answer came back: the register said it
+    # somewhere in between, and of two overlapping look-ups the one asked later must count
+    # as the newer, however slowly the other was answered.
+    observed_at = utcnow() - timedelta(seconds=elapsed)
+    duration_ms = int(elapsed * 1000)
     body = response.content if body is None else body
     digest = hashlib.sha256(body).hexdigest()
 
