@@ -11,10 +11,20 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") == "1"
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
-# gunicorn refuses request lines over 4094 bytes with its own HTML 414 before the app sees
-# them; the app caps and explains long queries itself (a 10 kB search gets a plain message or
-# a problem document), so the line is not limited here. Cap it at the reverse proxy instead.
-limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", "0"))
+# Bounded, as nginx in front is (deploy/nginx.conf): a request line of 8,190 bytes at most
+# (gunicorn's ceiling) is far above the app's own 1,000-character search limit, so a long
+# query still gets the app's friendly "cut to 1,000 characters"; longer lines get a 400 at
+# once instead of a worker parsing megabytes. Headers: at most 100, each at most 8,190 bytes.
+limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", "8190"))
+limit_request_fields = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELDS", "100"))
+limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", "8190"))
+# An idle keep-alive connection is closed after this many seconds (sync workers do not keep
+# connections alive at all; threaded ones do).
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# X-Forwarded-* are read by the app (werkzeug's ProxyFix, DIRECTORY_PROXY_HOPS), only from
+# the configured proxies; gunicorn must not read X-Forwarded-Proto on its own.
+secure_scheme_headers: dict[str, str] = {}
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 
 def post_fork(server, worker):

@@ -6,6 +6,12 @@ from __future__ import annotations
 class DefaultConfig:
     # --- Flask / storage -------------------------------------------------------------
     SECRET_KEY = "dev-only-not-secret"  # Flask's signing key: set your own in production
+    # "production" refuses to start with a missing or development SECRET_KEY, with debug on,
+    # or with neither PUBLIC_BASE_URL nor TRUSTED_HOSTS set (directory/deployment.py).
+    ENV = "development"
+    # Proxies in front that set X-Forwarded-For/-Proto/-Host/-Port (deploy/nginx.conf: 1).
+    # 0 trusts none of these headers: right when clients reach gunicorn directly.
+    PROXY_HOPS = 0
     # None means: a SQLite file ``directory.sqlite3`` under Flask's instance folder.
     SQLALCHEMY_DATABASE_URI: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # passed to SQLAlchemy's create_engine (JSON in env)
