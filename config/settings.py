@@ -119,6 +119,16 @@ class DefaultConfig:
     # How often a run without a terminal logs a progress line.
     RECHECK_PROGRESS_EVERY = "10s"
 
+    # --- Watching it (docs/deploy.md) ----------------------------------------------------
+    # "json": one JSON object per log line and one line per request (request id, duration);
+    # "text": plain lines. Neither ever contains a secret or a query string.
+    LOG_FORMAT = "text"
+    # Serve Prometheus metrics at /metrics (allow only the monitoring system to reach it).
+    METRICS_ENABLED = False
+    # /readyz answers 503 when the database or the search index take longer than this
+    # (seconds) to answer.
+    READY_TIMEOUT = 2.0
+
     # --- The JSON API (/api/v1) --------------------------------------------------------
     # Cache-Control max-age (seconds) on successful public GETs; each also has a strong ETag.
     API_CACHE_MAX_AGE = 60

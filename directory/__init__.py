@@ -74,7 +74,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from directory.health import health
 
     search.init_app(app)  # the backend, the index outbox, `flask search`
-    app.register_blueprint(health)  # /healthz
+    app.register_blueprint(health)  # /healthz, /readyz
+
+    from directory import observability
+
+    observability.init_app(app)  # request ids and logs, /metrics when METRICS_ENABLED
 
     for name in app.config["INCLUDES"]:  # by name, so that `directory` depends on none
         try:

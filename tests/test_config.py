@@ -49,6 +49,7 @@ def override_for(key: str, tmp_path: Path) -> tuple[str, object]:
         "RECHECK_JITTER": 0.1,
         "INCLUDES": [],  # an app without the importers' commands
         "ENV": "production",
+        "LOG_FORMAT": "json",
     }
     if key in special:
         value = special[key]
