@@ -61,6 +61,7 @@ def render_site(tmp: Path, *, listen: int, upstream: int) -> Path:
         "listen [::]:80;": "",
         "/srv/hpcsa-directory/directory/web/static/": f"{ROOT}/directory/web/static/",
         "/etc/nginx/hpcsa-directory-proxy.conf": str(ROOT / "deploy" / "nginx-proxy.conf"),
+        "/var/log/nginx/hpcsa-directory.access.log": str(tmp / "site-access.log"),
     }
     for old, new in replacements.items():
         assert old in site, f"deploy/nginx.conf no longer has {old!r}: update this test"
@@ -241,6 +242,20 @@ def test_a_spoofed_host_changes_no_url(stack):
         # The port is nginx's own (443 or 80 when deployed; a free one here).
         assert f"http://{HOST}:{port}/" in text, text[:500]
         assert "evil" not in text and "https://" not in text and ":666" not in text
+
+
+def test_no_log_holds_a_signed_links_query_string(stack, tmp_path):
+    status, headers, _ = get(stack, "/check?number=MP0000101&token=signed-secret-4242&sig=feed")
+    assert status == 303
+    request_id = headers["X-Request-Id"]
+    assert len(request_id) == 32  # nginx's $request_id, passed on and sent back by the app
+    time.sleep(0.5)  # both servers write their access logs after answering
+    nginx_log = (tmp_path / "site-access.log").read_text()
+    gunicorn_log = (tmp_path / "gunicorn-access.log").read_text()
+    assert "/check" in nginx_log and request_id in nginx_log
+    assert "/check" in gunicorn_log
+    for log in (nginx_log, gunicorn_log):
+        assert "signed-secret-4242" not in log and "sig=feed" not in log
 
 
 def test_static_files_come_from_nginx_and_pages_are_compressed(stack):
