@@ -113,10 +113,10 @@ def _finish(response):
     seconds = time.perf_counter() - started
     response.headers.setdefault("X-Request-Id", g.request_id)
     route = request.url_rule.rule if request.url_rule else "(unmatched)"
-    g.request_route = route
-    from directory.observability import metrics
+    if g.get("observe_requests"):
+        from directory.observability import metrics
 
-    metrics.observe_request(route, request.method, response.status_code, seconds)
+        metrics.observe_request(route, request.method, response.status_code, seconds)
     if g.get("log_requests"):
         log.info(
             "request",
@@ -136,10 +136,12 @@ def _finish(response):
 def init_app(app: Flask) -> None:
     configure_logging(app)
     log_requests = app.config["LOG_FORMAT"] == "json"
+    observe_requests = bool(app.config["METRICS_ENABLED"])
 
     def start() -> None:
         _start()
         g.log_requests = log_requests
+        g.observe_requests = observe_requests
 
     # First in, last out: the duration covers every other hook, and a hook that answers
     # early (a 429, a redirect) is still counted and logged.
