@@ -96,7 +96,9 @@ def configure_logging(app: Flask) -> None:
         for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
             handler.removeFilter(old)
         handler.addFilter(RedactingFilter(secrets))
-        if app.config["LOG_FORMAT"] == "json":
+        # Only the plain stream handlers (the one above, or an operator's basicConfig): a
+        # test runner's capturing handlers keep their own format.
+        if app.config["LOG_FORMAT"] == "json" and type(handler) is logging.StreamHandler:
             handler.setFormatter(JsonFormatter())
 
 
