@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -291,3 +292,44 @@ def test_under_gunicorn_metrics_add_up_across_workers_and_logs_are_json(app, tmp
     assert len({e["request_id"] for e in requests}) == len(requests)
     whole = log_path.read_text()
     assert "signed-link-token" not in whole and "abcdef" not in whole and secret not in whole
+
+
+RECORD_A_LOOKUP = """
+from types import SimpleNamespace
+from directory.observability import metrics
+ok = SimpleNamespace(value="ok")
+metrics.observe_register_lookup(SimpleNamespace(outcome=ok, duration_ms=120))
+metrics.set_breaker_open(True)
+print(metrics.MULTIPROCESS)
+"""
+READ_THE_FOLDER = """
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+registry = CollectorRegistry()
+multiprocess.MultiProcessCollector(registry)
+print(generate_latest(registry).decode())
+"""
+
+
+def test_a_jobs_lookups_reach_the_hosts_metrics_folder_and_a_missing_one_is_no_crash(tmp_path):
+    """A recheck run with the web service's PROMETHEUS_MULTIPROC_DIR adds its look-ups to what
+    /metrics shows (its breaker gauge leaves with it); a folder that cannot be made (the web
+    service is not running on this host) costs the job only its shared metrics."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS")}
+    folder = tmp_path / "metrics"
+
+    def run(code: str, where: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+            env={**env, "PROMETHEUS_MULTIPROC_DIR": str(where)},
+        )  # fmt: skip
+
+    job = run(RECORD_A_LOOKUP, folder)
+    assert job.returncode == 0 and job.stdout.strip() == "True", job.stderr
+    found = samples(run(READ_THE_FOLDER, folder).stdout)
+    assert value(found, "directory_register_lookups_total", outcome="ok") == 1
+    assert value(found, "directory_register_lookup_duration_seconds_count", outcome="ok") == 1
+    assert value(found, "directory_register_breaker_open") == 0  # the run is over
+    (tmp_path / "a-file").write_text("")
+    job = run(RECORD_A_LOOKUP, tmp_path / "a-file" / "metrics")
+    assert job.returncode == 0 and job.stdout.strip() == "False", job.stderr
+    assert "cannot be written" in job.stderr

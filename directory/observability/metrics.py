@@ -20,11 +20,34 @@ with the same ``PROMETHEUS_MULTIPROC_DIR`` on the same host shows in that host's
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import (
+
+def _usable_multiprocess_dir() -> bool:
+    """prometheus_client reads PROMETHEUS_MULTIPROC_DIR when it is imported and fails at the
+    first sample if the folder is missing: a job started where the web service (which makes
+    the folder) is not running must still run, only without shared metrics."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return False
+    try:
+        os.makedirs(folder, exist_ok=True)
+        return os.access(folder, os.W_OK)
+    except OSError:
+        return False
+
+
+MULTIPROCESS = _usable_multiprocess_dir()
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and not MULTIPROCESS:
+    logging.getLogger(__name__).warning(
+        "PROMETHEUS_MULTIPROC_DIR=%s cannot be written: this process's metrics stay in memory",
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR"),
+    )
+
+from prometheus_client import (  # noqa: E402  (after the folder is settled)
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
@@ -32,10 +55,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client.core import GaugeMetricFamily  # noqa: E402
+from prometheus_client.registry import Collector  # noqa: E402
 
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 # This process's collectors (not prometheus_client's global registry, which would also
 # export the Python process's own metrics, wrong under gunicorn).
 PROCESS_REGISTRY = CollectorRegistry(auto_describe=True)
