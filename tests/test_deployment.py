@@ -82,3 +82,17 @@ def test_with_one_proxy_hop_its_forwarded_headers_are_used(app_config):
 def test_a_bad_proxy_hop_count_fails_at_start(app_config, hops):
     with pytest.raises(RuntimeError, match="PROXY_HOPS"):
         create_app({**app_config, "PROXY_HOPS": hops})
+
+
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [
+        ("LOG_FORMAT", "xml"),
+        ("READY_TIMEOUT", 0),
+        ("READY_TIMEOUT", "soon"),
+        ("METRICS_ENABLED", "yes"),
+    ],
+)
+def test_bad_watching_settings_fail_at_start_by_name(app_config, key, bad):
+    with pytest.raises(RuntimeError, match=key):
+        create_app({**app_config, key: bad})

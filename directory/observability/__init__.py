@@ -25,6 +25,16 @@ def init_app(app: Flask) -> None:
             f"invalid setting: LOG_FORMAT must be one of {LOG_FORMATS}, "
             f"not {app.config['LOG_FORMAT']!r}"
         )
+    timeout = app.config["READY_TIMEOUT"]
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise RuntimeError(
+            f"invalid setting: READY_TIMEOUT must be seconds above 0, not {timeout!r}"
+        )
+    if not isinstance(app.config["METRICS_ENABLED"], bool):
+        raise RuntimeError(
+            "invalid setting: METRICS_ENABLED must be true or false, "
+            f"not {app.config['METRICS_ENABLED']!r}"
+        )
     from directory.observability import logs
 
     logs.init_app(app)
