@@ -6,6 +6,12 @@ from __future__ import annotations
 class DefaultConfig:
     # --- Flask / storage -------------------------------------------------------------
     SECRET_KEY = "dev-only-not-secret"  # Flask's signing key: set your own in production
+    # "production" refuses to start with a missing or development SECRET_KEY, with debug on,
+    # or with neither PUBLIC_BASE_URL nor TRUSTED_HOSTS set (directory/deployment.py).
+    ENV = "development"
+    # Proxies in front that set X-Forwarded-For/-Proto/-Host/-Port (deploy/nginx.conf: 1).
+    # 0 trusts none of these headers: right when clients reach gunicorn directly.
+    PROXY_HOPS = 0
     # None means: a SQLite file ``directory.sqlite3`` under Flask's instance folder.
     SQLALCHEMY_DATABASE_URI: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # passed to SQLAlchemy's create_engine (JSON in env)
@@ -112,6 +118,16 @@ class DefaultConfig:
     RECHECK_BREAKER_RATIO = 0.5  # failure share over the window that opens the breaker
     # How often a run without a terminal logs a progress line.
     RECHECK_PROGRESS_EVERY = "10s"
+
+    # --- Watching it (docs/deploy.md) ----------------------------------------------------
+    # "json": one JSON object per log line and one line per request (request id, duration);
+    # "text": plain lines. Neither ever contains a secret or a query string.
+    LOG_FORMAT = "text"
+    # Serve Prometheus metrics at /metrics (allow only the monitoring system to reach it).
+    METRICS_ENABLED = False
+    # /readyz answers 503 when the database or the search index take longer than this
+    # (seconds) to answer.
+    READY_TIMEOUT = 2.0
 
     # --- The JSON API (/api/v1) --------------------------------------------------------
     # Cache-Control max-age (seconds) on successful public GETs; each also has a strong ETag.

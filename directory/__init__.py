@@ -30,6 +30,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config.get("SEARCH_INDEX_DIR"):
         app.config["SEARCH_INDEX_DIR"] = os.path.join(app.instance_path, "search-index")
     _check_settings(app)
+    from directory import deployment
+
+    deployment.init_app(app)  # ENV=production refusals, the proxy's X-Forwarded-* (PROXY_HOPS)
 
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(
@@ -71,7 +74,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from directory.health import health
 
     search.init_app(app)  # the backend, the index outbox, `flask search`
-    app.register_blueprint(health)  # /healthz
+    app.register_blueprint(health)  # /healthz, /readyz
+
+    from directory import observability
+
+    observability.init_app(app)  # request ids and logs, /metrics when METRICS_ENABLED
 
     for name in app.config["INCLUDES"]:  # by name, so that `directory` depends on none
         try:

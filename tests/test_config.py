@@ -48,6 +48,8 @@ def override_for(key: str, tmp_path: Path) -> tuple[str, object]:
         "MAIL_FROM": "Override <override@directory.invalid>",
         "RECHECK_JITTER": 0.1,
         "INCLUDES": [],  # an app without the importers' commands
+        "ENV": "production",
+        "LOG_FORMAT": "json",
     }
     if key in special:
         value = special[key]
@@ -85,6 +87,9 @@ def test_every_setting_can_be_overridden_from_the_environment(env, key):
     text, expected = override_for(key, env.tmp_path)
     if key == "NOTIFY_WEBHOOK_URL":  # a webhook needs its secret
         env("NOTIFY_WEBHOOK_SECRET", "override-secret")
+    if key == "ENV":  # production needs a real key and the public address
+        env("SECRET_KEY", "a-long-production-secret-for-tests")
+        env("PUBLIC_BASE_URL", "https://directory.example.org")
     env(key, text)
     app = create_app({"TESTING": True})
     assert app.config[key] == expected

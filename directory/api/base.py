@@ -27,6 +27,14 @@ from directory.api.problems import (
 log = logging.getLogger(__name__)
 
 
+# The files the docs page (flask-smorest's swagger_ui.html) loads, and nothing else of the
+# package: its index.html is Swagger's petstore demo (it fetches an outside site) and its
+# source maps are megabytes nobody needs.
+SWAGGER_UI_ASSETS = frozenset(
+    {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}
+)
+
+
 class ApiArgumentsParser(FlaskParser):
     """Bad parameters are a 400 problem naming each one, never webargs' 422."""
 
@@ -152,6 +160,8 @@ class DirectoryApi(Api):
         ui_path = "/" + ui_path.strip("/")
 
         def swagger_ui_asset(filename: str):
+            if filename not in SWAGGER_UI_ASSETS:  # no demo page, no source maps
+                flask.abort(404)
             return flask.send_from_directory(str(swagger_ui_path), filename)
 
         blueprint.add_url_rule(ui_path, "openapi_swagger_ui", self._openapi_swagger_ui)

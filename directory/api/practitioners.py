@@ -27,17 +27,26 @@ practitioners_api = ApiBlueprint(
     description="One registration: the register's facts, the verdict, the checks behind it.",
 )
 
+# Longer than any way of writing a number (spaces and all).
+MAX_NUMBER_LENGTH = 40
 NUMBER_PARAMETER = {
     "in": "path",
     "name": "registration_number",
     "description": "The registration number in any usual spelling: `MP0012345`, `mp 12345`, "
     "`MP   0012345`",
     "example": "MP0000101",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 40},
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NUMBER_LENGTH},
 }
 
 
 def canonical_number(text: str) -> str:
+    if len(text) > MAX_NUMBER_LENGTH:  # refused before reading, and not quoted back
+        raise ApiProblem(
+            400,
+            "That is too long to be a registration number: a number is 2 to 4 letters and up "
+            "to 7 digits, e.g. MP0012345.",
+            code="invalid_registration_number",
+        )
     try:
         return numbers.normalise(text)
     except numbers.RegistrationNumberError as exc:

@@ -26,6 +26,9 @@ from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
 API_PATH_PREFIX = "/api/"
+# A problem quotes at most this much of what the client sent (its path, a value in
+# ``detail``): a 100 kB path or parameter is answered in a few hundred bytes, not echoed.
+MAX_ECHO = 200
 
 # One stable word per problem, for clients that branch on it (RFC 9457 extension member).
 CODE_BY_STATUS = {
@@ -146,6 +149,11 @@ def is_api_request() -> bool:
     return request.path == API_PATH_PREFIX.rstrip("/") or request.path.startswith(API_PATH_PREFIX)
 
 
+def excerpt(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -163,8 +171,8 @@ def problem_response(
         "type": "about:blank",
         "title": title,
         "status": status,
-        "detail": detail,
-        "instance": request.path,
+        "detail": excerpt(detail, 5 * MAX_ECHO),  # the longest real detail is ~300 characters
+        "instance": excerpt(request.path),
         "code": code or CODE_BY_STATUS.get(status, "error"),
     }
     body.update({k: v for k, v in extensions.items() if v is not None})

@@ -7,6 +7,7 @@ import unicodedata
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from directory.listings.services import vocabulary
 from directory.registry.statuses import Status
 from directory.search.backend import MAX_PER_PAGE, SORT_ORDERS
 
@@ -54,7 +55,10 @@ class SearchArgsSchema(Ordered):
         "A place, as typed: a city, a province or a postal code.",
         load_default="",
     )
+    # The document lists the vocabulary's slugs: an unknown service is a 400 problem, so the
+    # document must not allow it (a service's name or synonym is understood too).
     service = text_field(MAX_FILTER_LENGTH, "Only practitioners offering this service (its slug).")
+    service.metadata["enum"] = [term.slug for term in vocabulary()]
     city = text_field(MAX_FILTER_LENGTH, "Only practitioners listed at a clinic in this city.")
     province = text_field(MAX_FILTER_LENGTH, "Only clinics in this province.")
     clinic = text_field(MAX_FILTER_LENGTH, "Only practitioners listed at this clinic (its slug).")

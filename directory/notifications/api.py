@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from directory.api import ApiBlueprint
 from directory.extensions import db
 from directory.notifications.feed import (
+    CURSOR_PATTERN,
     DEFAULT_PAGE,
     MAX_PAGE,
     CursorError,
@@ -50,7 +51,7 @@ class ChangesArgsSchema(Schema):
         metadata={
             "description": "Where to continue: the `next` value of the previous page (opaque). "
             "Leave out to start from the first change.",
-            "pattern": "^[A-Za-z0-9_-]{1,80}$",
+            "pattern": CURSOR_PATTERN,
         },
     )
     limit = fields.Integer(

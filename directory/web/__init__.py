@@ -3,3 +3,5 @@
 from directory.web.views import web
 
 __all__ = ["web"]
+
+from directory.web import hygiene  # noqa: F401  (control characters out of request.args)

@@ -228,6 +228,13 @@ def search():
     return render_template("results.html", **context)
 
 
+def _too_long_number() -> numbers.RegistrationNumberError:
+    return numbers.RegistrationNumberError(
+        "That is too long to be a registration number: a number is 2 to 4 letters and "
+        "up to 7 digits, e.g. MP0012345."
+    )
+
+
 def _never_checked(
     canonical: str | None, error: numbers.RegistrationNumberError | None, typed: str, status: int
 ):
@@ -246,6 +253,8 @@ def _never_checked(
 
 @web.get("/practitioners/<number>")
 def practitioner(number: str):
+    if len(number) > MAX_NUMBER_TYPED:
+        return _never_checked(None, _too_long_number(), number[:MAX_NUMBER_TYPED], 404)
     try:
         canonical = numbers.normalise(number)
     except numbers.RegistrationNumberError as exc:
@@ -330,11 +339,7 @@ def check():
     if not typed.strip():
         return render_template("check.html", typed="", canonical=None, error=None)
     if len(typed) > MAX_NUMBER_TYPED:
-        too_long = numbers.RegistrationNumberError(
-            "That is too long to be a registration number: a number is 2 to 4 letters and "
-            "up to 7 digits, e.g. MP0012345."
-        )
-        return _never_checked(None, too_long, typed[:MAX_NUMBER_TYPED], 400)
+        return _never_checked(None, _too_long_number(), typed[:MAX_NUMBER_TYPED], 400)
     try:
         canonical = numbers.normalise(typed)
     except numbers.RegistrationNumberError as exc:

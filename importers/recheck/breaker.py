@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
+from directory.observability.metrics import set_breaker_open
+
 
 class CircuitBreaker:
     def __init__(self, consecutive: int = 20, window: int = 50, ratio: float = 0.5) -> None:
@@ -28,6 +30,7 @@ class CircuitBreaker:
         self._failures_in_window = 0
         self._in_a_row = 0
         self.reason: str | None = None
+        set_breaker_open(False)  # a new run starts closed
 
     @classmethod
     def from_config(cls, config: Mapping) -> CircuitBreaker:
@@ -65,3 +68,5 @@ class CircuitBreaker:
             self.reason = (
                 f"{self._failures_in_window} of the last {self.window} requests failed{last}"
             )
+        if self.is_open:
+            set_breaker_open(True)

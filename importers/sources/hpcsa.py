@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from directory.observability.metrics import observe_register_lookup
 from directory.registry import numbers
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.statuses import Outcome
@@ -456,6 +457,9 @@ class HpcsaClient:
         Raises RegistrationNumberError only for a number that cannot be one; every fault
         of the register or the network comes back as an ``Outcome.ERROR`` result.
         """
+        return observe_register_lookup(self._lookup(registration_number))
+
+    def _lookup(self, registration_number: str) -> LookupResult:
         asked = numbers.normalise(registration_number)
         started = time.monotonic()
         try:
@@ -500,6 +504,9 @@ class AsyncHpcsaClient:
 
     async def lookup(self, registration_number: str) -> LookupResult:
         """As ``HpcsaClient.lookup``, without blocking the event loop."""
+        return observe_register_lookup(await self._lookup(registration_number))
+
+    async def _lookup(self, registration_number: str) -> LookupResult:
         asked = numbers.normalise(registration_number)
         started = time.monotonic()
         try:
