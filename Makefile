@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi:app
 
-.PHONY: run test install lint migration clean browser-deps clock-deps
+.PHONY: run test install lint migration clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,22 +21,23 @@ run: $(STAMP)
 	$(BIN)/flask demo load
 	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
 
-## Debian's Chromium for the browser tests (skipped with a message where it cannot install)
-browser-deps:
-	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
-	  ( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
-	    || (sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
-	    || echo "Chromium could not be installed: the browser tests will be skipped." )
+## Debian's packages the tests drive for real: Chromium (browser tests), libfaketime (processes
+## whose clocks differ), nginx (the proxy in front of gunicorn), systemd-analyze (the units).
+## One apt-get for whatever is missing; a test whose tool could not be installed is skipped
+## with a message saying which.
+SYSTEM_DEPS := /usr/bin/chromium:chromium \
+  /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1:faketime \
+  /usr/sbin/nginx:nginx /usr/bin/systemd-analyze:systemd
 
-## Debian's libfaketime, for the tests that run processes whose clocks differ (else skipped)
-clock-deps:
-	@[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || \
-	  ( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime) \
-	    || (sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime) \
-	    || echo "faketime could not be installed: the clock-skew process tests will be skipped." )
+system-deps:
+	@missing=$$(for pair in $(SYSTEM_DEPS); do [ -e "$${pair%%:*}" ] || echo "$${pair##*:}"; done); \
+	[ -z "$$missing" ] || \
+	  ( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	    || (sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	    || echo "could not install $$missing: the tests that need them will be skipped." )
 
 ## Lint and the whole test suite
-test: $(STAMP) browser-deps clock-deps
+test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -41,7 +41,7 @@ pytestmark = [
     pytest.mark.skipif(
         not CHROMIUM.exists(),
         reason="browser tests skipped: Debian's Chromium is not at /usr/bin/chromium "
-        "(`make browser-deps` installs it with apt where it can)",
+        "(`make system-deps` installs it with apt where it can)",
     ),
 ]
 
