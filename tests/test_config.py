@@ -48,6 +48,7 @@ def override_for(key: str, tmp_path: Path) -> tuple[str, object]:
         "MAIL_FROM": "Override <override@directory.invalid>",
         "RECHECK_JITTER": 0.1,
         "INCLUDES": [],  # an app without the importers' commands
+        "REGISTER_BUDGET_URL": "memory:",  # a store it knows (a URL of its own form)
     }
     if key in special:
         value = special[key]

@@ -1,4 +1,5 @@
-"""Retrying one look-up: full-jitter backoff, its bound, Retry-After, what is not retried."""
+"""The one retry policy (``importers.politeness.retry``, used by verify and recheck alike):
+full-jitter backoff, its bound, Retry-After, what is not retried."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from directory.registry.lookups import LookupResult
 from directory.registry.statuses import Outcome
-from importers.recheck.retry import RetryPolicy, with_retries
+from importers.politeness.retry import RetryPolicy, with_retries
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 
