@@ -131,6 +131,8 @@ class _Steps:
         self._cap = politeness.own_cap(rate)
         self._own = BudgetState()  # this run's own starts (when it has a --rate of its own)
         self.rate_limited = 0
+        # How late a start may go: half the window's margin (the other half is the network's).
+        self.late = max(politeness.pace.window_margin / 2, 0.005)
 
     def book(self) -> float:
         """Book the next start (blocking): the shared budget's slot, never before the run's own
@@ -143,6 +145,12 @@ class _Steps:
             self._own.starts.append(at)
             del self._own.starts[: -self._cap.window_cap]
         return at
+
+    def on_time(self, at: float) -> bool:
+        """Whether a start booked for ``at`` may still go now. A process that wakes up late
+        (a busy machine, a blocked event loop) would land next to the starts booked after
+        its own: its slot is given up and a new one booked instead."""
+        return time.monotonic() - at <= self.late
 
     def count(self, result: LookupResult) -> bool:
         """Count a 429; True when the shared budget has something to learn."""
@@ -171,13 +179,15 @@ class Asker(_Steps):
     def acquire(self) -> None:
         """Block until a request may start."""
         while True:
-            wait = self.book() - time.monotonic()
-            if wait <= 0:
-                return
-            self._sleep(wait)
-            # A 429 somewhere while this start waited: its slot is given up and a new one
-            # booked (after the pause), so that the waiting starts never burst together.
-            if self.store.paused_for() <= 0:
+            at = self.book()
+            wait = at - time.monotonic()
+            if wait > 0:
+                self._sleep(wait)
+                # A 429 somewhere while this start waited: its slot is given up and a new
+                # one booked (after the pause), so that the waiting starts never burst.
+                if self.store.paused_for() > 0:
+                    continue
+            if self.on_time(at):
                 return
 
     def observe(self, result: LookupResult) -> None:
@@ -214,11 +224,13 @@ class AsyncAsker(_Steps):
     async def acquire(self) -> None:
         """Wait for the right to start one request. Cancelling it gives the slot up."""
         while True:
-            wait = await self._call(self.book) - time.monotonic()
-            if wait <= 0:
-                return
-            await asyncio.sleep(wait)
-            if await self._call(self.store.paused_for) <= 0:  # else a new slot, as Asker
+            at = await self._call(self.book)
+            wait = at - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                if await self._call(self.store.paused_for) > 0:  # a new slot, as Asker
+                    continue
+            if self.on_time(at):
                 return
 
     async def observe(self, result: LookupResult) -> None:
