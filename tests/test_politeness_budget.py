@@ -166,7 +166,9 @@ def test_the_budget_keeps_spacing_and_window_under_contention(budget_backend):
     assert len(booked) == 48
     booked.sort()
     gaps = [b - a for a, b in itertools.pairwise(booked)]
-    assert min(gaps) >= 1 / 10 - 0.005  # every start spaced, whoever booked it
+    # Every start spaced, whoever booked it (instants come back on this process's clock,
+    # converted from the store's with a reading of both taken over one round trip).
+    assert min(gaps) >= 1 / 10 - 0.03
     assert most_in_any_window(booked, 1.04) <= 10
     # ...and the slots are taken back to back, not lost: 48 starts in about 4.8 s.
     assert booked[-1] - booked[0] <= 47 / 10 * 1.06 + 0.05
