@@ -246,3 +246,24 @@ def test_a_bad_budget_setting_fails_at_start_by_name(monkeypatch, tmp_path, key,
                 "SEARCH_INDEX_DIR": str(tmp_path / "idx"),
             }
         )
+
+
+def test_without_the_budget_table_nothing_is_asked_and_the_error_says_why(app, fake_iregister):
+    """A database not yet migrated to the budget's table: no request goes out unbudgeted."""
+    from sqlalchemy import text
+
+    from directory.extensions import db
+    from tests.test_recheck_support import invoke
+
+    seed(app, ["MP0000101"])
+    with app.app_context():
+        db.session.execute(text("DROP TABLE register_budget"))
+        db.session.commit()
+    result = invoke(app)
+    assert result.exit_code == 1, result.output
+    assert "register budget" in result.output and "flask db upgrade" in result.output
+    assert "Traceback" not in result.output
+    verify = app.test_cli_runner().invoke(args=["registry", "verify", "MP0000102", "--json"])
+    assert verify.exit_code == 1, verify.output
+    assert "register budget" in verify.output
+    assert fake_iregister.register.requests == []

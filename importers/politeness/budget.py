@@ -40,7 +40,7 @@ from typing import Any
 
 from sqlalchemy import Column, Float, String, Table, Text, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from directory.extensions import db
 
@@ -259,7 +259,23 @@ class DatabaseStore(BudgetStore):
         return time.time(), time.monotonic()  # SQLite: one host, one clock
 
     def _change(self, fn) -> Any:
-        """Run ``fn(state, now)`` under the row's write lock and save the state."""
+        """Run ``fn(state, now, local)`` under the row's write lock and save the state; a
+        database busy beyond its own timeout (another process's long write on SQLite) is
+        tried twice more before the budget counts as unavailable."""
+        for attempt in range(3):
+            try:
+                return self._change_once(fn)
+            except BudgetUnavailable as exc:
+                busy = (
+                    isinstance(exc.__cause__, OperationalError)
+                    and "locked" in str(exc.__cause__).lower()
+                )
+                if not busy or attempt == 2:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _change_once(self, fn) -> Any:
         lock = text("UPDATE register_budget SET name = name WHERE name = :name")
         try:
             with self.engine.begin() as connection:
