@@ -150,7 +150,12 @@ class _Steps:
         """Whether a start booked for ``at`` may still go now. A process that wakes up late
         (a busy machine, a blocked event loop) would land next to the starts booked after
         its own: its slot is given up and a new one booked instead."""
-        return time.monotonic() - at <= self.late
+        now = time.monotonic()
+        if now - at > self.late:
+            return False
+        if self._cap is not None and self._own.starts:  # the run's own spacing counts
+            self._own.starts[-1] = max(self._own.starts[-1], now)  # from the real start
+        return True
 
     def count(self, result: LookupResult) -> bool:
         """Count a 429; True when the shared budget has something to learn."""
@@ -216,13 +221,24 @@ class AsyncAsker(_Steps):
     ) -> None:
         super().__init__(politeness, store, rate)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="register-budget")
+        self._turn: asyncio.Lock | None = None
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(fn, *args))
 
     async def acquire(self) -> None:
-        """Wait for the right to start one request. Cancelling it gives the slot up."""
+        """Wait for the right to start one request. Cancelling it gives the slot up.
+
+        The run's workers take turns (first come, first served): a process holds one booked
+        start at a time, and books the next once the previous has gone, as a blocking
+        ``Asker`` does."""
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        async with self._turn:
+            await self._acquire()
+
+    async def _acquire(self) -> None:
         while True:
             at = await self._call(self.book)
             wait = at - time.monotonic()
