@@ -37,6 +37,9 @@ from importers.politeness.budget import (
 )
 from importers.politeness.retry import Attempted, RetryPolicy, with_retries_sync
 
+# A start that wakes up too late books again at most this many times in a row.
+LATE_REBOOKS = 5
+
 # Settings renamed when verify's and recheck's stacks became one: old name -> new name.
 RENAMED_SETTINGS = {
     "RECHECK_RATE_FLOOR": "HPCSA_RATE_FLOOR",
@@ -146,12 +149,13 @@ class _Steps:
             del self._own.starts[: -self._cap.window_cap]
         return at
 
-    def on_time(self, at: float) -> bool:
+    def on_time(self, at: float, late_before: int) -> bool:
         """Whether a start booked for ``at`` may still go now. A process that wakes up late
         (a busy machine, a blocked event loop) would land next to the starts booked after
-        its own: its slot is given up and a new one booked instead."""
+        its own: its slot is given up and a new one booked instead, up to ``LATE_REBOOKS``
+        times in a row (then it goes: a machine that busy must still make progress)."""
         now = time.monotonic()
-        if now - at > self.late:
+        if now - at > self.late and late_before < LATE_REBOOKS:
             return False
         if self._cap is not None and self._own.starts:  # the run's own spacing counts
             self._own.starts[-1] = max(self._own.starts[-1], now)  # from the real start
@@ -183,6 +187,7 @@ class Asker(_Steps):
 
     def acquire(self) -> None:
         """Block until a request may start."""
+        late = 0
         while True:
             at = self.book()
             wait = at - time.monotonic()
@@ -192,8 +197,9 @@ class Asker(_Steps):
                 # one booked (after the pause), so that the waiting starts never burst.
                 if self.store.paused_for() > 0:
                     continue
-            if self.on_time(at):
+            if self.on_time(at, late):
                 return
+            late += 1
 
     def observe(self, result: LookupResult) -> None:
         if self.count(result):
@@ -239,6 +245,7 @@ class AsyncAsker(_Steps):
             await self._acquire()
 
     async def _acquire(self) -> None:
+        late = 0
         while True:
             at = await self._call(self.book)
             wait = at - time.monotonic()
@@ -246,8 +253,9 @@ class AsyncAsker(_Steps):
                 await asyncio.sleep(wait)
                 if await self._call(self.store.paused_for) > 0:  # a new slot, as Asker
                     continue
-            if self.on_time(at):
+            if self.on_time(at, late):
                 return
+            late += 1
 
     async def observe(self, result: LookupResult) -> None:
         if self.count(result):
