@@ -82,12 +82,13 @@ def test_three_rechecks_and_a_verify_at_once_never_exceed_the_shared_budget(
     staff = tmp_path / "staff.txt"
     staff.write_text("Registration number\n" + "\n".join(listed) + "\n")
     # The window's margin absorbs the jitter between booking a start and the register
-    # recording its arrival. The default (50 ms) is for network jitter; on a test machine
-    # where four Python processes start on two shared cores, the scheduler alone delays a
-    # request (or the fake's recording of it) by a few hundred milliseconds, so the test
-    # allows for that: what it proves is that the processes share one budget (without it
-    # they would ask ~80 a second).
-    settings = {"HPCSA_MAX_RATE": 5, "RECHECK_CLAIM_BATCH": 2, "HPCSA_RATE_WINDOW_MARGIN": 0.3}
+    # recording its arrival. The default (50 ms) is for network jitter on open connections;
+    # on a test machine where four Python processes start at once on two cores shared with
+    # other jobs (load 8 to 12), each process's first request (a new connection to a fake
+    # register that is itself short of CPU) was seen to arrive up to ~400 ms after its
+    # booked start, so the test allows for that: what it proves is that the processes share
+    # one budget (without it they would ask ~80 a second).
+    settings = {"HPCSA_MAX_RATE": 5, "RECHECK_CLAIM_BATCH": 2, "HPCSA_RATE_WINDOW_MARGIN": 0.5}
     if budget_url:
         settings["REGISTER_BUDGET_URL"] = budget_url
         import redis
@@ -124,7 +125,7 @@ def test_three_rechecks_and_a_verify_at_once_never_exceed_the_shared_budget(
     # The budget is shared, not wasted: the whole took about what 5 a second needs.
     span = max(arrivals) - min(arrivals)
     assert span >= (len(arrivals) - 1) / 5 * 0.9
-    assert span <= (len(arrivals) - 1) / 5 * 1.3 * 2 + 10
+    assert span <= (len(arrivals) - 1) / 5 * 1.5 * 2 + 10
 
 
 # --- the budget under contention ----------------------------------------------------------
