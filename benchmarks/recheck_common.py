@@ -149,6 +149,8 @@ def run_recheck(
         DIRECTORY_HPCSA_URL=register_url,
         DIRECTORY_SEARCH_INDEX_DIR=str(OUT / "search-index"),
         DIRECTORY_RECHECK_RATE_LIMIT="1000",
+        # --rate is what is measured: the register budget all runs share must not bind.
+        DIRECTORY_HPCSA_MAX_RATE="1000",
         DIRECTORY_RECHECK_CONCURRENCY_LIMIT="256",
     )
     for key, value in (settings or {}).items():

@@ -60,12 +60,31 @@ class DefaultConfig:
     HPCSA_MAX_RESPONSE_BYTES = 1_000_000
     # Named in the User-Agent so the register's operators can reach us.
     CONTACT_URL = "https://example.org/hpcsa-directory/contact"
-    # Politeness for the one-off `flask registry verify --from` runs (requests per second).
+
+    # --- Asking the register politely (importers/politeness/, docs/recheck.md) ---------
+    # Requests per second to the register in total, from every process and host at once
+    # (`verify`, every `recheck` run): never more in any one-second window.
+    HPCSA_MAX_RATE = 2.0
+    # Where that shared budget lives. None: the database (a `register_budget` row, seen by
+    # every host using it); "redis://127.0.0.1:6379/0": Redis; "memory:": this process only.
+    REGISTER_BUDGET_URL: str | None = None
+    # After a 429 the shared rate is halved, for every process, down to this floor...
+    HPCSA_RATE_FLOOR = 0.1
+    # ...and climbs back linearly: from zero to HPCSA_MAX_RATE in this long without a 429.
+    HPCSA_RATE_RECOVERY = "60s"
+    # Seconds of margin added to each one-second window, so that network jitter between
+    # us and the register never lets it see more than HPCSA_MAX_RATE requests in one second.
+    HPCSA_RATE_WINDOW_MARGIN = 0.05
+    # Attempts per look-up for transient failures (timeouts, 5xx, 429, unreadable bodies).
+    HPCSA_RETRY_ATTEMPTS = 4
+    # Backoff before retry n: uniform(0, min(MAX_DELAY, BASE * 2**(n-1))) seconds.
+    HPCSA_RETRY_BASE = 0.5
+    HPCSA_RETRY_MAX_DELAY = "30s"  # the longest single backoff wait
+    # A Retry-After up to this long pauses every request, everywhere, and is waited out; a
+    # longer one is not: the look-up counts as failed (and `verify` stops).
+    HPCSA_RETRY_AFTER_MAX = "5m"
+    # `flask registry verify`'s own pace (--rate), within HPCSA_MAX_RATE (requests per second).
     VERIFY_RATE = 1.0
-    # `flask registry verify`: retries of a transient failure (timeout, 5xx, 429...) per
-    # number, the first wait (doubling each time; the register's Retry-After wins if longer).
-    VERIFY_RETRIES = 2
-    VERIFY_RETRY_BACKOFF = "2s"  # the first wait before a `verify` retry
 
     # --- What the system believes ----------------------------------------------------
     # A not-found for a registration the register had confirmed takes effect only when
@@ -87,30 +106,16 @@ class DefaultConfig:
     # --- `flask registry recheck` (importers/recheck/) ----------------------------------
     # Look-ups in flight at once (--concurrency); also the HTTP connection pool's size.
     RECHECK_CONCURRENCY = 4
-    # Requests per second to the register (--rate); never more in any one-second window.
+    # One run's own pace (--rate), within HPCSA_MAX_RATE, which all runs share.
     RECHECK_RATE = 2.0
     # The highest --concurrency / --rate an operator may ask for: the register is not ours.
     RECHECK_CONCURRENCY_LIMIT = 32
     RECHECK_RATE_LIMIT = 50.0  # the highest --rate accepted
-    # After a 429 the run's rate is halved, down to this floor (requests per second)...
-    RECHECK_RATE_FLOOR = 0.1
-    # ...and climbs back linearly: from zero to the full --rate in this long without a 429.
-    RECHECK_RATE_RECOVERY = "60s"
-    # Seconds of margin added to each one-second window, so that network jitter between
-    # us and the register never lets it see more than --rate requests in one second.
-    RECHECK_RATE_WINDOW_MARGIN = 0.05
     # How long a claimed registration stays reserved for one run (renewed while it runs);
     # a crashed run's claims become free again after this.
     RECHECK_LEASE = "10m"
     # Registrations claimed per database round trip (small: others' runs share the work).
     RECHECK_CLAIM_BATCH = 16
-    # Attempts per look-up for transient failures (timeouts, 5xx, 429, unreadable bodies).
-    RECHECK_RETRY_ATTEMPTS = 4
-    # Backoff before retry n: uniform(0, min(MAX_DELAY, BASE * 2**(n-1))) seconds.
-    RECHECK_RETRY_BASE = 0.5
-    RECHECK_RETRY_MAX_DELAY = "30s"  # the longest single backoff wait
-    # A Retry-After longer than this is not waited out: the look-up counts as failed.
-    RECHECK_RETRY_AFTER_MAX = "5m"
     # Circuit breaker: this many failed requests in a row open it...
     RECHECK_BREAKER_CONSECUTIVE = 20
     # ...as does a failure share above RECHECK_BREAKER_RATIO over the last WINDOW requests.

@@ -36,19 +36,13 @@ from directory.registry.statuses import PATIENT_MEANING, Outcome, Status
 from directory.registry.verification import verdict
 from directory.search.outbox import enqueue_practitioners
 from directory.util.clock import utcnow
-from directory.util.durations import parse_duration
 from importers.mass_not_found import MassNotFoundGuard, previously_confirmed
+from importers.politeness.asking import Asker, Politeness, RegisterAskedToWait
+from importers.politeness.budget import BudgetUnavailable
 from importers.snapshot_import import BatchFailed, Note, SnapshotImporter
 from importers.sources import RegisterSource, source_for_app
 from importers.sources.snapshot import Snapshot, SnapshotError
-from importers.verify_list import (
-    NumberListError,
-    Pacer,
-    RegisterAskedToWait,
-    ResultsFile,
-    lookup_politely,
-    read_number_list,
-)
+from importers.verify_list import NumberListError, ResultsFile, read_number_list
 
 # --- import -------------------------------------------------------------------------------
 
@@ -290,7 +284,8 @@ def _judged_now(number: str, earlier: dict[str, str]) -> dict[str, Any]:
 @click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
-    help="At most this many look-ups per second (default: the VERIFY_RATE setting).",
+    help="At most this many look-ups per second (default: the VERIFY_RATE setting); with "
+    "every other command and host, never more than HPCSA_MAX_RATE.",
 )
 @click.option(
     "--accept-mass-not-found",
@@ -309,9 +304,10 @@ def verify_command(
 ) -> None:
     """Look each NUMBER up at the register now and record what it says.
 
-    Look-ups go one at a time, never faster than --rate; transient failures (timeouts,
-    5xx, 429) are retried with backoff, honouring the register's Retry-After. A number the
-    system does not hold is stored only when the register lists it. A register that answers
+    Look-ups go one at a time, never faster than --rate, within the register budget every
+    command and host shares (HPCSA_MAX_RATE); transient failures (timeouts, 5xx, 429) are
+    retried with backoff, honouring the register's Retry-After. A number the system does
+    not hold is stored only when the register lists it. A register that answers
     "not found" for many numbers it had confirmed (more than 10 of the last 20) is treated
     as broken: those answers change nothing and the run stops.
 
@@ -341,9 +337,12 @@ def verify_command(
     except NumberListError as exc:
         raise InputError(f"{exc}. Nothing was looked up.") from None
     try:
-        pacer = Pacer(rate if rate is not None else float(config["VERIFY_RATE"]))
-        retries = int(config["VERIFY_RETRIES"])
-        backoff = parse_duration(config["VERIFY_RETRY_BACKOFF"]).total_seconds()
+        politeness = Politeness.from_config(config)
+        asker = Asker(
+            politeness,
+            politeness.store(lambda: db.engine),
+            rate=rate if rate is not None else float(config["VERIFY_RATE"]),
+        )
     except (ValueError, KeyError) as exc:
         raise InputError(f"invalid setting: {exc}") from None
 
@@ -447,7 +446,7 @@ def verify_command(
                     f"{earlier.get('headline')}",
                 )
                 continue
-            outcome = _verify_one(number, source, pacer, policy, retries=retries, backoff=backoff)
+            outcome = _verify_one(number, source, asker, policy)
             counts["looked_up"] += 1
             if outcome.held is not None:
                 release = guard.not_found(
@@ -488,6 +487,9 @@ def verify_command(
             + (f" with --out {out_path} to continue where this run stopped." if out_path else "."),
             err=True,
         )
+    except BudgetUnavailable as exc:
+        _emit(as_json, {"type": "stopped", "reason": str(exc)}, f"stopped: {exc}", err=True)
+        exit_code = 1
     except KeyboardInterrupt:
         # Not-founds still held were never judged: they stay unrecorded (and out of --out),
         # so a re-run asks again.
@@ -525,17 +527,12 @@ class _Looked:
 
 
 def _verify_one(
-    number: str,
-    source: RegisterSource,
-    pacer: Pacer,
-    policy: RegistryPolicy,
-    *,
-    retries: int,
-    backoff: float,
+    number: str, source: RegisterSource, asker: Asker, policy: RegistryPolicy
 ) -> _Looked:
-    """Look one number up (with retries) and record every attempt through the rules, except
-    a not-found for a registration the register had confirmed: that one is handed back,
-    unrecorded, for the mass not-found guard to judge."""
+    """Look one number up (with retries) and record the look-up's result through the rules
+    (one history row per look-up, as the recheck does), except a not-found for a
+    registration the register had confirmed: that one is handed back, unrecorded, for the
+    mass not-found guard to judge."""
     session = db.session
     practitioner = _load(number)
     confirmed = practitioner is not None and previously_confirmed(practitioner)
@@ -553,11 +550,14 @@ def _verify_one(
         practitioner = effect.practitioner if effect else practitioner
         effects.append(effect.effect if effect else "not_stored")
 
-    result, attempts = lookup_politely(
-        source, number, pacer, retries=retries, backoff=backoff, on_attempt=record
-    )
+    attempted = asker.look_up(lambda: source.lookup(number))
+    result = attempted.result
+    assert result is not None  # a blocking look-up is never abandoned
+    record(result)
+    if not result.is_answer and asker.politeness.retry.asks_too_long(result):
+        raise RegisterAskedToWait(result.retry_after or 0.0, result)
     line = _answer_fields(number, result, practitioner)
-    line.update(effect=effects[-1], attempts=attempts, stored=practitioner is not None)
+    line.update(effect=effects[-1], attempts=attempted.attempts, stored=practitioner is not None)
     return _Looked(line, held[-1] if held else None, confirmed)
 
 

@@ -1,4 +1,4 @@
-"""Verifying a list of numbers politely: reading the list, pacing, retries, the results file.
+"""Verifying a list of numbers: reading the list, and the results file.
 
 The everyday job of a practice manager checking a staff list: a text, CSV or Excel file
 with registration numbers somewhere in it. ``read_number_list`` finds the column (the one
@@ -6,10 +6,10 @@ whose values read as registration numbers; a header such as "HPCSA registration"
 ties), reads every entry through ``numbers.normalise`` and keeps the ones that cannot be
 numbers (with their row, why, and the suggested number) for the report: nothing in the
 column is skipped silently, not a blank cell in a row that has other data, nor a formula
-cell the spreadsheet program never saved a value for. ``Pacer`` keeps look-ups one at a time
-and never faster than the configured rate, and honours the register's Retry-After for
-every later request too. ``ResultsFile`` is the ``--out`` CSV: one row per number, flushed
-as it goes, and read back on a re-run so numbers already answered are not asked again.
+cell the spreadsheet program never saved a value for. (Pacing and retries are the one
+politeness stack every command shares: ``importers/politeness/``.) ``ResultsFile`` is the
+``--out`` CSV: one row per number, flushed as it goes, and read back on a re-run so numbers
+already answered are not asked again.
 """
 
 from __future__ import annotations
@@ -20,16 +20,13 @@ import io
 import itertools
 import os
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from directory.registry import numbers
-from directory.registry.lookups import LookupResult
 from directory.registry.statuses import Outcome
-from importers.sources.base import RegisterSource
 from importers.sources.hpcsa import heading_key
 
 # Header names that say "this column holds registration numbers" (as heading keys).
@@ -52,8 +49,6 @@ NUMBER_HEADINGS = {
 }
 SAMPLE_ROWS = 200  # rows read to find the column by content
 LIST_DELIMITERS = (",", ";", "\t", "|")
-# The longest Retry-After a run waits out; a longer one stops the run (resume it later).
-MAX_RETRY_AFTER = 120.0
 
 
 class NumberListError(ValueError):
@@ -313,80 +308,6 @@ def _find_column(rows: list[tuple[int, list[str]]]) -> tuple[int | None, int | N
     header_row = first_index if header and not any(c.isdigit() for c in header) else None
     label = f"column {best + 1}" + (f" ({header!r})" if header_row else "")
     return best, header_row, label + " (found by its contents)"
-
-
-# --- pacing and retries -------------------------------------------------------------------
-
-
-class Pacer:
-    """One request at a time, at most ``rate`` per second, and never before Retry-After."""
-
-    def __init__(
-        self,
-        rate: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if rate <= 0:
-            raise ValueError("the rate must be a positive number of requests per second")
-        self.interval = 1.0 / rate
-        self._clock = clock
-        self._sleep = sleep
-        self._not_before = 0.0
-
-    def wait(self) -> None:
-        """Block until the next request may go, and book the slot after it."""
-        delay = self._not_before - self._clock()
-        if delay > 0:
-            self._sleep(delay)
-        self._not_before = self._clock() + self.interval
-
-    def defer(self, seconds: float) -> None:
-        """The register asked us to wait: no request before ``seconds`` from now."""
-        self._not_before = max(self._not_before, self._clock() + seconds)
-
-
-class RegisterAskedToWait(RuntimeError):
-    """The register's Retry-After is longer than a run waits; the message says how long."""
-
-    def __init__(self, seconds: float, result: LookupResult) -> None:
-        super().__init__(f"the register asked us to wait {seconds:.0f} s before asking again")
-        self.seconds = seconds
-        self.result = result
-
-
-def lookup_politely(
-    source: RegisterSource,
-    number: str,
-    pacer: Pacer,
-    *,
-    retries: int,
-    backoff: float,
-    on_attempt: Callable[[LookupResult], None] = lambda _r: None,
-) -> tuple[LookupResult, int]:
-    """Look ``number`` up, retrying transient failures ``retries`` times with backoff.
-
-    Returns the last result and the number of attempts. ``on_attempt`` sees every
-    attempt's result (each is a check for the history). Raises RegisterAskedToWait when
-    the register's Retry-After exceeds ``MAX_RETRY_AFTER``.
-    """
-    attempt = 0
-    while True:
-        attempt += 1
-        pacer.wait()
-        result = source.lookup(number)
-        on_attempt(result)
-        if result.outcome is not Outcome.ERROR or not result.transient:
-            return result, attempt
-        asked = result.retry_after or 0.0
-        if asked > MAX_RETRY_AFTER:
-            pacer.defer(asked)
-            raise RegisterAskedToWait(asked, result)
-        if attempt > retries:
-            pacer.defer(asked)
-            return result, attempt
-        pacer.defer(max(asked, backoff * 2 ** (attempt - 1)))
 
 
 # --- the results file ---------------------------------------------------------------------

@@ -37,6 +37,7 @@ def app_config(tmp_path, fake_iregister) -> dict:
         "HPCSA_URL": fake_iregister.url,
         "HPCSA_TIMEOUT": 2.0,
         "VERIFY_RATE": 1000.0,
+        "HPCSA_MAX_RATE": 1000.0,  # the shared register budget: not what these tests measure
     }
 
 

@@ -50,6 +50,7 @@ def override_for(key: str, tmp_path: Path) -> tuple[str, object]:
         "INCLUDES": [],  # an app without the importers' commands
         "ENV": "production",
         "LOG_FORMAT": "json",
+        "REGISTER_BUDGET_URL": "memory:",  # a store it knows (a URL of its own form)
     }
     if key in special:
         value = special[key]

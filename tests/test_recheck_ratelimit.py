@@ -1,15 +1,16 @@
-"""The run-wide rate limiter, on a virtual clock (the rate over real HTTP is measured at the
-fake register in test_recheck_run.py)."""
+"""The register budget's rules (``importers.politeness.budget``), on a virtual clock: spacing,
+the one-second window, AIMD on 429, Retry-After pauses. (The same rules hold in every store;
+tests/test_politeness_budget.py shares them between processes and measures the rate at the
+fake register.)"""
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import itertools
 
 import pytest
 
-from importers.recheck.ratelimit import RateLimiter
+from importers.politeness.budget import MemoryStore, Pace
 
 
 class VirtualClock:
@@ -19,30 +20,45 @@ class VirtualClock:
     def __call__(self) -> float:
         return self.now
 
-    async def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.0)
-        await asyncio.sleep(0)
+
+class Limiter:
+    """A budget in memory on a virtual clock: ``acquire`` waits (virtually) for its slot."""
+
+    def __init__(self, rate: float, clock: VirtualClock, **kw) -> None:
+        self.pace = Pace(rate, **kw)
+        self.store = MemoryStore(clock=clock)
+        self.clock = clock
+
+    def acquire(self) -> float:
+        self.clock.now = max(self.clock.now, self.store.take(self.pace))
+        return self.clock.now
+
+    def observe(self, status, retry_after) -> None:
+        self.store.observe(self.pace, status, retry_after)
+
+    @property
+    def rate(self) -> float:
+        return self.store.rate(self.pace)
+
+    @property
+    def rate_limited(self) -> int:
+        return self.store.state.rate_limited
+
+    def delay(self) -> float:
+        return self.store.state.next_start(self.pace, self.clock()) - self.clock()
 
 
-def limiter(rate: float, clock: VirtualClock, **kw) -> RateLimiter:
-    return RateLimiter(rate, clock=clock, sleep=clock.sleep, **kw)
+def limiter(rate: float, clock: VirtualClock, **kw) -> Limiter:
+    return Limiter(rate, clock, **kw)
 
 
-async def starts(lim: RateLimiter, clock: VirtualClock, n: int, *, workers: int = 4) -> list:
-    taken: list[float] = []
-
-    async def worker(count: int) -> None:
-        for _ in range(count):
-            await lim.acquire()
-            taken.append(clock())
-
-    share = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
-    await asyncio.gather(*(worker(c) for c in share))
-    return sorted(taken)
+def starts(lim: Limiter, clock: VirtualClock, n: int) -> list[float]:
+    return [lim.acquire() for _ in range(n)]
 
 
 def max_in_any_window(times: list[float], window: float = 1.0) -> int:
     """The most starts in any half-open window [t, t + window)."""
+    times = sorted(times)
     return max(bisect.bisect_left(times, t + window) - i for i, t in enumerate(times))
 
 
@@ -50,7 +66,7 @@ def max_in_any_window(times: list[float], window: float = 1.0) -> int:
 def test_never_more_than_the_rate_in_any_one_second_window(rate):
     clock = VirtualClock()
     lim = limiter(rate, clock)
-    times = asyncio.run(starts(lim, clock, 200))
+    times = starts(lim, clock, 200)
     assert max_in_any_window(times) <= max(1, int(rate))
     # Even a window a little longer than a second (the margin for network jitter).
     assert max_in_any_window(times, 1.04) <= max(1, int(rate))
@@ -61,7 +77,7 @@ def test_never_more_than_the_rate_in_any_one_second_window(rate):
 
 def test_a_fractional_rate_is_never_exceeded_either():
     clock = VirtualClock()
-    times = asyncio.run(starts(limiter(2.5, clock), clock, 100))
+    times = starts(limiter(2.5, clock), clock, 100)
     assert max_in_any_window(times) <= 2
 
 
@@ -70,12 +86,9 @@ def test_no_burst_after_an_idle_spell():
     clock = VirtualClock()
     lim = limiter(5, clock)
 
-    async def go() -> list[float]:
-        first = await starts(lim, clock, 3, workers=1)
-        clock.now += 60  # idle for a minute
-        return first + await starts(lim, clock, 10, workers=10)
-
-    times = asyncio.run(go())
+    first = starts(lim, clock, 3)
+    clock.now += 60  # idle for a minute
+    times = first + starts(lim, clock, 10)
     later = times[3:]
     assert all(b - a >= 1 / 5 - 1e-9 for a, b in itertools.pairwise(later))
     assert max_in_any_window(times) <= 5
@@ -86,8 +99,8 @@ def test_a_429_halves_the_rate_once_for_simultaneous_answers_and_recovers_slowly
     lim = limiter(10, clock, recovery_seconds=20, floor=0.5)
     for _ in range(4):  # four look-ups in flight meet the same 429
         lim.observe(429, None)
-    assert lim.rate == pytest.approx(5)
-    assert lim.rate_limited == 4 and lim.decreases == 1
+    assert lim.rate == pytest.approx(5)  # halved once
+    assert lim.rate_limited == 4
     clock.now += 1.5
     lim.observe(429, None)  # a later one halves again (after 1.5 s of recovery: 5.75)
     assert lim.rate == pytest.approx((5 + 10 * 1.5 / 20) / 2)
@@ -111,12 +124,9 @@ def test_retry_after_pauses_every_start():
     clock = VirtualClock()
     lim = limiter(10, clock)
 
-    async def go() -> list[float]:
-        await lim.acquire()
-        lim.observe(429, 3.0)
-        return await starts(lim, clock, 4)
-
-    times = asyncio.run(go())
+    lim.acquire()
+    lim.observe(429, 3.0)
+    times = starts(lim, clock, 4)
     assert min(times) >= 3.0
 
 
@@ -125,17 +135,17 @@ def test_a_retry_after_without_429_pauses_but_does_not_slow_down():
     lim = limiter(10, clock)
     lim.observe(503, 2.0)
     assert lim.rate == 10
-    assert lim.delay(clock()) == pytest.approx(2.0)
+    assert lim.delay() == pytest.approx(2.0)
 
 
 def test_an_absurd_retry_after_is_capped():
     clock = VirtualClock()
     lim = limiter(10, clock, max_pause=30)
     lim.observe(429, 86_400.0)
-    assert lim.delay(clock()) == pytest.approx(30)
+    assert lim.delay() == pytest.approx(30)
 
 
 @pytest.mark.parametrize("rate", [0, -1, float("nan"), float("inf")])
 def test_a_nonsense_rate_is_refused(rate):
     with pytest.raises(ValueError):
-        RateLimiter(rate)
+        Pace(rate)

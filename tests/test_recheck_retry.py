@@ -1,4 +1,5 @@
-"""Retrying one look-up: full-jitter backoff, its bound, Retry-After, what is not retried."""
+"""The one retry policy (``importers.politeness.retry``, used by verify and recheck alike):
+full-jitter backoff, its bound, Retry-After, what is not retried."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from directory.registry.lookups import LookupResult
 from directory.registry.statuses import Outcome
-from importers.recheck.retry import RetryPolicy, with_retries
+from importers.politeness.retry import RetryPolicy, with_retries, with_retries_sync
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -106,3 +107,27 @@ def test_a_stop_abandons_without_a_result(where):
 def test_nonsense_settings_are_refused(bad):
     with pytest.raises(ValueError):
         RetryPolicy(**bad)
+
+
+def test_the_blocking_adapter_follows_the_same_policy():
+    """``flask registry verify`` retries by the same rules as the recheck (one policy)."""
+    results = [failure(retry_after=1.5), failure(), ANSWER]
+    waits: list[float] = []
+    got = with_retries_sync(
+        lambda: results.pop(0),
+        RetryPolicy(attempts=4, base=0.2, max_delay=1.0),
+        wait=waits.append,
+        rng=random.Random(3),
+    )
+    assert got.result is ANSWER and got.attempts == 3
+    assert waits[0] >= 1.5  # the register's Retry-After is a floor
+    assert 0 <= waits[1] <= 0.4  # full jitter under the second ceiling (0.2 * 2)
+
+    always = with_retries_sync(failure, RetryPolicy(attempts=3, base=0.0), wait=waits.append)
+    assert always.attempts == 3 and always.result.outcome is Outcome.ERROR
+
+    too_long = with_retries_sync(
+        lambda: failure(retry_after=3600), RetryPolicy(retry_after_max=300), wait=waits.append
+    )
+    assert too_long.attempts == 1  # not waited out: the look-up ends as a failure
+    assert RetryPolicy(retry_after_max=300).asks_too_long(too_long.result)

@@ -201,7 +201,7 @@ def test_a_persistent_fault_is_recorded_as_a_failure_and_moves_nothing(app, regi
     assert result.exit_code == 0, result.output
     summary = summary_of(result.output)
     assert summary["errors"] == 1 and summary["changed"] == {}
-    assert len(register.requests_for("MP0000101")) <= 4  # RECHECK_RETRY_ATTEMPTS
+    assert len(register.requests_for("MP0000101")) <= 4  # HPCSA_RETRY_ATTEMPTS
     p = practitioners(app)["MP0000101"]
     assert p.status == "active" and p.last_outcome == "error" and p.consecutive_failures == 1
     minutes = (p.next_check_at - utcnow()).total_seconds() / 60
@@ -216,7 +216,7 @@ def test_transient_faults_until_the_bound_record_a_failure(app, register):
     register.fail_next("500", 10, number="MP0000101")
     make_due(app)
     summary = summary_of(invoke(app, "--json").output)
-    assert summary["errors"] == 1 and summary["requests"] == 4  # RECHECK_RETRY_ATTEMPTS
+    assert summary["errors"] == 1 and summary["requests"] == 4  # HPCSA_RETRY_ATTEMPTS
     assert practitioners(app)["MP0000101"].status == "active"
 
 
@@ -228,7 +228,7 @@ def test_mixed_faults_never_produce_a_wrong_status(app, register):
         register.set_status(number, "SUSPENDED")
     register.failure_rate = 0.35
     register.failure_kinds = (*TRANSIENT[:-1], *UNUSABLE)  # not "timeout": keep it quick
-    app.config["RECHECK_RETRY_ATTEMPTS"] = 3
+    app.config["HPCSA_RETRY_ATTEMPTS"] = 3
     app.config["RECHECK_BREAKER_CONSECUTIVE"] = 1000
     app.config["RECHECK_BREAKER_RATIO"] = 0.99
     make_due(app)
@@ -267,7 +267,7 @@ def test_the_rate_seen_by_the_register_never_exceeds_the_limit(app, register):
 def test_a_429_slows_the_whole_run_and_retry_after_seconds_is_honoured(app, register):
     numbers = register.generate(8)
     seed(app, numbers)
-    app.config["RECHECK_RATE_RECOVERY"] = "2s"  # back to full speed soon after the pause
+    app.config["HPCSA_RATE_RECOVERY"] = "2s"  # back to full speed soon after the pause
     register.retry_after = "1"
     register.fail_next("429", 1)
     result = invoke(app, "--json", "--rate", "4", "--concurrency", "3")
@@ -407,7 +407,7 @@ def test_bad_options_are_plain_usage_errors(app, register, args, message):
         ("RECHECK_RATE", -1),
         ("RECHECK_CLAIM_BATCH", 0),
         ("RECHECK_BREAKER_RATIO", 2),
-        ("RECHECK_RETRY_ATTEMPTS", 0),
+        ("HPCSA_RETRY_ATTEMPTS", 0),
         ("RECHECK_LEASE", "soon"),
     ],
 )
@@ -416,7 +416,7 @@ def test_a_bad_setting_is_named_and_nothing_runs(app, register, key, value):
     app.config[key] = value
     result = invoke(app)
     assert result.exit_code == 1, result.output
-    assert "invalid RECHECK_* setting" in result.output and "Traceback" not in result.output
+    assert "invalid setting" in result.output and "Traceback" not in result.output
     assert register.requests == []
 
 

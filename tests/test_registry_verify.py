@@ -19,7 +19,7 @@ from directory.registry.models import Practitioner, VerificationCheck
 @pytest.fixture
 def fast_retries(app):
     """Retries without the production backoff, so fault tests stay quick."""
-    app.config["VERIFY_RETRY_BACKOFF"] = "0.05s"
+    app.config["HPCSA_RETRY_BASE"] = 0.05
     return app
 
 
@@ -130,24 +130,25 @@ def test_a_register_that_stays_down_is_an_error_and_status_is_kept(fast_retries,
     result, lines = verify(fast_retries, "MP0000101", "MP0000104")
     assert result.exit_code == 1
     got = results(lines)
-    assert got["MP0000101"]["outcome"] == "error" and got["MP0000101"]["attempts"] == 3
+    # HPCSA_RETRY_ATTEMPTS (4) requests, as the recheck makes.
+    assert got["MP0000101"]["outcome"] == "error" and got["MP0000101"]["attempts"] == 4
     assert got["MP0000101"]["status"] == "active"  # an error never moves a status
     assert got["MP0000104"]["outcome"] == "ok"  # the run goes on
     assert lines[-1]["errors"] == 1 and lines[-1]["answered"] == 1
     with fast_retries.app_context():
         p = load("MP0000101")
         assert p.status == "active" and p.verified_at == verified_at
-        assert p.consecutive_failures == 3  # every attempt is in the history
+        assert p.consecutive_failures == 1  # one failed look-up: one history row
         outcomes = db.session.scalars(
             select(VerificationCheck.outcome)
             .where(VerificationCheck.practitioner_id == p.id)
             .order_by(VerificationCheck.id)
         ).all()
-        assert outcomes == ["ok", "error", "error", "error"]
+        assert outcomes == ["ok", "error"]
 
 
 def test_an_unknown_number_that_fails_is_not_stored(fast_retries, fake_iregister):
-    fake_iregister.register.fail_next("500", times=3, number="MP0000105")
+    fake_iregister.register.fail_next("500", times=4, number="MP0000105")  # every attempt
     result, lines = verify(fast_retries, "MP0000105")
     assert result.exit_code == 1
     line = results(lines)["MP0000105"]
@@ -294,10 +295,10 @@ def test_a_rerun_with_the_same_out_does_not_ask_again(fast_retries, fake_iregist
     staff.write_text("\n".join(numbers) + "\n")
     out = tmp_path / "results.csv"
     # The first run is cut short: the register keeps failing for one number.
-    fake_iregister.register.fail_next("500", times=3, number="MP0000103")
+    fake_iregister.register.fail_next("500", times=4, number="MP0000103")
     first, _ = verify(fast_retries, "--from", str(staff), "--out", str(out))
     assert first.exit_code == 1
-    assert asked(fake_iregister, "MP0000103") == 3
+    assert asked(fake_iregister, "MP0000103") == 4
     answered_first = {n: asked(fake_iregister, n) for n in numbers}
 
     second, lines = verify(fast_retries, "--from", str(staff), "--out", str(out))
@@ -414,12 +415,13 @@ def test_a_resumed_run_judges_skipped_numbers_from_the_database_now(
     request, database, fake_iregister, tmp_path
 ):
     app = request.getfixturevalue("app" if database == "sqlite" else "pg_app")
-    app.config["VERIFY_RETRY_BACKOFF"] = "0.05s"
+    app.config["HPCSA_RETRY_BASE"] = 0.05
     staff = tmp_path / "staff.txt"
     staff.write_text("MP0000101\nMP0000105\n")
     out = tmp_path / "results.csv"
     # The first run is cut short: the register keeps failing for MP0000105.
-    fake_iregister.register.fail_next("500", times=3, number="MP0000105")
+    attempts = app.config["HPCSA_RETRY_ATTEMPTS"]
+    fake_iregister.register.fail_next("500", times=attempts, number="MP0000105")
     first, lines = verify(app, "--from", str(staff), "--out", str(out))
     assert first.exit_code == 1 and results(lines)["MP0000101"]["verified"] is True
     # Meanwhile the register suspends MP0000101, and a check records it.

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from directory.extensions import db
 from directory.util.clock import utcnow
 from directory.util.durations import parse_duration
+from importers.politeness.budget import BudgetUnavailable
 from importers.recheck.claims import Claimer, count_due, make_owner
 from importers.recheck.progress import progress_for
 from importers.recheck.runner import (
@@ -65,7 +66,7 @@ def _options_from(
         max_concurrency = int(app.config["RECHECK_CONCURRENCY_LIMIT"])
         max_rate = float(app.config["RECHECK_RATE_LIMIT"])
     except (KeyError, ValueError, TypeError) as exc:
-        raise click.ClickException(f"invalid RECHECK_* setting: {exc}") from None
+        raise click.ClickException(f"invalid setting: {exc}") from None
     if limit is not None and limit < 1:
         raise click.BadParameter("must be at least 1", param_hint="--limit")
     if concurrency is not None and not 1 <= concurrency <= max_concurrency:
@@ -90,7 +91,7 @@ def _options_from(
             accept_mass_not_found=accept_mass_not_found,
         )
     except ValueError as exc:
-        raise click.ClickException(f"invalid RECHECK_* setting: {exc}") from None
+        raise click.ClickException(f"invalid setting: {exc}") from None
 
 
 def _emit(obj: dict[str, Any]) -> None:
@@ -264,8 +265,8 @@ def _progress_every(app: Flask) -> float:
     "--rate",
     type=float,
     metavar="R",
-    help="Requests per second to the register, never exceeded in any second "
-    "[default: RECHECK_RATE, 2].",
+    help="This run's own requests per second, never exceeded in any second; every run, "
+    "host and command together stay within HPCSA_MAX_RATE [default: RECHECK_RATE, 2].",
 )
 @click.option(
     "--max-duration",
@@ -314,8 +315,9 @@ def recheck_command(
 ) -> None:
     """Check the registrations that are due against the HPCSA register.
 
-    Never-checked registrations first, then the longest-waiting. Politely (a request rate
-    never exceeded, retries with backoff, slowing down on 429) and safely: failures never
+    Never-checked registrations first, then the longest-waiting. Politely (within the
+    register budget every run and host shares, HPCSA_MAX_RATE; retries with backoff; every
+    run slowing down on a 429) and safely: failures never
     change a status, several runs at once never check the same registration twice, and an
     interrupted run loses at most the look-ups in flight.
 
@@ -346,6 +348,9 @@ def recheck_command(
             code = _dry_run(app, options, as_json)
         else:
             code = asyncio.run(_serve(app, options, interval, as_json))
+    except BudgetUnavailable as exc:
+        click.echo(f"error: {exc}; nothing more was asked", err=True)
+        sys.exit(EXIT_FAILED)
     except SQLAlchemyError as exc:
         message = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         click.echo(

@@ -6,8 +6,9 @@ The shape of a run (all in one asyncio loop, database work on one worker thread)
   queue, so the due set is streamed and never loaded whole;
 * ``concurrency`` workers each take one registration at a time, so at most that many
   look-ups are in flight, over one pooled ``AsyncHpcsaClient``; before every request they
-  ask the shared ``RateLimiter``; failures are retried (``retry.with_retries``); every
-  request's outcome feeds the ``CircuitBreaker``;
+  wait for the register budget shared by every process and host, and the run's own
+  ``--rate`` (``importers.politeness``); failures are retried with the one retry policy
+  (``politeness.retry``); every request's outcome feeds the ``CircuitBreaker``;
 * each result is applied through ``recording.apply_answer`` (the registration core's rules,
   on the row as it is then: errors never move a status, a not-found needs confirmation)
   and committed on its own, in the
@@ -59,11 +60,11 @@ from directory.registry.statuses import Outcome
 from directory.util.clock import utcnow
 from directory.util.durations import parse_duration
 from importers.mass_not_found import MassNotFoundGuard, previously_confirmed
+from importers.politeness.asking import AsyncAsker, Politeness
+from importers.politeness.retry import Attempted, with_retries
 from importers.recheck.breaker import CircuitBreaker
 from importers.recheck.claims import Claim, Claimer, count_due, make_owner
 from importers.recheck.progress import NullProgress, Progress
-from importers.recheck.ratelimit import RateLimiter
-from importers.recheck.retry import Attempted, RetryPolicy, with_retries
 from importers.sources.hpcsa import AsyncHpcsaClient
 
 log = logging.getLogger("importers.recheck")
@@ -95,10 +96,7 @@ class RecheckOptions:
     include_not_due: bool = False
     lease: timedelta = timedelta(minutes=10)
     claim_batch: int = 16
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    rate_floor: float = 0.1
-    rate_recovery: float = 60.0
-    window_margin: float = 0.05
+    politeness: Politeness | None = None  # None: the app's settings
     breaker_consecutive: int = 20
     breaker_window: int = 50
     breaker_ratio: float = 0.5
@@ -119,10 +117,6 @@ class RecheckOptions:
             problems.append("RECHECK_LEASE must be longer than zero")
         if self.claim_batch < 1:
             problems.append("RECHECK_CLAIM_BATCH must be at least 1")
-        if not (math.isfinite(self.rate_floor) and self.rate_floor > 0):
-            problems.append("RECHECK_RATE_FLOOR must be a number above 0")
-        if not self.window_margin >= 0:
-            problems.append("RECHECK_RATE_WINDOW_MARGIN cannot be negative")
         try:
             CircuitBreaker(self.breaker_consecutive, self.breaker_window, self.breaker_ratio)
         except ValueError as exc:
@@ -132,18 +126,12 @@ class RecheckOptions:
 
     @classmethod
     def from_config(cls, config: Mapping, **overrides: Any) -> RecheckOptions:
-        def seconds(key: str) -> float:
-            return parse_duration(config[key]).total_seconds()
-
         options = cls(
             concurrency=int(config["RECHECK_CONCURRENCY"]),
             rate=float(config["RECHECK_RATE"]),
             lease=parse_duration(config["RECHECK_LEASE"]),
             claim_batch=int(config["RECHECK_CLAIM_BATCH"]),
-            retry=RetryPolicy.from_config(config),
-            rate_floor=float(config["RECHECK_RATE_FLOOR"]),
-            rate_recovery=seconds("RECHECK_RATE_RECOVERY"),
-            window_margin=float(config["RECHECK_RATE_WINDOW_MARGIN"]),
+            politeness=Politeness.from_config(config),
             breaker_consecutive=int(config["RECHECK_BREAKER_CONSECUTIVE"]),
             breaker_window=int(config["RECHECK_BREAKER_WINDOW"]),
             breaker_ratio=float(config["RECHECK_BREAKER_RATIO"]),
@@ -357,12 +345,11 @@ class RecheckRun:
         self.guard: MassNotFoundGuard[Pending] = MassNotFoundGuard(
             accept=options.accept_mass_not_found
         )
-        self.limiter = RateLimiter(
-            options.rate,
-            floor=options.rate_floor,
-            recovery_seconds=options.rate_recovery,
-            window_margin=options.window_margin,
-            max_pause=options.retry.retry_after_max,
+        self.politeness = options.politeness or Politeness.from_config(app.config)
+        with app.app_context():
+            engine = db.engine
+        self.asker = AsyncAsker(
+            self.politeness, self.politeness.store(lambda: engine), rate=options.rate
         )
         self.summary = RunSummary(started_at=utcnow(), owner=self.owner)
         self._stop: asyncio.Event | None = None
@@ -512,8 +499,9 @@ class RecheckRun:
             except Exception:
                 self.summary.remaining_due = None
             self._db_executor.shutdown(wait=True)
+            await asyncio.get_running_loop().run_in_executor(None, self.asker.close)
             self.summary.duration = time.monotonic() - started
-            self.summary.rate_limited = self.limiter.rate_limited
+            self.summary.rate_limited = self.asker.rate_limited
             self.summary.stop_reason = self._stop_reason or DONE
             self.summary.breaker_reason = self.breaker.reason
             self.progress.finish(self.summary)
@@ -676,12 +664,12 @@ class RecheckRun:
         async def attempt() -> LookupResult | None:
             if self.stopping:
                 return None
-            permitted, _ = await self._until_stop(self.limiter.acquire())
+            permitted, _ = await self._until_stop(self.asker.acquire())
             if not permitted or self.stopping:
                 return None
             result = await client.lookup(item.registration_number)
             self.summary.requests += 1
-            self.limiter.observe(result.http_status, result.retry_after)
+            await self.asker.observe(result)
             self.breaker.record(result.is_answer, result.error)
             if self.breaker.is_open and self._stop_reason is None:
                 log.error("recheck: circuit breaker open: %s", self.breaker.reason)
@@ -692,7 +680,7 @@ class RecheckRun:
             finished, _ = await self._until_stop(asyncio.sleep(seconds))
             return finished
 
-        return await with_retries(attempt, self.options.retry, wait=wait, rng=self.rng)
+        return await with_retries(attempt, self.politeness.retry, wait=wait, rng=self.rng)
 
     @staticmethod
     def _previously_confirmed(session: Session, pending: list[Pending]) -> set[int]:

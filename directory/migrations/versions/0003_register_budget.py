@@ -1,0 +1,30 @@
+"""the register budget shared by every process and host
+
+One row per register (``hpcsa``) holding the shared request budget: the rate in force, the
+pause a Retry-After asked for and the latest starts booked (``importers/politeness/``).
+
+Revision ID: 0003_register_budget
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003_register_budget"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "register_budget",
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("state", sa.Text(), nullable=False),
+        sa.Column("updated_at", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_register_budget")),
+    )
+
+
+def downgrade():
+    op.drop_table("register_budget")
