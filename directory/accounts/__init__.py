@@ -1,0 +1,79 @@
+"""Clinic accounts: sign-in, roles, clinics editing their own profile and listings (pages
+under ``/account/`` and token-authenticated API endpoints), claims, moderation, audit log.
+
+``init_app(app)`` wires it all: Flask-Login (sessions), Flask-WTF (CSRF on every form, and
+on cookie-authenticated JSON writes through ``X-CSRFToken``), Flask-Limiter (sign-in
+throttling), the pages, the API blueprint and ``flask users``. See docs/clinics.md.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from directory.util.durations import parse_duration
+
+LIMITER = "accounts_limiter"
+csrf = CSRFProtect()
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS (or always, with
+    SESSION_COOKIE_SECURE); HttpOnly and SameSite=Lax always."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            return True
+        return has_request_context() and request.is_secure
+
+
+def init_app(app: Flask, api) -> None:
+    """Call after ``init_api`` (the clinic API joins the generated OpenAPI document)."""
+    from directory.accounts.api import clinic_accounts_api
+    from directory.accounts.cli import users_cli
+    from directory.accounts.models import User
+    from directory.accounts.views import accounts, public_guard
+    from directory.extensions import db
+
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
+        seconds=parse_duration(app.config.get("SESSION_LIFETIME", "12h")).total_seconds()
+    )
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's lifetime bounds it
+    app.session_interface = SessionInterface()
+
+    login = LoginManager()
+    login.login_view = "accounts.login"
+    login.login_message = "Please sign in to see this page."
+    login.session_protection = "basic"
+
+    @login.user_loader
+    def load_user(user_id: str):
+        ident, _, generation = (user_id or "").partition(":")
+        if not ident.isdigit() or not generation.isdigit():
+            return None
+        user = db.session.get(User, int(ident))
+        if user is None or user.session_generation != int(generation):
+            return None  # signed out everywhere since this session began
+        return user
+
+    login.init_app(app)
+    csrf.init_app(app)
+    csrf.exempt(clinic_accounts_api)  # checks X-CSRFToken itself for cookie-authenticated writes
+    app.extensions[LIMITER] = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=app.config.get("RATELIMIT_STORAGE_URI") or "memory://",
+        default_limits=[],
+    )
+    api.register_blueprint(clinic_accounts_api)
+    app.register_blueprint(accounts)
+    app.before_request(public_guard)
+    app.cli.add_command(users_cli)
