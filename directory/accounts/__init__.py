@@ -38,6 +38,7 @@ def init_app(app: Flask, api) -> None:
     from directory.accounts.api import clinic_accounts_api
     from directory.accounts.cli import users_cli
     from directory.accounts.models import User
+    from directory.accounts.text import render_description
     from directory.accounts.views import accounts, public_guard
     from directory.extensions import db
 
@@ -75,5 +76,6 @@ def init_app(app: Flask, api) -> None:
     )
     api.register_blueprint(clinic_accounts_api)
     app.register_blueprint(accounts)
+    app.add_template_filter(render_description, "clinic_markdown")
     app.before_request(public_guard)
     app.cli.add_command(users_cli)
