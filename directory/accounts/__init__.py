@@ -74,6 +74,10 @@ def init_app(app: Flask, api) -> None:
         storage_uri=app.config.get("RATELIMIT_STORAGE_URI") or "memory://",
         default_limits=[],
     )
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {"type": "http", "scheme": "bearer", "description": "A clinic's API token"},
+    )
     api.register_blueprint(clinic_accounts_api)
     app.register_blueprint(accounts)
     app.add_template_filter(render_description, "clinic_markdown")

@@ -45,6 +45,14 @@ NUMBER = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 40},
 }
 PRIVATE = {"Cache-Control": "private, no-store"}
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+WRITE_ERRORS = {
+    "401": {"description": "No token, or an unknown or revoked one", "content": PROBLEM},
+    "403": {"description": "Not allowed (e.g. the clinic is suspended)", "content": PROBLEM},
+    "409": {"description": "Based on a stale version: nothing changed", "content": PROBLEM},
+    "422": {"description": "Invalid fields, each named with its message", "content": PROBLEM},
+    "503": {"description": "The register did not answer (adding a listing)", "content": PROBLEM},
+}
 
 
 class ProfilePatchSchema(Ordered):
@@ -182,7 +190,9 @@ def _problem(exc: svc.AccountError) -> ApiProblem:
             422,
             exc.message,
             code="invalid_fields",
-            errors=[{"field": k, "detail": v} for k, v in exc.errors.items()],
+            errors=[
+                {"location": "json", "parameter": k, "detail": v} for k, v in exc.errors.items()
+            ],
         )
     codes = {403: "forbidden", 404: "not_found", 409: "stale_version"}
     return ApiProblem(exc.status, exc.message, code=codes.get(exc.status))
@@ -205,7 +215,7 @@ def _profile(clinic: Clinic) -> dict:
 @clinic_accounts_api.route("/clinics/<slug>", methods=["PATCH"], parameters=[SLUG])
 @clinic_accounts_api.arguments(ProfilePatchSchema)
 @clinic_accounts_api.response(200, ProfileSchema, headers=None)
-@clinic_accounts_api.doc(security=BEARER)
+@clinic_accounts_api.doc(security=BEARER, responses=WRITE_ERRORS)
 def patch_clinic(changes: dict, slug: str):
     """Change the clinic's profile
 
@@ -225,7 +235,7 @@ def patch_clinic(changes: dict, slug: str):
 
 @clinic_accounts_api.route("/clinics/<slug>/listings", methods=["GET"], parameters=[SLUG])
 @clinic_accounts_api.response(200, OwnListingsSchema)
-@clinic_accounts_api.doc(security=BEARER)
+@clinic_accounts_api.doc(security=BEARER, responses=WRITE_ERRORS)
 def list_listings(slug: str):
     """The clinic's listings, with their versions, and those waiting for review"""
     actor = _actor()
@@ -248,7 +258,7 @@ def list_listings(slug: str):
 @clinic_accounts_api.arguments(ListingCreateSchema)
 @clinic_accounts_api.response(201, ListingCreatedSchema)
 @clinic_accounts_api.alt_response(202, schema=ListingCreatedSchema, description="Held for review")
-@clinic_accounts_api.doc(security=BEARER)
+@clinic_accounts_api.doc(security=BEARER, responses=WRITE_ERRORS)
 def create_listing(data: dict, slug: str):
     """Add a practitioner by registration number
 
@@ -292,7 +302,7 @@ def create_listing(data: dict, slug: str):
     "/clinics/<slug>/listings/<number>", methods=["GET"], parameters=[SLUG, NUMBER]
 )
 @clinic_accounts_api.response(200, OwnListingSchema)
-@clinic_accounts_api.doc(security=BEARER)
+@clinic_accounts_api.doc(security=BEARER, responses=WRITE_ERRORS)
 def get_listing(slug: str, number: str):
     """One of the clinic's listings, with its version"""
     actor = _actor()
@@ -310,7 +320,7 @@ def get_listing(slug: str, number: str):
 )
 @clinic_accounts_api.arguments(ListingPatchSchema)
 @clinic_accounts_api.response(200, OwnListingSchema)
-@clinic_accounts_api.doc(security=BEARER)
+@clinic_accounts_api.doc(security=BEARER, responses=WRITE_ERRORS)
 def patch_listing(changes: dict, slug: str, number: str):
     """Change a listing's treatments or description (409 when stale)"""
     actor = _actor()
@@ -329,7 +339,7 @@ def patch_listing(changes: dict, slug: str, number: str):
 )
 @clinic_accounts_api.arguments(VersionArgsSchema, location="query")
 @clinic_accounts_api.response(204)
-@clinic_accounts_api.doc(security=BEARER)
+@clinic_accounts_api.doc(security=BEARER, responses=WRITE_ERRORS)
 def delete_listing(args: dict, slug: str, number: str):
     """Remove a listing (`?version=` the version you read; 409 when stale)"""
     actor = _actor()
