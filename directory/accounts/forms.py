@@ -59,7 +59,7 @@ class TokenForm(FlaskForm):
 
 class InviteForm(FlaskForm):
     email = EmailField("Email")
-    role = SelectField("Role", choices=[("clinic_staff", "Staff"), ("clinic_admin", "Admin")])
+    role = SelectField("Role", choices=["clinic_staff", "clinic_admin"])
 
 
 class PasswordForm(FlaskForm):
