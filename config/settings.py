@@ -147,9 +147,9 @@ class DefaultConfig:
     MAIL_SMTP_TIMEOUT = 10.0  # seconds
 
     # --- Clinic accounts and site security (docs/clinics.md) ---------------------------
-    # Host names this site answers to (Flask's TRUSTED_HOSTS; a list, JSON in env). A
-    # request for any other Host is refused (400). None: any host, unless PUBLIC_BASE_URL
-    # is set, which then fixes the host of every absolute URL whatever a client sends.
+    # Host names this site answers to (Flask's TRUSTED_HOSTS; a list, JSON in env); a
+    # request for any other Host is refused (400). None: PUBLIC_BASE_URL's host, which then
+    # fixes every absolute URL whatever a client sends; with neither, loopback names only.
     TRUSTED_HOSTS: list[str] | None = None
     # Send the session cookie only over HTTPS even when a request looks like plain HTTP
     # (e.g. behind a proxy that terminates TLS); it is Secure over HTTPS regardless.

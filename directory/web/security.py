@@ -81,8 +81,14 @@ class PublicHostMiddleware:
         return self.wsgi_app(environ, start_response)
 
 
+# Without PUBLIC_BASE_URL or TRUSTED_HOSTS, only these (any port) are answered.
+LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1"]
+
+
 def init_app(app: Flask) -> None:
     base = app.config.get("PUBLIC_BASE_URL")
     if base:
         app.wsgi_app = PublicHostMiddleware(app.wsgi_app, base)
+    elif not app.config.get("TRUSTED_HOSTS"):
+        app.config["TRUSTED_HOSTS"] = list(LOOPBACK_HOSTS)
     app.after_request(add_security_headers)
