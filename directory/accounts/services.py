@@ -23,7 +23,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from rapidfuzz import fuzz
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from directory.accounts.models import (
     ApiToken,
@@ -236,7 +238,7 @@ def create_user(
         session_generation=1,
     )
     session.add(user)
-    session.flush()
+    _flush_new(session, "email", f"{address} already has an account")
     audit(
         session,
         actor,
@@ -328,6 +330,27 @@ def check_version(current: int, based_on: Any, what: str) -> None:
         )
 
 
+def _flush(session: Session, what: str) -> None:
+    """Write now; a row changed by someone else since it was read is a stale edit."""
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        session.rollback()
+        raise Stale(
+            f"The {what} was changed by someone else at the same moment. Nothing was saved: "
+            "reload it, check the changes and make your edit again."
+        ) from exc
+
+
+def _flush_new(session: Session, field: str, message: str) -> None:
+    """Write a new row; one written by someone else at the same moment is a clear refusal."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Invalid({field: message}) from exc
+
+
 def update_profile(
     session: Session, actor: Actor, clinic: Clinic, changes: dict[str, Any], based_on: Any
 ) -> dict[str, Any]:
@@ -348,7 +371,7 @@ def update_profile(
         return before
     for key, value in changed.items():
         setattr(clinic, key, value)
-    session.flush()
+    _flush(session, "clinic's profile")
     audit(
         session,
         actor,
@@ -513,7 +536,7 @@ def add_listing(
         )
         return AddOutcome(None, held, register_name)
     listing, _ = rules.write_listing(clinic, practitioner, item, None)
-    session.flush()
+    _flush_new(session, "registration_number", f"{number} is already listed at this clinic")
     audit(session, actor, "listing.add", clinic=clinic, target=number, after=listing_view(listing))
     return AddOutcome(listing, None, register_name)
 
@@ -552,7 +575,7 @@ def update_listing(
     item = _validated(rules, raw)
     _, change = rules.write_listing(clinic, listing.practitioner, item, listing)
     if change == "updated":
-        session.flush()
+        _flush(session, "listing")
         audit(
             session,
             actor,
@@ -574,7 +597,7 @@ def remove_listing(
     before = listing_view(listing)
     clinic.listings.remove(listing)
     session.delete(listing)
-    session.flush()
+    _flush(session, "listing")
     audit(
         session,
         actor,
