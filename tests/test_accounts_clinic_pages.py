@@ -262,3 +262,19 @@ def test_the_description_markdown_subset_is_sanitised_on_the_public_page(app, cl
     assert "<script" not in description and "<img" not in description
     assert "&lt;script&gt;alert('x')&lt;/script&gt;" in description
     assert 'href="javascript' not in page
+
+
+def test_opening_hours_are_edited_and_shown_as_written(app, client, accounts):
+    sign_in(client, accounts.admin)
+    form = profile_form(client)
+    form["opening_hours"] = "Mon-Fri 08:00-17:00\nSat 09:00-12:00"
+    assert client.post(PROFILE, data=form).status_code == 302
+    assert clinic_row(app).opening_hours == "Mon-Fri 08:00-17:00\nSat 09:00-12:00"
+    assert '<dd class="opening-hours">Mon-Fri 08:00-17:00\nSat 09:00-12:00</dd>' in client_public(
+        app
+    )
+    form = profile_form(client)
+    form["opening_hours"] = "x" * 1001
+    response = client.post(PROFILE, data=form)
+    assert response.status_code == 422
+    assert "opening_hours is longer than 1000 characters" in response.get_data(as_text=True)

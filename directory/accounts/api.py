@@ -74,6 +74,7 @@ class ProfilePatchSchema(Ordered):
     postal_code = fields.String(allow_none=True, validate=validate.Length(max=10_000))
     latitude = fields.Float(allow_none=True, allow_nan=False)
     longitude = fields.Float(allow_none=True, allow_nan=False)
+    opening_hours = fields.String(allow_none=True, validate=validate.Length(max=10_000))
 
 
 class ProfileSchema(Ordered):
@@ -90,6 +91,7 @@ class ProfileSchema(Ordered):
     postal_code = fields.String(allow_none=True)
     latitude = fields.Float(allow_none=True)
     longitude = fields.Float(allow_none=True)
+    opening_hours = fields.String(allow_none=True)
 
 
 class OwnListingSchema(Ordered):

@@ -38,6 +38,7 @@ class ProfileForm(FlaskForm):
     postal_code = StringField("Postal code")
     latitude = StringField("Latitude")
     longitude = StringField("Longitude")
+    opening_hours = TextAreaField("Opening hours")
 
 
 class AddListingForm(FlaskForm):

@@ -68,6 +68,7 @@ CLINIC_KEYS = (
     "postal_code",
     "latitude",
     "longitude",
+    "opening_hours",
 )
 LISTING_KEYS = ("registration_number", "services", "description")
 # Roughly South Africa (with Lesotho, Eswatini): coordinates outside get a warning.
@@ -610,6 +611,7 @@ def validate_clinic(data: dict[str, Any]) -> tuple[dict[str, Any], list[_FieldEr
     check("postal_code", _postal_code)
     check("latitude", lambda v: _coordinate(v, "latitude", 90.0))
     check("longitude", lambda v: _coordinate(v, "longitude", 180.0))
+    check("opening_hours", lambda v: _text(v, "opening_hours", 1000, multiline=True))
     if not errors and (values["latitude"] is None) != (values["longitude"] is None):
         missing = "longitude" if values["longitude"] is None else "latitude"
         errors.append(_FieldError(missing, "latitude and longitude go together: give both"))

@@ -47,6 +47,7 @@ class Clinic(db.Model):
     postal_code: Mapped[str | None] = mapped_column(String(10))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    opening_hours: Mapped[str | None] = mapped_column(Text)  # as the clinic writes them
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     # Bumped by every update: an edit names the version it was based on (stale -> refused).

@@ -1,9 +1,9 @@
-"""clinic accounts: users, API tokens, the audit log, held listings, suspensions, and the
-version every edit of a clinic or listing is based on
+"""clinic accounts: users, API tokens, the audit log, held listings, suspensions, clinics'
+opening hours, and the version every edit of a clinic or listing is based on
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-12-06 04:30:12.242889
+Create Date: 2026-12-06 04:47:53.077527
 
 """
 from alembic import op
@@ -103,6 +103,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_audit_log_created_at'), ['created_at'], unique=False)
 
     with op.batch_alter_table('clinics', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('opening_hours', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('version', sa.Integer(), server_default='1', nullable=False))
 
     with op.batch_alter_table('listings', schema=None) as batch_op:
@@ -118,6 +119,7 @@ def downgrade():
 
     with op.batch_alter_table('clinics', schema=None) as batch_op:
         batch_op.drop_column('version')
+        batch_op.drop_column('opening_hours')
 
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_created_at'))
