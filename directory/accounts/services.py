@@ -101,12 +101,13 @@ class Actor:
 
     user: User | None = None
     token: ApiToken | None = None
+    name: str = "system"  # who acts without an account: a command, a visitor
 
     @property
     def label(self) -> str:
         if self.token is not None:
             return f"API token {self.token.name!r} ({self.token.prefix}...)"
-        return self.user.email if self.user else "system"
+        return self.user.email if self.user else self.name
 
     @property
     def clinic_id(self) -> int | None:

@@ -589,7 +589,7 @@ def claim_start(slug: str):
         )
         svc.audit(
             db.session,
-            svc.Actor(),
+            svc.Actor(name=f"a visitor from {request.remote_addr or 'an unknown address'}"),
             "clinic.claim_requested",
             clinic=found,
             target=found.slug,
