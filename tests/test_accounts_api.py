@@ -68,6 +68,10 @@ def test_patch_profile_with_a_token_follows_the_rules_and_the_version(app, clien
     plain = new_token(client, accounts)
     api = app.test_client()
     url = "/api/v1/clinics/sample-skin"
+    read = api.get(url + "/profile", headers=bearer(plain))
+    assert read.status_code == 200 and read.get_json()["version"] == 1
+    assert read.get_json()["phone"] == "+27215550101"
+    assert api.get(url + "/profile").status_code == 401
     ok = api.patch(url, json={"version": 1, "phone": "0215550177"}, headers=bearer(plain))
     assert ok.status_code == 200, ok.get_json()
     assert ok.get_json()["phone"] == "+27215550177" and ok.get_json()["version"] == 2

@@ -235,6 +235,17 @@ def patch_clinic(changes: dict, slug: str):
     return _profile(clinic), 200, PRIVATE
 
 
+@clinic_accounts_api.route("/clinics/<slug>/profile", methods=["GET"], parameters=[SLUG])
+@clinic_accounts_api.response(200, ProfileSchema)
+@clinic_accounts_api.doc(security=BEARER, responses=WRITE_ERRORS)
+def get_profile(slug: str):
+    """The clinic's profile as it edits it, with the `version` a PATCH must name"""
+    actor = _actor()
+    clinic = _clinic(actor, slug)
+    db.session.commit()  # the token's last use
+    return _profile(clinic), 200, PRIVATE
+
+
 @clinic_accounts_api.route("/clinics/<slug>/listings", methods=["GET"], parameters=[SLUG])
 @clinic_accounts_api.response(200, OwnListingsSchema)
 @clinic_accounts_api.doc(security=BEARER, responses=WRITE_ERRORS)
