@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 
@@ -179,3 +180,31 @@ def test_sign_out_everywhere_ends_every_session_of_the_user(app, accounts):
     thief = app.test_client()
     thief.set_cookie("session", stolen)
     assert thief.get("/account/clinics/sample-skin").status_code == 302
+
+
+def test_with_redis_the_throttle_is_shared_by_every_worker(app_config, tmp_path):
+    """Two app instances (two gunicorn workers, or two hosts) count failures together."""
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis(socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    from directory import create_app
+
+    config = {**app_config, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0"}
+    workers = [create_app(config), create_app(config)]
+    with workers[0].app_context():
+        db.create_all()
+    # fresh keys (account and client address): runs never share counts in Redis
+    email = f"guess-{uuid.uuid4().hex}@x.example"
+    address = "10.{}.{}.{}".format(*uuid.uuid4().bytes[:3])
+    answers = []
+    for attempt in range(6):
+        client = workers[attempt % 2].test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        token = csrf_of(client.get("/account/login").get_data(as_text=True))
+        response = client.post(
+            "/account/login", data={"email": email, "password": "x" * 12, "csrf_token": token}
+        )
+        answers.append(response.status_code)
+    assert answers == [401] * 5 + [429]
