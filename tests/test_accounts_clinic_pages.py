@@ -278,3 +278,15 @@ def test_opening_hours_are_edited_and_shown_as_written(app, client, accounts):
     response = client.post(PROFILE, data=form)
     assert response.status_code == 422
     assert "opening_hours is longer than 1000 characters" in response.get_data(as_text=True)
+
+
+def test_an_edit_without_its_version_is_refused_with_a_message(app, client, accounts):
+    sign_in(client, accounts.admin)
+    form = profile_form(client)
+    form["name"] = "No version"
+    for version in ("", "abc"):
+        form["version"] = version
+        response = client.post(PROFILE, data=form)
+        assert response.status_code == 422
+        assert "the version this edit is based on is required" in response.get_data(as_text=True)
+    assert clinic_row(app).name == "Sample Skin Clinic"
