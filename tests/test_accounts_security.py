@@ -300,3 +300,81 @@ def test_an_xss_payload_in_every_text_field_comes_back_escaped(app, world):
     assert len(shown) >= 8, shown  # the payload is really on those pages, escaped
     body = app.test_client().get("/api/v1/clinics/sample-skin").get_json()
     assert body["name"] == XSS  # JSON carries the text as written; escaping is the page's job
+
+
+NASTY = [
+    "\x00",
+    "\u202e\u0000evil",
+    "x" * 100_000,
+    "😀" * 500,
+    "' OR 1=1 --",
+    "%s%n{0}{{7*7}}",
+    "-1",
+    "1e309",
+    "NaN",
+    "\r\n\r\nInjected: header",
+    "MP" + "9" * 50,
+]
+
+
+def test_no_input_yields_a_500_on_any_account_form(app, world):
+    accounts, _, _ = world
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # a crash must show as a 500, as deployed
+    admin = app.test_client()
+    token = sign_in(admin, accounts.admin)
+    site_admin = app.test_client()
+    site_token = sign_in(site_admin, accounts.site_admin)
+    anonymous = app.test_client()
+    anonymous_token = csrf_of(anonymous.get("/account/login").get_data(as_text=True))
+    forms = [
+        (
+            admin,
+            token,
+            "/account/clinics/sample-skin/profile",
+            [
+                "version",
+                "name",
+                "description",
+                "phone",
+                "email",
+                "website",
+                "street_address",
+                "city",
+                "province",
+                "postal_code",
+                "latitude",
+                "longitude",
+                "opening_hours",
+            ],
+        ),
+        (
+            admin,
+            token,
+            "/account/clinics/sample-skin/listings",
+            ["registration_number", "name", "services", "description"],
+        ),
+        (
+            admin,
+            token,
+            "/account/clinics/sample-skin/listings/MP0000101",
+            ["version", "services", "description"],
+        ),
+        (admin, token, "/account/clinics/sample-skin/tokens", ["name"]),
+        (admin, token, "/account/clinics/sample-skin/users", ["email", "role"]),
+        (site_admin, site_token, "/account/clinics/other-aesthetics/suspend", ["reason"]),
+        (anonymous, anonymous_token, "/account/login", ["email", "password"]),
+        (anonymous, anonymous_token, "/account/reset", ["email"]),
+    ]
+    for client, csrf, path, fields in forms:
+        for value in NASTY:
+            data = {field: value for field in fields}
+            response = client.post(path, data={**data, "csrf_token": csrf})
+            assert response.status_code < 500, (path, value[:20], response.status_code)
+    for path in (
+        "/account/clinics/sample-skin/listings/%00",
+        "/account/claim/%ff%fe",
+        "/account/reset/" + "a" * 5000,
+        "/account/invitation/x.y.z",
+        "/clinics/%00/claim",
+    ):
+        assert admin.get(path).status_code < 500, path
