@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, Row, event, insert, select
 from sqlalchemy.orm import ORMExecuteState, Session
 from werkzeug.routing import BuildError
 
+from directory.accounts.models import User
 from directory.listings.models import Clinic, Listing
 from directory.notifications.models import (
     ChangeFeedEntry,
@@ -66,8 +67,6 @@ def email_recipients(
     practitioner; for a clinic nobody has claimed yet, the clinic's address on record (the
     one a claim link goes to). One message per distinct address.
     """
-    from directory.accounts.models import User
-
     found: dict[int, dict[str, Recipient]] = {}
     ids = sorted(set(practitioner_ids))
     for chunk in _chunks(ids):
