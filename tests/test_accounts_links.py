@@ -243,3 +243,36 @@ def test_status_change_emails_go_to_the_clinics_admins(app, accounts, fake_iregi
         ("MP0000101", accounts.admin),
         ("MP0000102", "hello@other.example"),
     }
+
+
+def test_a_site_admin_rejects_a_held_listing_and_reads_any_clinics_audit_log(app, accounts):
+    clinic_user = app.test_client()
+    token = sign_in(clinic_user, accounts.other_admin)
+    clinic_user.post(
+        "/account/clinics/other-aesthetics/listings",
+        data={
+            "csrf_token": token,
+            "registration_number": "PS0000301",
+            "name": "Not Her",
+            "services": "PRP",
+            "description": "",
+        },
+    )
+    admin = app.test_client()
+    admin_token = sign_in(admin, accounts.site_admin)
+    with app.app_context():
+        from directory.accounts.models import HeldListing
+
+        held_id = db.session.scalar(db.select(HeldListing.id))
+    admin.post(f"/account/moderation/{held_id}/reject", data={"csrf_token": admin_token})
+    assert "Nothing is waiting" in admin.get("/account/moderation").get_data(as_text=True)
+    assert "PS0000301" not in app.test_client().get("/clinics/other-aesthetics").get_data(
+        as_text=True
+    )
+    log = " ".join(
+        admin.get("/account/clinics/other-aesthetics/audit").get_data(as_text=True).split()
+    )
+    assert "listing.held PS0000301" in log and "listing.reject PS0000301" in log
+    assert accounts.site_admin in log and accounts.other_admin in log
+    # and a clinic user cannot read another clinic's log
+    assert clinic_user.get("/account/clinics/sample-skin/audit").status_code == 404
