@@ -33,8 +33,42 @@ class SessionInterface(SecureCookieSessionInterface):
         return has_request_context() and request.is_secure
 
 
+def check_settings(config) -> None:
+    """A bad account setting stops start-up with its name (RuntimeError)."""
+    from limits import parse
+    from limits.errors import ConfigurationError
+    from limits.storage import storage_from_string
+
+    def bad(key: str, why: str) -> RuntimeError:
+        return RuntimeError(f"invalid setting: {key}: {why}")
+
+    for key in ("LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ADDRESS"):
+        try:
+            limit = parse(str(config.get(key)))
+        except ValueError as exc:
+            raise bad(key, f"{config.get(key)!r} is not a rate such as '5 per 15 minutes'") from exc
+        if limit.amount < 1:
+            raise bad(key, "at least one attempt must be allowed")
+    uri = config.get("RATELIMIT_STORAGE_URI") or "memory://"
+    try:
+        storage_from_string(str(uri))
+    except (ConfigurationError, ValueError) as exc:
+        raise bad(
+            "RATELIMIT_STORAGE_URI", f"{uri!r}: use memory:// or a redis:// URL ({exc})"
+        ) from exc
+    hosts = config.get("TRUSTED_HOSTS")
+    if hosts is not None and (
+        not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts)
+    ):
+        raise bad("TRUSTED_HOSTS", 'a list of host names, e.g. ["directory.example"]')
+    match = config.get("LISTING_NAME_MATCH")
+    if isinstance(match, bool) or not isinstance(match, int | float) or not 0 <= match <= 100:
+        raise bad("LISTING_NAME_MATCH", "a number from 0 to 100")
+
+
 def init_app(app: Flask, api) -> None:
     """Call after ``init_api`` (the clinic API joins the generated OpenAPI document)."""
+    check_settings(app.config)
     from directory.accounts.api import clinic_accounts_api
     from directory.accounts.cli import users_cli
     from directory.accounts.models import User
