@@ -191,3 +191,22 @@ def test_a_mismatched_name_waits_for_a_site_admin_before_it_is_public(new_page, 
     item.get_by_role("button", name="Approve DP0000201").click()
     expect(admin.locator(".notice")).to_contain_text("approved")
     wait_for_card(patient, search, "Fictional-Botha")
+
+
+def test_the_strict_csp_breaks_neither_the_pages_nor_the_api_docs(new_page):
+    """No Content-Security-Policy violation on the pages a clinic uses, or on Swagger UI."""
+    from playwright.sync_api import expect
+
+    page = new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    for path in ("/", "/search?q=mesotherapy", "/clinics/sample-skin", "/account/login"):
+        page.goto(path)
+    page.goto("/api/v1/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("HPCSA practitioner directory")
+    assert violations == []
