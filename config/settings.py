@@ -167,6 +167,28 @@ class DefaultConfig:
     MAIL_SMTP_STARTTLS = True  # upgrade the SMTP connection with STARTTLS
     MAIL_SMTP_TIMEOUT = 10.0  # seconds
 
+    # --- Clinic accounts and site security (docs/clinics.md) ---------------------------
+    # Host names this site answers to (Flask's TRUSTED_HOSTS; a list, JSON in env); a
+    # request for any other Host is refused (400). None: PUBLIC_BASE_URL's host, which then
+    # fixes every absolute URL whatever a client sends; with neither, loopback names only.
+    TRUSTED_HOSTS: list[str] | None = None
+    # Send the session cookie only over HTTPS even when a request looks like plain HTTP
+    # (e.g. behind a proxy that terminates TLS); it is Secure over HTTPS regardless.
+    SESSION_COOKIE_SECURE = False
+    SESSION_LIFETIME = "12h"  # how long a sign-in lasts without activity
+    # Where the sign-in throttle keeps its counts: "memory://" (one process) or a Redis
+    # URL such as "redis://127.0.0.1:6379/0" (shared by every worker and host).
+    RATELIMIT_STORAGE_URI = "memory://"
+    LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"  # sign-in attempts for one email address
+    LOGIN_LIMIT_PER_ADDRESS = "20 per 15 minutes"  # sign-in attempts from one client address
+    # How long the links sent by email stay valid (each works once).
+    CLAIM_LINK_MAX_AGE = "2d"  # "Is this your clinic?": the link to the clinic's address
+    PASSWORD_RESET_MAX_AGE = "1h"
+    INVITATION_MAX_AGE = "7d"  # a clinic admin's invitation to a member of staff
+    # How closely the name a clinic types must match the register's spelling (rapidfuzz
+    # token-set ratio, 0-100); below it, a new listing waits for a site admin.
+    LISTING_NAME_MATCH = 85
+
 
 def duration_settings() -> list[str]:
     """Every setting whose default is a duration (``"15m"``, ``"30d"``...)."""

@@ -62,6 +62,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     api.register_blueprint(changes_api)
 
+    from directory import accounts
+    from directory.web import security
+
+    accounts.init_app(app, api)  # sign-in, /account/ pages, the clinic API, `flask users`
+    security.init_app(app)  # security headers; absolute URLs from PUBLIC_BASE_URL
+
     from directory.listings.cli import directory_cli
 
     app.cli.add_command(directory_cli)

@@ -1,5 +1,12 @@
 """Imports every domain's models so that the metadata (and Alembic) sees all tables."""
 
+from directory.accounts.models import (  # noqa: F401
+    ApiToken,
+    AuditEntry,
+    ClinicSuspension,
+    HeldListing,
+    User,
+)
 from directory.listings.models import Clinic, Listing, Service, listing_services  # noqa: F401
 from directory.notifications.models import (  # noqa: F401
     ChangeFeedEntry,

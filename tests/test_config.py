@@ -51,6 +51,10 @@ def override_for(key: str, tmp_path: Path) -> tuple[str, object]:
         "ENV": "production",
         "LOG_FORMAT": "json",
         "REGISTER_BUDGET_URL": "memory:",  # a store it knows (a URL of its own form)
+        "TRUSTED_HOSTS": ["directory.example"],
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/1",
+        "LOGIN_LIMIT_PER_ACCOUNT": "3 per 10 minutes",
+        "LOGIN_LIMIT_PER_ADDRESS": "50 per hour",
     }
     if key in special:
         value = special[key]
@@ -108,6 +112,23 @@ def test_the_registry_commands_that_ask_a_register_come_from_the_importers(env):
     assert names(create_app({"TESTING": True})) == {"import", "verify", "recheck", "show"}
     env("INCLUDES", "[]")
     assert names(create_app({"TESTING": True})) == {"show"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("TRUSTED_HOSTS", '"directory.example"'),
+        ("TRUSTED_HOSTS", "[1, 2]"),
+        ("RATELIMIT_STORAGE_URI", "http://127.0.0.1:8001/override"),
+        ("LOGIN_LIMIT_PER_ACCOUNT", "often"),
+        ("LOGIN_LIMIT_PER_ADDRESS", "0 per minute"),
+        ("LISTING_NAME_MATCH", "101"),
+    ],
+)
+def test_bad_account_settings_stop_start_up_by_name(env, key, value):
+    env(key, value)
+    with pytest.raises(RuntimeError, match=key):
+        create_app({"TESTING": True})
 
 
 def test_the_issues_examples_and_a_duration(env, tmp_path):

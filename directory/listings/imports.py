@@ -48,6 +48,7 @@ from directory.listings.services import (
 from directory.registry import numbers
 from directory.registry.models import Practitioner
 from directory.registry.verification import verdict
+from directory.util.clock import utcnow
 
 Severity = Literal["error", "warning"]
 
@@ -67,6 +68,7 @@ CLINIC_KEYS = (
     "postal_code",
     "latitude",
     "longitude",
+    "opening_hours",
 )
 LISTING_KEYS = ("registration_number", "services", "description")
 # Roughly South Africa (with Lesotho, Eswatini): coordinates outside get a warning.
@@ -158,6 +160,18 @@ class _FieldError(ValueError):
         super().__init__(reason)
         self.field = field_name
         self.reason = reason
+
+
+# The field rules, for other writers of clinics and listings (``directory.accounts``).
+FieldError = _FieldError
+
+
+def clean_text(value: Any, name: str, max_length: int, *, multiline: bool = False) -> str | None:
+    return _text(value, name, max_length, multiline=multiline)
+
+
+def clean_email(value: Any) -> str | None:
+    return _email(value)
 
 
 # --- reading the file ----------------------------------------------------------------------
@@ -252,13 +266,87 @@ class _ParsedListing:
     description: str
 
 
+class ListingRules:
+    """The rules every listing is written by, whoever writes it: the bulk import, a clinic's
+    own pages and its API (``directory.accounts.services``). A listing's fields are validated
+    here, its services must be in the treatment vocabulary, and it is written through the
+    ORM so that the search outbox learns of it in the same transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        ensure_services(session)
+        self.services = {s.slug: s for s in session.scalars(select(Service))}
+
+    def validate_listing(self, position: int, raw: dict[str, Any]) -> _ParsedListing:
+        number_text = raw.get("registration_number")
+        if not isinstance(number_text, str) or not number_text.strip():
+            raise _FieldError("registration_number", "registration_number is required (text)")
+        try:
+            number = numbers.normalise(number_text)
+        except numbers.RegistrationNumberError as exc:
+            raise _FieldError("registration_number", str(exc)) from exc
+
+        raw_services = raw.get("services")
+        if not isinstance(raw_services, list) or not raw_services:
+            raise _FieldError("services", "services must be a non-empty list of service names")
+        if len(raw_services) > MAX_SERVICES_PER_LISTING:
+            raise _FieldError(
+                "services", f"more than {MAX_SERVICES_PER_LISTING} services in one listing"
+            )
+        slugs: list[str] = []
+        for item in raw_services:
+            if not isinstance(item, str):
+                raise _FieldError("services", f"a service must be a name, not {item!r}"[:200])
+            slug = resolve_slug(item)
+            if slug is None or slug not in self.services:
+                shown = _shorten(item)
+                guess = suggest_service(item)
+                hint = f"; did you mean {guess.name!r} ({guess.slug})?" if guess else ""
+                raise _FieldError(
+                    "services",
+                    f"unknown service {shown!r}{hint} (the listing is skipped; "
+                    "see `flask directory services` for the vocabulary)",
+                )
+            if slug not in slugs:
+                slugs.append(slug)
+
+        description = _text(raw.get("description"), "description", 4000, multiline=True) or ""
+        return _ParsedListing(position, number, slugs, description)
+
+    def write_listing(
+        self,
+        clinic: Clinic,
+        practitioner: Practitioner,
+        item: _ParsedListing,
+        listing: Listing | None,
+    ) -> tuple[Listing, Literal["created", "updated", "unchanged"]]:
+        """Create ``listing`` (when None) or bring it in line with ``item``."""
+        services = [self.services[slug] for slug in item.service_slugs]
+        if listing is None:
+            listing = Listing(
+                practitioner=practitioner,
+                clinic=clinic,
+                description=item.description,
+                services=services,
+            )
+            self.session.add(listing)
+            return listing, "created"
+        changed = listing.description != item.description
+        if changed:
+            listing.description = item.description
+        if {s.slug for s in listing.services} != set(item.service_slugs):
+            listing.services = services
+            listing.updated_at = utcnow()  # a row update, so that its version moves too
+            changed = True
+        return listing, "updated" if changed else "unchanged"
+
+
 class _Importer:
     def __init__(self, session: Session, *, prune: bool) -> None:
         self.session = session
         self.prune = prune
         self.report = ImportReport()
-        ensure_services(session)
-        self.services = {s.slug: s for s in session.scalars(select(Service))}
+        self.rules = ListingRules(session)
         self.slug_lines: dict[str, int] = {}
 
     def problem(self, line: int, reason: str, **where: Any) -> None:
@@ -402,40 +490,7 @@ class _Importer:
         return parsed, rejected, unreadable
 
     def validate_listing(self, position: int, raw: dict[str, Any]) -> _ParsedListing:
-        number_text = raw.get("registration_number")
-        if not isinstance(number_text, str) or not number_text.strip():
-            raise _FieldError("registration_number", "registration_number is required (text)")
-        try:
-            number = numbers.normalise(number_text)
-        except numbers.RegistrationNumberError as exc:
-            raise _FieldError("registration_number", str(exc)) from exc
-
-        raw_services = raw.get("services")
-        if not isinstance(raw_services, list) or not raw_services:
-            raise _FieldError("services", "services must be a non-empty list of service names")
-        if len(raw_services) > MAX_SERVICES_PER_LISTING:
-            raise _FieldError(
-                "services", f"more than {MAX_SERVICES_PER_LISTING} services in one listing"
-            )
-        slugs: list[str] = []
-        for item in raw_services:
-            if not isinstance(item, str):
-                raise _FieldError("services", f"a service must be a name, not {item!r}"[:200])
-            slug = resolve_slug(item)
-            if slug is None or slug not in self.services:
-                shown = _shorten(item)
-                guess = suggest_service(item)
-                hint = f"; did you mean {guess.name!r} ({guess.slug})?" if guess else ""
-                raise _FieldError(
-                    "services",
-                    f"unknown service {shown!r}{hint} (the listing is skipped; "
-                    "see `flask directory services` for the vocabulary)",
-                )
-            if slug not in slugs:
-                slugs.append(slug)
-
-        description = _text(raw.get("description"), "description", 4000, multiline=True) or ""
-        return _ParsedListing(position, number, slugs, description)
+        return self.rules.validate_listing(position, raw)
 
     def upsert_clinic(self, values: dict[str, Any]) -> Clinic:
         clinic = self.session.scalar(select(Clinic).where(Clinic.slug == values["slug"]))
@@ -506,29 +561,16 @@ class _Importer:
                     severity="warning",
                     **where,
                 )
-            services = [self.services[slug] for slug in item.service_slugs]
-            listing = existing.get(practitioner.id)
-            if listing is None:
-                listing = Listing(
-                    practitioner=practitioner,
-                    clinic=clinic,
-                    description=item.description,
-                    services=services,
-                )
-                self.session.add(listing)
-                existing[practitioner.id] = listing
+            listing, change = self.rules.write_listing(
+                clinic, practitioner, item, existing.get(practitioner.id)
+            )
+            existing[practitioner.id] = listing
+            if change == "created":
                 self.report.listings_created += 1
+            elif change == "updated":
+                self.report.listings_updated += 1
             else:
-                changed = listing.description != item.description
-                if changed:
-                    listing.description = item.description
-                if {s.slug for s in listing.services} != set(item.service_slugs):
-                    listing.services = services
-                    changed = True
-                if changed:
-                    self.report.listings_updated += 1
-                else:
-                    self.report.listings_unchanged += 1
+                self.report.listings_unchanged += 1
             kept.append(listing)
         return kept
 
@@ -569,6 +611,7 @@ def validate_clinic(data: dict[str, Any]) -> tuple[dict[str, Any], list[_FieldEr
     check("postal_code", _postal_code)
     check("latitude", lambda v: _coordinate(v, "latitude", 90.0))
     check("longitude", lambda v: _coordinate(v, "longitude", 180.0))
+    check("opening_hours", lambda v: _text(v, "opening_hours", 1000, multiline=True))
     if not errors and (values["latitude"] is None) != (values["longitude"] is None):
         missing = "longitude" if values["longitude"] is None else "latitude"
         errors.append(_FieldError(missing, "latitude and longitude go together: give both"))

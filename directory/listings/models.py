@@ -47,12 +47,17 @@ class Clinic(db.Model):
     postal_code: Mapped[str | None] = mapped_column(String(10))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    opening_hours: Mapped[str | None] = mapped_column(Text)  # as the clinic writes them
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Bumped by every update: an edit names the version it was based on (stale -> refused).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     listings: Mapped[list[Listing]] = relationship(
         back_populates="clinic", cascade="all, delete-orphan"
     )
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Listing(db.Model):
@@ -68,6 +73,7 @@ class Listing(db.Model):
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")  # as Clinic.version
 
     practitioner: Mapped[Practitioner] = relationship()
     clinic: Mapped[Clinic] = relationship(back_populates="listings")
@@ -76,3 +82,4 @@ class Listing(db.Model):
     )
 
     __table_args__ = (UniqueConstraint("practitioner_id", "clinic_id"),)
+    __mapper_args__ = {"version_id_col": version}

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, Row, event, insert, select
 from sqlalchemy.orm import ORMExecuteState, Session
 from werkzeug.routing import BuildError
 
+from directory.accounts.models import User
 from directory.listings.models import Clinic, Listing
 from directory.notifications.models import (
     ChangeFeedEntry,
@@ -62,28 +63,40 @@ def email_recipients(
 ) -> dict[int, list[Recipient]]:
     """Who is emailed about a change to each practitioner's registration.
 
-    For now (clinic accounts do not exist yet): each clinic listing the practitioner that
-    has an email address, one message per distinct address. When clinic accounts exist,
-    this one function becomes "the admins of each clinic listing the practitioner".
+    The clinic admins (accounts with the ``clinic_admin`` role) of each clinic listing the
+    practitioner; for a clinic nobody has claimed yet, the clinic's address on record (the
+    one a claim link goes to). One message per distinct address.
     """
     found: dict[int, dict[str, Recipient]] = {}
     ids = sorted(set(practitioner_ids))
     for chunk in _chunks(ids):
+        admins: dict[int, list[str]] = {}
+        for clinic_id, email in connection.execute(
+            select(User.clinic_id, User.email)
+            .join(Listing, Listing.clinic_id == User.clinic_id)
+            .where(Listing.practitioner_id.in_(chunk), User.role == "clinic_admin")
+            .order_by(User.clinic_id, User.email)
+        ):
+            admins.setdefault(clinic_id, []).append(email)
         rows = connection.execute(
-            select(Listing.practitioner_id, Clinic.name, Clinic.email)
+            select(Listing.practitioner_id, Clinic.id, Clinic.name, Clinic.email)
             .join(Clinic, Listing.clinic_id == Clinic.id)
-            .where(Listing.practitioner_id.in_(chunk), Clinic.email.is_not(None))
+            .where(Listing.practitioner_id.in_(chunk))
             .order_by(Listing.practitioner_id, Clinic.id)
         )
-        for practitioner_id, name, email in rows:
-            address = parseaddr(email or "")[1].strip()
-            controls = any(ord(ch) < 32 or ord(ch) == 127 for ch in email or "")
-            if controls or not _MAILBOX.fullmatch(address) or len(address) > 254:
-                log.warning("clinic %r has an unusable email address %r: not emailed", name, email)
-                continue
-            found.setdefault(practitioner_id, {}).setdefault(
-                address.lower(), Recipient(address, name)
-            )
+        for practitioner_id, clinic_id, name, public_email in rows:
+            addresses = admins.get(clinic_id) or ([public_email] if public_email else [])
+            for email in addresses:
+                address = parseaddr(email or "")[1].strip()
+                controls = any(ord(ch) < 32 or ord(ch) == 127 for ch in email or "")
+                if controls or not _MAILBOX.fullmatch(address) or len(address) > 254:
+                    log.warning(
+                        "clinic %r has an unusable email address %r: not emailed", name, email
+                    )
+                    continue
+                found.setdefault(practitioner_id, {}).setdefault(
+                    address.lower(), Recipient(address, name)
+                )
     return {pid: list(by_address.values()) for pid, by_address in found.items()}
 
 

@@ -15,6 +15,7 @@ import smtplib
 import ssl
 import tempfile
 import textwrap
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -185,7 +186,9 @@ class FileMailTransport:
         return self.directory / f"{row.event_id}-{row.id}.eml"
 
     def send(self, row: NotificationOutbox, attempt: int) -> SendResult:
-        data = build_message(row, self.settings).as_bytes()
+        return self.write(self.path_for(row), build_message(row, self.settings).as_bytes())
+
+    def write(self, path, data: bytes) -> SendResult:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
@@ -194,7 +197,7 @@ class FileMailTransport:
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
-                os.replace(temp, self.path_for(row))
+                os.replace(temp, path)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
@@ -214,8 +217,10 @@ class SmtpMailTransport:
         self.settings = settings
 
     def send(self, row: NotificationOutbox, attempt: int) -> SendResult:
+        return self.send_message(build_message(row, self.settings))
+
+    def send_message(self, message: EmailMessage) -> SendResult:
         s = self.settings
-        message = build_message(row, s)
         try:
             with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout) as smtp:
                 if s.smtp_starttls:
@@ -263,3 +268,27 @@ def transports_for(settings: NotifySettings, user_agent: str) -> dict[str, Trans
         Channel.WEBHOOK.value: WebhookTransport(settings, user_agent),
         Channel.EMAIL.value: mail,
     }
+
+
+def send_email_now(settings: NotifySettings, message: EmailMessage) -> SendResult:
+    """Send one message now through the configured mail transport (account emails: claim
+    links, password resets, invitations), without the outbox: the person is waiting for it.
+    ``From``, ``Date`` and ``Message-ID`` are filled in when the message lacks them."""
+    if "From" not in message:
+        message["From"] = settings.mail_from
+    if "Date" not in message:
+        message["Date"] = format_datetime(datetime.now(UTC))
+    if "Message-ID" not in message:
+        message["Message-ID"] = f"<{uuid.uuid4().hex}@{settings.mail_domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    if settings.mail_transport == "smtp":
+        return SmtpMailTransport(settings).send_message(message)
+    if settings.mail_transport == "file":
+        transport = FileMailTransport(settings)
+        name = f"account-{utcnow_stamp()}-{uuid.uuid4().hex[:12]}.eml"
+        return transport.write(transport.directory / name, message.as_bytes())
+    return SendResult(False, error="MAIL_TRANSPORT is 'none': no email is sent")
+
+
+def utcnow_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")

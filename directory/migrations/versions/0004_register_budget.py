@@ -3,15 +3,15 @@
 One row per register (``hpcsa``) holding the shared request budget: the rate in force, the
 pause a Retry-After asked for and the latest starts booked (``importers/politeness/``).
 
-Revision ID: 0003_register_budget
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_register_budget"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,699 @@
+"""The account pages, under ``/account/`` (and "Is this your clinic?" on a clinic's page).
+
+Every page that changes something is a POST form with a CSRF token; every rule is in
+``services``. A clinic user reaches only their own clinic: another clinic's pages answer 404.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import wraps
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+from limits import parse
+
+from directory.accounts import LIMITER, forms, links, mail
+from directory.accounts import services as svc
+from directory.accounts.models import ClinicSuspension, Role, User
+from directory.extensions import db
+from directory.listings.models import Clinic
+from directory.listings.places import provinces
+
+log = logging.getLogger(__name__)
+
+accounts = Blueprint("accounts", __name__, template_folder="templates")
+
+SIGN_IN_REFUSED = "That email and password do not match an account."
+THROTTLED = (
+    "Too many sign-in attempts. Wait a few minutes before trying again, or reset your password."
+)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def actor() -> svc.Actor:
+    return svc.Actor(user=current_user._get_current_object())
+
+
+def absolute(endpoint: str, **values) -> str:
+    """An absolute link for an email: from PUBLIC_BASE_URL, or the trusted request host."""
+    return url_for(endpoint, _external=True, **values)
+
+
+def clinic_for_user(slug: str) -> Clinic:
+    """The clinic, when the signed-in user may edit it; 404 otherwise (even if it exists)."""
+    clinic = db.session.scalar(db.select(Clinic).where(Clinic.slug == slug))
+    if clinic is None or not actor().may_edit(clinic):
+        abort(404, description="There is no such clinic in your account.")
+    return clinic
+
+
+def site_admin_required(view):
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_site_admin:
+            abort(403, description="This page is for site admins.")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def public_guard():
+    """A suspended clinic's public page and API answer 404 while it is suspended."""
+    if request.endpoint in ("web.clinic", "clinics.clinic"):
+        slug = (request.view_args or {}).get("slug", "")
+        suspended = db.session.scalar(
+            db.select(ClinicSuspension.clinic_id)
+            .join(Clinic, Clinic.id == ClinicSuspension.clinic_id)
+            .where(Clinic.slug == str(slug).strip().lower())
+        )
+        if suspended is not None:
+            abort(404, description="This clinic is not shown in the directory at present.")
+
+
+# --- signing in and out -------------------------------------------------------------------
+
+
+def _throttle_keys(email: str) -> list[tuple[str, ...]]:
+    config = current_app.config
+    return [
+        (config["LOGIN_LIMIT_PER_ACCOUNT"], "login-account", email.strip().lower()[:254]),
+        (config["LOGIN_LIMIT_PER_ADDRESS"], "login-address", request.remote_addr or "unknown"),
+    ]
+
+
+@accounts.route("/account/login", methods=["GET", "POST"])
+def login():
+    form = forms.LoginForm()
+    if request.method == "POST":
+        if not form.validate():  # only the CSRF token is validated here
+            abort(400, description="The form had expired. Reload the page and sign in again.")
+        email = (form.email.data or "")[:300]
+        limiter = current_app.extensions[LIMITER].limiter
+        keys = _throttle_keys(email)
+        if not all(limiter.test(parse(limit), *key) for limit, *key in keys):
+            return render_template("accounts/login.html", form=form, error=THROTTLED), 429
+        user = svc.authenticate(db.session, email, form.password.data or "")
+        if user is None:
+            for limit, *key in keys:
+                limiter.hit(parse(limit), *key)
+            return render_template("accounts/login.html", form=form, error=SIGN_IN_REFUSED), 401
+        db.session.commit()
+        session.clear()  # a new session at sign-in (and a new CSRF token)
+        session.permanent = True
+        login_user(user)
+        return redirect(url_for("accounts.home"))
+    return render_template("accounts/login.html", form=form, error=None)
+
+
+@accounts.post("/account/logout")
+def logout():
+    if not forms.ActionForm().validate():
+        abort(400, description="The form had expired. Reload the page and try again.")
+    logout_user()
+    session.clear()
+    flash("You are signed out.")
+    return redirect(url_for("accounts.login"))
+
+
+@accounts.post("/account/logout-everywhere")
+@login_required
+def logout_everywhere():
+    if not forms.ActionForm().validate():
+        abort(400, description="The form had expired. Reload the page and try again.")
+    svc.sign_out_everywhere(db.session, current_user)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You are signed out on every device.")
+    return redirect(url_for("accounts.login"))
+
+
+@accounts.get("/account/")
+@login_required
+def home():
+    if current_user.is_site_admin:
+        clinics = db.session.scalars(db.select(Clinic).order_by(Clinic.name)).all()
+        suspended = svc.suspended_clinic_ids(db.session)
+        return render_template(
+            "accounts/admin_home.html",
+            clinics=clinics,
+            suspended=suspended,
+            held=len(svc.held_listings(db.session)),
+            action=forms.ActionForm(),
+        )
+    return redirect(url_for("accounts.clinic", slug=current_user.clinic.slug))
+
+
+# --- a clinic's pages ---------------------------------------------------------------------
+
+
+@accounts.get("/account/clinics/<slug>")
+@login_required
+def clinic(slug: str):
+    found = clinic_for_user(slug)
+    return _clinic_page(found)
+
+
+def _clinic_page(found: Clinic, add_form=None, errors=None, status: int = 200):
+    return render_template(
+        "accounts/clinic.html",
+        clinic=found,
+        listings=svc.clinic_listings(db.session, found),
+        held=svc.held_listings(db.session, found),
+        suspension=svc.suspension_of(found),
+        add_form=add_form or forms.AddListingForm(),
+        action=forms.ActionForm(),
+        may_manage=actor().may_manage(found),
+        errors=errors or {},
+    ), status
+
+
+@accounts.route("/account/clinics/<slug>/profile", methods=["GET", "POST"])
+@login_required
+def profile(slug: str):
+    found = clinic_for_user(slug)
+    form = forms.ProfileForm()
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        if not form.validate():
+            abort(400, description="The form had expired. Reload the page and try again.")
+        changes = {name: getattr(form, name).data for name in svc.PROFILE_FIELDS}
+        try:
+            svc.update_profile(db.session, actor(), found, changes, form.version.data)
+            db.session.commit()
+            flash("The clinic's profile is saved.")
+            return redirect(url_for("accounts.profile", slug=found.slug))
+        except svc.Invalid as exc:
+            db.session.rollback()
+            errors, status = exc.errors, 422
+        except svc.AccountError as exc:
+            db.session.rollback()
+            errors, status = {"form": exc.message}, exc.status
+    else:
+        for name, value in svc.profile_of(found).items():
+            getattr(form, name).data = "" if value is None else value
+        form.version.data = found.version
+    return render_template(
+        "accounts/profile.html",
+        clinic=found,
+        form=form,
+        errors=errors,
+        provinces=provinces(),
+    ), status
+
+
+@accounts.post("/account/clinics/<slug>/listings")
+@login_required
+def add_listing(slug: str):
+    found = clinic_for_user(slug)
+    form = forms.AddListingForm()
+    if not form.validate():
+        abort(400, description="The form had expired. Reload the page and try again.")
+    errors: dict[str, str] = {}
+    status = 200
+    try:
+        outcome = svc.add_listing(
+            db.session,
+            actor(),
+            found,
+            registration_number=form.registration_number.data,
+            name=form.name.data,
+            services=forms.split_services(form.services.data),
+            description=form.description.data,
+        )
+        db.session.commit()
+        if outcome.held is not None:
+            flash(
+                f"The register spells this practitioner's name {outcome.register_name!r}, which "
+                f"does not match {outcome.held.name_given!r}: the listing waits for a site "
+                "admin's review and is not public until approved."
+            )
+        else:
+            flash(f"{outcome.register_name} is listed.")
+        return redirect(url_for("accounts.clinic", slug=found.slug))
+    except svc.Invalid as exc:
+        db.session.rollback()
+        errors, status = exc.errors, 422
+    except svc.RegisterUnavailable:
+        db.session.rollback()
+        errors = {
+            "registration_number": "The HPCSA register did not answer just now, so the number "
+            "could not be checked. Nothing was saved: try again in a few minutes."
+        }
+        status = 503
+    except svc.AccountError as exc:
+        db.session.rollback()
+        errors, status = {"form": exc.message}, exc.status
+    return _clinic_page(found, form, errors, status)
+
+
+@accounts.route("/account/clinics/<slug>/listings/<number>", methods=["GET", "POST"])
+@login_required
+def edit_listing(slug: str, number: str):
+    found = clinic_for_user(slug)
+    try:
+        listing = svc.find_listing(db.session, found, number)
+    except svc.NotFound as exc:
+        abort(404, description=exc.message)
+    form = forms.EditListingForm()
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        if not form.validate():
+            abort(400, description="The form had expired. Reload the page and try again.")
+        changes = {
+            "services": forms.split_services(form.services.data),
+            "description": form.description.data or "",
+        }
+        try:
+            svc.update_listing(db.session, actor(), found, number, changes, form.version.data)
+            db.session.commit()
+            flash("The listing is saved.")
+            return redirect(url_for("accounts.clinic", slug=found.slug))
+        except svc.Invalid as exc:
+            db.session.rollback()
+            errors, status = exc.errors, 422
+        except svc.AccountError as exc:
+            db.session.rollback()
+            errors, status = {"form": exc.message}, exc.status
+        listing = svc.find_listing(db.session, found, number)
+    else:
+        form.services.data = ", ".join(s.name for s in listing.services)
+        form.description.data = listing.description
+        form.version.data = listing.version
+    return render_template(
+        "accounts/listing.html",
+        clinic=found,
+        listing=listing,
+        form=form,
+        remove=forms.ActionForm(version=listing.version),
+        errors=errors,
+    ), status
+
+
+@accounts.post("/account/clinics/<slug>/listings/<number>/remove")
+@login_required
+def remove_listing(slug: str, number: str):
+    found = clinic_for_user(slug)
+    form = forms.ActionForm()
+    if not form.validate():
+        abort(400, description="The form had expired. Reload the page and try again.")
+    try:
+        svc.remove_listing(db.session, actor(), found, number, form.version.data)
+        db.session.commit()
+        flash(f"{number} is no longer listed.")
+    except svc.AccountError as exc:
+        db.session.rollback()
+        return _clinic_page(found, errors={"form": exc.message}, status=exc.status)
+    return redirect(url_for("accounts.clinic", slug=found.slug))
+
+
+@accounts.get("/account/clinics/<slug>/audit")
+@login_required
+def audit(slug: str):
+    found = clinic_for_user(slug)
+    return render_template(
+        "accounts/audit.html", clinic=found, entries=svc.audit_log(db.session, found)
+    )
+
+
+# --- users and tokens (a clinic's admins) -------------------------------------------------
+
+
+def _manageable(slug: str) -> Clinic:
+    found = clinic_for_user(slug)
+    if not actor().may_manage(found):
+        abort(403, description="Only the clinic's admins can manage its users and API tokens.")
+    return found
+
+
+@accounts.route("/account/clinics/<slug>/tokens", methods=["GET", "POST"])
+@login_required
+def tokens(slug: str):
+    found = _manageable(slug)
+    form = forms.TokenForm()
+    shown_once = None
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        if not form.validate():
+            abort(400, description="The form had expired. Reload the page and try again.")
+        try:
+            shown_once, _ = svc.create_token(db.session, actor(), found, form.name.data)
+            db.session.commit()
+            form.name.data = ""
+        except svc.AccountError as exc:
+            db.session.rollback()
+            errors = getattr(exc, "errors", {"form": exc.message})
+            status = exc.status
+    return render_template(
+        "accounts/tokens.html",
+        clinic=found,
+        form=form,
+        tokens=svc.clinic_tokens(db.session, found),
+        shown_once=shown_once,
+        action=forms.ActionForm(),
+        errors=errors,
+    ), status
+
+
+@accounts.post("/account/clinics/<slug>/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(slug: str, token_id: int):
+    found = _manageable(slug)
+    if not forms.ActionForm().validate():
+        abort(400, description="The form had expired. Reload the page and try again.")
+    try:
+        svc.revoke_token(db.session, actor(), found, token_id)
+        db.session.commit()
+        flash("The token is revoked: it no longer works.")
+    except svc.AccountError as exc:
+        db.session.rollback()
+        abort(exc.status, description=exc.message)
+    return redirect(url_for("accounts.tokens", slug=found.slug))
+
+
+@accounts.route("/account/clinics/<slug>/users", methods=["GET", "POST"])
+@login_required
+def users(slug: str):
+    found = _manageable(slug)
+    form = forms.InviteForm()
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        if not form.validate():
+            abort(400, description="The form had expired or the role is unknown. Try again.")
+        try:
+            email = svc.normalise_email(form.email.data)
+            if svc.user_by_email(db.session, email) is not None:
+                raise svc.Invalid({"email": f"{email} already has an account"})
+            token = links.make("invite", {"c": found.id, "e": email, "r": form.role.data})
+            sent = mail.send(
+                email,
+                f"You are invited to manage {found.name} in the HPCSA practitioner directory",
+                f"{actor().label} invites you to help keep {found.name}'s listings up to date "
+                f"in the HPCSA practitioner directory.\n\nChoose your password here (the link "
+                f"works once, for {current_app.config['INVITATION_MAX_AGE']}):\n"
+                f"{absolute('accounts.accept_invitation', token=token)}",
+            )
+            if not sent.ok:
+                raise svc.AccountError(f"The invitation could not be sent: {sent.error}")
+            svc.audit(
+                db.session,
+                actor(),
+                "user.invite",
+                clinic=found,
+                target=email,
+                after={"email": email, "role": form.role.data},
+            )
+            db.session.commit()
+            flash(f"An invitation is on its way to {email}.")
+            return redirect(url_for("accounts.users", slug=found.slug))
+        except svc.AccountError as exc:
+            db.session.rollback()
+            errors = getattr(exc, "errors", {"form": exc.message})
+            status = exc.status
+    return render_template(
+        "accounts/users.html",
+        clinic=found,
+        form=form,
+        users=svc.clinic_users(db.session, found),
+        action=forms.ActionForm(),
+        errors=errors,
+    ), status
+
+
+@accounts.post("/account/clinics/<slug>/users/<int:user_id>/remove")
+@login_required
+def remove_user(slug: str, user_id: int):
+    found = _manageable(slug)
+    if not forms.ActionForm().validate():
+        abort(400, description="The form had expired. Reload the page and try again.")
+    try:
+        svc.remove_user(db.session, actor(), found, user_id)
+        db.session.commit()
+        flash("The account is removed.")
+    except svc.AccountError as exc:
+        db.session.rollback()
+        abort(exc.status, description=exc.message)
+    return redirect(url_for("accounts.users", slug=found.slug))
+
+
+# --- links sent by email: invitations, password resets, claims ----------------------------
+
+
+def _password_page(title: str, form, errors: dict, status: int = 200, **extra):
+    return render_template(
+        "accounts/password.html", title=title, form=form, errors=errors, **extra
+    ), status
+
+
+def _read_password(form) -> str:
+    if form.password.data != form.confirm.data:
+        raise svc.Invalid({"confirm": "the two passwords are not the same"})
+    return svc.check_password(form.password.data)
+
+
+@accounts.route("/account/invitation/<token>", methods=["GET", "POST"])
+def accept_invitation(token: str):
+    try:
+        payload = links.read("invite", token)
+        found = db.session.get(Clinic, payload.get("c"))
+        if found is None or svc.user_by_email(db.session, payload.get("e", "")) is not None:
+            raise links.LinkInvalid("This invitation has already been used.")
+    except links.LinkInvalid as exc:
+        return render_template("accounts/message.html", title="Invitation", text=str(exc)), 400
+    form = forms.PasswordForm()
+    if request.method == "POST":
+        if not form.validate():
+            abort(400, description="The form had expired. Reload the page and try again.")
+        try:
+            user = svc.create_user(
+                db.session,
+                payload["e"],
+                _read_password(form),
+                payload.get("r", Role.CLINIC_STAFF.value),
+                found,
+                actor=svc.Actor(),
+            )
+            db.session.commit()
+        except svc.Invalid as exc:
+            db.session.rollback()
+            return _password_page("Accept the invitation", form, exc.errors, 422)
+        session.clear()
+        session.permanent = True
+        login_user(user)
+        return redirect(url_for("accounts.home"))
+    return _password_page("Accept the invitation", form, {}, email=payload.get("e"))
+
+
+@accounts.route("/account/reset", methods=["GET", "POST"])
+def reset_request():
+    form = forms.ResetRequestForm()
+    if request.method == "POST":
+        if not form.validate():
+            abort(400, description="The form had expired. Reload the page and try again.")
+        email = (form.email.data or "").strip().lower()[:300]
+        limiter = current_app.extensions[LIMITER].limiter
+        keys = _throttle_keys(email)
+        if not all(limiter.test(parse(limit), *key) for limit, *key in keys):
+            return render_template("accounts/message.html", title="Reset", text=THROTTLED), 429
+        for limit, *key in keys:
+            limiter.hit(parse(limit), *key)
+        user = svc.user_by_email(db.session, email) if email else None
+        if user is not None:
+            token = links.make("reset", {"u": user.id, "h": links.fingerprint(user.password_hash)})
+            mail.send(
+                user.email,
+                "Reset your password for the HPCSA practitioner directory",
+                "Someone (we hope you) asked to reset your password. Choose a new one here "
+                f"(the link works once, for {current_app.config['PASSWORD_RESET_MAX_AGE']}):\n"
+                f"{absolute('accounts.reset_password', token=token)}\n\n"
+                "If you did not ask, ignore this email: your password stays as it is.",
+            )
+        # the same answer whether or not the address has an account
+        return render_template(
+            "accounts/message.html",
+            title="Check your email",
+            text="If that address has an account, a link to reset its password is on its way.",
+        )
+    return render_template("accounts/reset_request.html", form=form)
+
+
+@accounts.route("/account/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    try:
+        payload = links.read("reset", token)
+        user = db.session.get(User, payload.get("u"))
+        if user is None or links.fingerprint(user.password_hash) != payload.get("h"):
+            raise links.LinkInvalid("This link has already been used: ask for a new one.")
+    except links.LinkInvalid as exc:
+        return render_template("accounts/message.html", title="Reset", text=str(exc)), 400
+    form = forms.PasswordForm()
+    if request.method == "POST":
+        if not form.validate():
+            abort(400, description="The form had expired. Reload the page and try again.")
+        try:
+            svc.set_password(db.session, user, _read_password(form), actor=svc.Actor(user=user))
+            db.session.commit()
+        except svc.Invalid as exc:
+            db.session.rollback()
+            return _password_page("Choose a new password", form, exc.errors, 422)
+        logout_user()
+        session.clear()
+        flash("Your password is changed. Sign in with it.")
+        return redirect(url_for("accounts.login"))
+    return _password_page("Choose a new password", form, {}, email=user.email)
+
+
+@accounts.route("/clinics/<slug>/claim", methods=["GET", "POST"])
+def claim_start(slug: str):
+    """ "Is this your clinic?": a link goes to the clinic's address on record, never elsewhere."""
+    found = db.session.scalar(db.select(Clinic).where(Clinic.slug == slug))
+    if found is None or svc.suspension_of(found) is not None:
+        abort(404, description="There is no clinic at this address in the directory.")
+    form = forms.ActionForm()
+    has_admin = svc.count_admins(db.session, found) > 0
+    if request.method == "POST" and not has_admin and found.email:
+        if not form.validate():
+            abort(400, description="The form had expired. Reload the page and try again.")
+        limiter = current_app.extensions[LIMITER].limiter
+        key = ("claim", str(found.id))
+        if not limiter.hit(parse(current_app.config["LOGIN_LIMIT_PER_ACCOUNT"]), *key):
+            return render_template("accounts/message.html", title="Claim", text=THROTTLED), 429
+        token = links.make("claim", {"c": found.id, "e": found.email})
+        sent = mail.send(
+            found.email,
+            f"Is {found.name} your clinic? Confirm to manage its listings",
+            f"Someone asked to manage {found.name}'s listings in the HPCSA practitioner "
+            "directory. This email goes to the clinic's address on record, so whoever reads "
+            "it can become the clinic's first admin here:\n"
+            f"{absolute('accounts.claim_finish', token=token)}\n\n"
+            f"The link works once, for {current_app.config['CLAIM_LINK_MAX_AGE']}. If nobody "
+            "at the clinic asked, ignore this email: nothing changes.",
+        )
+        svc.audit(
+            db.session,
+            svc.Actor(name=f"a visitor from {request.remote_addr or 'an unknown address'}"),
+            "clinic.claim_requested",
+            clinic=found,
+            target=found.slug,
+            after={"sent": sent.ok, "address_on_record": True},
+        )
+        db.session.commit()
+        return render_template(
+            "accounts/message.html",
+            title="Check the clinic's email",
+            text=f"A link is on its way to {found.name}'s email address on record. Whoever "
+            "reads that mailbox can follow it to become the clinic's first admin.",
+        )
+    return render_template("accounts/claim.html", clinic=found, form=form, has_admin=has_admin)
+
+
+@accounts.route("/account/claim/<token>", methods=["GET", "POST"])
+def claim_finish(token: str):
+    try:
+        payload = links.read("claim", token)
+        found = db.session.get(Clinic, payload.get("c"))
+        if found is None or found.email != payload.get("e"):
+            raise links.LinkInvalid("This link no longer matches the clinic's address on record.")
+        if svc.count_admins(db.session, found) > 0:
+            raise links.LinkInvalid("This clinic has already been claimed: ask its admin.")
+    except links.LinkInvalid as exc:
+        return render_template("accounts/message.html", title="Claim", text=str(exc)), 400
+    form = forms.PasswordForm()
+    if request.method == "POST":
+        if not form.validate():
+            abort(400, description="The form had expired. Reload the page and try again.")
+        try:
+            user = svc.create_user(
+                db.session,
+                found.email,
+                _read_password(form),
+                Role.CLINIC_ADMIN.value,
+                found,
+                actor=svc.Actor(),
+            )
+            svc.audit(
+                db.session,
+                svc.Actor(user=user),
+                "clinic.claim",
+                clinic=found,
+                target=found.slug,
+                after={"admin": user.email},
+            )
+            db.session.commit()
+        except svc.Invalid as exc:
+            db.session.rollback()
+            return _password_page("Claim " + found.name, form, exc.errors, 422)
+        session.clear()
+        session.permanent = True
+        login_user(user)
+        flash(f"You are {found.name}'s admin.")
+        return redirect(url_for("accounts.clinic", slug=found.slug))
+    return _password_page("Claim " + found.name, form, {}, email=found.email)
+
+
+# --- site admins ----------------------------------------------------------------------------
+
+
+@accounts.get("/account/moderation")
+@site_admin_required
+def moderation():
+    return render_template(
+        "accounts/moderation.html",
+        held=svc.held_listings(db.session),
+        action=forms.ActionForm(),
+    )
+
+
+@accounts.post("/account/moderation/<int:held_id>/<any(approve, reject):decision>")
+@site_admin_required
+def decide(held_id: int, decision: str):
+    if not forms.ActionForm().validate():
+        abort(400, description="The form had expired. Reload the page and try again.")
+    try:
+        held = svc.decide_held(db.session, actor(), held_id, decision == "approve")
+        db.session.commit()
+        flash(f"{held.registration_number} at {held.clinic.name}: {held.state}.")
+    except svc.AccountError as exc:
+        db.session.rollback()
+        flash(exc.message)
+    return redirect(url_for("accounts.moderation"))
+
+
+@accounts.post("/account/clinics/<slug>/<any(suspend, restore):change>")
+@site_admin_required
+def suspend(slug: str, change: str):
+    found = db.session.scalar(db.select(Clinic).where(Clinic.slug == slug))
+    if found is None:
+        abort(404)
+    form = forms.SuspendForm()
+    if not form.validate():
+        abort(400, description="The form had expired. Reload the page and try again.")
+    try:
+        if change == "suspend":
+            svc.suspend_clinic(db.session, actor(), found, form.reason.data or "")
+        else:
+            svc.restore_clinic(db.session, actor(), found)
+        db.session.commit()
+        flash(f"{found.name} is {'suspended' if change == 'suspend' else 'restored'}.")
+    except svc.AccountError as exc:
+        db.session.rollback()
+        flash(exc.message)
+    return redirect(url_for("accounts.home"))

@@ -1,0 +1,56 @@
+"""The app's way of asking the register about one number on someone's request (a clinic
+adding a practitioner): the configured register, through the one politeness stack.
+
+``importers.init_app`` installs ``politely_for(app)`` with
+``directory.registry.live.install_live_lookup``. A person is waiting for the answer, so a
+look-up retries at most once (``INTERACTIVE_ATTEMPTS``) and never waits out a Retry-After
+longer than ``INTERACTIVE_RETRY_AFTER_MAX`` seconds; it still waits for the register
+budget every process and host shares (``HPCSA_MAX_RATE``), and its 429s slow them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from flask import Flask
+
+from directory.extensions import db
+from directory.registry.lookups import LookupResult
+from directory.registry.statuses import Outcome
+from importers.politeness.asking import Asker, Politeness
+from importers.politeness.budget import BudgetUnavailable
+from importers.sources import source_for_app
+from importers.sources.hpcsa import SOURCE_NAME
+
+INTERACTIVE_ATTEMPTS = 2
+INTERACTIVE_RETRY_AFTER_MAX = 10.0
+
+
+def politely_for(app: Flask):
+    """A look-up function for ``install_live_lookup``: never raises for the register's
+    faults (or an unreachable budget); they come back as an ``error`` answer."""
+
+    def look_up(number: str) -> LookupResult:
+        politeness = Politeness.from_config(app.config)
+        retry = replace(
+            politeness.retry,
+            attempts=min(politeness.retry.attempts, INTERACTIVE_ATTEMPTS),
+            retry_after_max=min(politeness.retry.retry_after_max, INTERACTIVE_RETRY_AFTER_MAX),
+        )
+        asker = Asker(replace(politeness, retry=retry), politeness.store(lambda: db.engine))
+        source = source_for_app(app)
+        try:
+            return asker.look_up(lambda: source.lookup(number)).result
+        except BudgetUnavailable as exc:
+            return LookupResult(
+                number,
+                Outcome.ERROR,
+                datetime.now(UTC),
+                SOURCE_NAME,
+                error=f"the register budget cannot be reached: {exc}",
+            )
+        finally:
+            source.close()
+
+    return look_up
