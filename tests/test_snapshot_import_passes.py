@@ -156,9 +156,9 @@ def test_an_undecodable_byte_late_in_the_file_stops_pass_1_either_way(app, tmp_p
 
 
 def _wal_autocheckpoint_of_this_worker() -> int:
-    from importers import snapshot_import
+    from importers.snapshot_import import workers
 
-    session = snapshot_import._worker_writer.session
+    session = workers._worker_writer.session
     return session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
 
 
