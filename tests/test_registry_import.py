@@ -457,3 +457,106 @@ def test_a_failure_mid_import_keeps_committed_batches_and_says_so(
     with app.app_context():
         stored = count(Practitioner)
         assert 10 <= stored < 50 and stored % 10 == 0  # whole batches, never half of one
+
+
+def _practitioner_page_badge(app, number: str) -> tuple[str, str]:
+    """(badge colour, data-verified) of the practitioner's public page."""
+    import re
+
+    page = app.test_client().get(f"/practitioners/{number}")
+    assert page.status_code == 200
+    match = re.search(r'class="badge badge--(\w+)[^"]*" data-verified="(\w+)"', page.text)
+    assert match, "no badge on the page"
+    return match.group(1), match.group(2)
+
+
+@pytest.mark.parametrize("file_age", [timedelta(0), timedelta(days=30)])
+def test_an_undated_old_export_never_lifts_a_newer_live_suspension(
+    any_app, tmp_path, fake_iregister, file_age
+):
+    """Issue 9, hole 1: verify a number the register answers SUSPENDED for, then import an
+    old export listing it Active without --as-of. Whatever the file's modification time
+    (a fresh copy of an old export, or the export's own), nothing changes."""
+    import os
+
+    fake_iregister.register.set_status("MP0000101", "SUSPENDED")
+    live = any_app.test_cli_runner().invoke(args=["registry", "verify", "MP0000101", "--json"])
+    assert live.exit_code == 0, live.output
+    with any_app.app_context():
+        before = load("MP0000101")
+        state = (before.status, before.verified_at, before.status_as_of, before.raw_status)
+        assert state[0] == "suspended"
+    old = write_csv(tmp_path, [person("MP0000101", "ACTIVE"), person("MP0000777", "ACTIVE")])
+    stamp = (utcnow() - file_age).timestamp()
+    os.utime(old, (stamp, stamp))
+    result, lines = run_import(any_app, old)
+    assert result.exit_code == 0, result.output
+    summary = lines[-1]
+    assert summary["status_changed"] == 0 and summary["status_events"] == 0
+    assert summary["ignored_stale"] == 1 and summary["created"] == 1  # a new one is added
+    with any_app.app_context():
+        after = load("MP0000101")
+        assert (after.status, after.verified_at, after.status_as_of, after.raw_status) == state
+        assert [c.status for c in after.categories] == ["suspended"]
+        assert not verdict(after).verified
+        assert count(StatusEvent) == 0
+        effects = db.session.scalars(
+            select(VerificationCheck.effect)
+            .join(Practitioner)
+            .where(Practitioner.registration_number == "MP0000101")
+            .order_by(VerificationCheck.id)
+        ).all()
+        assert effects == ["created", "ignored_stale"]  # recorded, changed nothing
+    colour, verified = _practitioner_page_badge(any_app, "MP0000101")
+    assert colour != "green" and verified == "false"
+    assert summary["as_of_from"] == "file modification time"
+    assert abs(datetime.fromisoformat(summary["as_of"]).timestamp() - stamp) < 1
+
+
+def test_an_undated_export_still_records_adverse_news_and_confirms_agreement(
+    any_app, tmp_path, fake_iregister
+):
+    runner = any_app.test_cli_runner()
+    assert runner.invoke(args=["registry", "verify", "MP0000101", "MP0000103"]).exit_code == 0
+    with any_app.app_context():
+        assert load("MP0000101").status == "active"
+        assert load("MP0000103").status == "suspended"
+        confirmed_before = load("MP0000103").verified_at
+    path = write_csv(
+        tmp_path,
+        [person("MP0000101", "SUSPENDED"), person("MP0000103", "SUSPENDED")],
+    )
+    result, lines = run_import(any_app, path)
+    assert result.exit_code == 0, result.output
+    assert lines[-1]["status_changed"] == 1 and lines[-1]["unchanged"] == 1
+    with any_app.app_context():
+        assert load("MP0000101").status == "suspended"
+        agreed = load("MP0000103")
+        assert agreed.status == "suspended" and agreed.verified_at >= confirmed_before
+        (event,) = db.session.scalars(select(StatusEvent)).all()
+        assert (event.from_status, event.to_status) == ("active", "suspended")
+
+
+def test_a_dated_export_older_than_a_live_suspension_never_lifts_it(
+    any_app, tmp_path, fake_iregister
+):
+    """The stale rule: with --as-of before the live answer, an Active row changes nothing."""
+    fake_iregister.register.set_status("MP0000101", "SUSPENDED")
+    live = any_app.test_cli_runner().invoke(args=["registry", "verify", "MP0000101"])
+    assert live.exit_code == 0, live.output
+    as_of = (utcnow() - timedelta(days=1)).date().isoformat()
+    result, lines = run_import(any_app, write_csv(tmp_path, [person("MP0000101")]), "--as-of", as_of)
+    assert result.exit_code == 0, result.output
+    assert lines[-1]["as_of_from"] == "--as-of" and lines[-1]["ignored_stale"] == 1
+    with any_app.app_context():
+        assert load("MP0000101").status == "suspended" and count(StatusEvent) == 0
+    assert _practitioner_page_badge(any_app, "MP0000101") == ("red", "false")
+
+
+def test_the_human_summary_says_which_date_an_undated_snapshot_counts_as(app, tmp_path):
+    path = write_csv(tmp_path, [person("MP0000001")])
+    result = app.test_cli_runner().invoke(args=["registry", "import", path])
+    assert result.exit_code == 0, result.output
+    assert "the file's modification time, as no --as-of was given" in result.stdout
+    dated = app.test_cli_runner().invoke(args=["registry", "import", path, "--as-of", "2024-01-01"])
+    assert "modification time" not in dated.stdout

@@ -96,6 +96,7 @@ class BatchWriter:
         policy: RegistryPolicy,
         *,
         as_of: datetime,
+        undated: bool = False,
         source: str,
         on_batch: Callable[[Session, list[int]], int] | None = None,
         write_lock: AbstractContextManager[Any] | None = None,
@@ -103,6 +104,7 @@ class BatchWriter:
         self.session = session
         self.policy = policy
         self.as_of = as_of
+        self.undated = undated
         self.source = source
         self.on_batch = on_batch
         self.write_lock = write_lock if write_lock is not None else nullcontext()
@@ -175,6 +177,7 @@ class BatchWriter:
             registration_number=group.registration_number,
             outcome=Outcome.OK,
             observed_at=self.as_of,
+            undated=self.undated,
             source=self.source,
             rows=group.rows,
             digest=_digest_of(group),

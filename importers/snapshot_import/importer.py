@@ -53,6 +53,9 @@ class Note:
 class ImportSummary:
     source: str
     as_of: datetime
+    # True when ``as_of`` is only the file's modification time (no ``--as-of``): then the
+    # import lifts no adverse or pending status (``checks.decide``).
+    undated: bool = False
     rows_read: int = 0
     rows_imported: int = 0
     rows_rejected: int = 0
@@ -66,6 +69,16 @@ class ImportSummary:
     seconds: float = 0.0
 
     @property
+    def as_of_note(self) -> str:
+        """What the human summary adds after the date: where it comes from, when undated."""
+        if not self.undated:
+            return ""
+        return (
+            " (the file's modification time, as no --as-of was given: this import lifts no "
+            "adverse or pending status)"
+        )
+
+    @property
     def exit_code(self) -> int:
         return 1 if self.rows_rejected else 0
 
@@ -74,6 +87,7 @@ class ImportSummary:
             "type": "summary",
             "source": self.source,
             "as_of": self.as_of.isoformat(),
+            "as_of_from": "file modification time" if self.undated else "--as-of",
             "rows_read": self.rows_read,
             "rows_imported": self.rows_imported,
             "rows_rejected": self.rows_rejected,
@@ -110,6 +124,7 @@ class SnapshotImporter:
         policy: RegistryPolicy,
         *,
         as_of: datetime,
+        undated: bool = False,
         source: str,
         note: Callable[[Note], None] = lambda _note: None,
         on_batch: Callable[[Session, list[int]], int] | None = None,
@@ -121,9 +136,14 @@ class SnapshotImporter:
         self.note = note
         self.batch_rows = batch_rows
         self.workers = workers
-        self.summary = ImportSummary(source=source[:200], as_of=as_of)
+        self.summary = ImportSummary(source=source[:200], as_of=as_of, undated=undated)
         self.writer = BatchWriter(
-            session, policy, as_of=as_of, source=self.summary.source, on_batch=on_batch
+            session,
+            policy,
+            as_of=as_of,
+            undated=undated,
+            source=self.summary.source,
+            on_batch=on_batch,
         )
         self.on_batch = on_batch
         self._pool: Any = None
@@ -141,6 +161,7 @@ class SnapshotImporter:
                 self.session,
                 self.policy,
                 as_of=self.summary.as_of,
+                undated=self.summary.undated,
                 source=self.summary.source,
                 on_batch=self.on_batch,
             )

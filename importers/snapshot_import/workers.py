@@ -67,6 +67,7 @@ def _worker_start(
     app: Any,
     policy: RegistryPolicy,
     as_of: datetime,
+    undated: bool,
     source: str,
     on_batch: Callable[[Session, list[int]], int] | None,
     write_lock: Any,
@@ -86,7 +87,13 @@ def _worker_start(
     # threshold here too, as ``_rare_collections`` does in the parent, cost 50 MB PSS.)
     gc.freeze()
     _worker_writer = BatchWriter(
-        db.session, policy, as_of=as_of, source=source, on_batch=on_batch, write_lock=write_lock
+        db.session,
+        policy,
+        as_of=as_of,
+        undated=undated,
+        source=source,
+        on_batch=on_batch,
+        write_lock=write_lock,
     )
 
 
@@ -118,6 +125,7 @@ def start_pool(
     policy: RegistryPolicy,
     *,
     as_of: datetime,
+    undated: bool,
     source: str,
     on_batch: Callable[[Session, list[int]], int] | None,
 ) -> Any:
@@ -143,6 +151,7 @@ def start_pool(
             current_app._get_current_object(),
             policy,
             as_of,
+            undated,
             source,
             on_batch,
             context.Lock(),  # the workers' write lock (see BatchWriter._apply)
