@@ -545,7 +545,8 @@ def test_a_dated_export_older_than_a_live_suspension_never_lifts_it(
     live = any_app.test_cli_runner().invoke(args=["registry", "verify", "MP0000101"])
     assert live.exit_code == 0, live.output
     as_of = (utcnow() - timedelta(days=1)).date().isoformat()
-    result, lines = run_import(any_app, write_csv(tmp_path, [person("MP0000101")]), "--as-of", as_of)
+    path = write_csv(tmp_path, [person("MP0000101")])
+    result, lines = run_import(any_app, path, "--as-of", as_of)
     assert result.exit_code == 0, result.output
     assert lines[-1]["as_of_from"] == "--as-of" and lines[-1]["ignored_stale"] == 1
     with any_app.app_context():
