@@ -122,7 +122,7 @@ def test_with_workers_pass_1_reads_ahead_in_another_process_and_learns_the_same(
     path = tmp_path / "snapshot.csv"
     lines = [HEADER, row("MP 0000001"), row("MPO012345"), "", row("MP0000002", "  SUSPENDED ")]
     lines += [row(f"DP{i:07d}") for i in range(1, 9_000)]  # several chunks
-    lines += [row("MP0000001", "INACTIVE", "INTERN"), row("MP0000002", "ACTIVE")]  # conflict
+    lines += [row("MP0000001", "INACTIVE", "INTERN"), row("MP0000002", "ACTIVE")]  # contradictions
     lines += [row("DP0000005"), "DR,,TEST PERSON,DP0000007,CAPE TOWN,8001,INTERN,ACTIVE"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     snapshot = Snapshot.open(path)

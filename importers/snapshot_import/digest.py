@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import marshal
 from dataclasses import dataclass, field
-from typing import Any
 
 from directory.registry.lookups import RegisterRow
 from importers.snapshot_import.rows import _kept_chunks, _ReadRows, read_ahead_chunks
+from importers.snapshot_import.rules import (
+    Relation,
+    Sign,
+    contradiction_warning,
+    relation,
+    sign,
+)
 from importers.sources.snapshot import Snapshot
 
 _MASK = (1 << 64) - 1
-
-# --- pass 1: a compact digest per number ----------------------------------------------
-
-
 _PREFIX_CODES: dict[str, int] = {}
 
 
@@ -32,29 +34,21 @@ def number_key(canonical: str) -> int:
     return code + int(canonical[-7:])
 
 
-def _h(value: Any) -> int:
-    """A 64-bit hash, stable within one process (all a digest needs)."""
-    return hash(value) & _MASK
-
-
-def _norm(text: str | None) -> str:
-    """Values come white-space-cleaned from the reader; compare them case-insensitively."""
-    return text.upper() if text else ""
-
-
 @dataclass
 class Digest:
-    """What pass 1 learnt about each number, in a few integers per row.
+    """What pass 1 learnt about each number, in a few integers per row (``rules.Sign``s and
+    line numbers: nothing here holds the file's text).
 
-    ``first`` packs, per number, the first row's line and hashes of its names, category and
-    status into one int; ``more`` lists further distinct rows as (category hash, status
-    hash, line). Nothing here holds the file's text.
+    ``first`` packs, per number, its first row's line and ``Sign`` into one int (most
+    numbers have one row: one int each, not a tuple of four); ``more`` lists its further
+    rows (not repeats) as (``Sign``, line); ``duplicates`` and ``conflicts`` the lines that repeat
+    or contradict an earlier row of their number, and the warning each gets (``rules``).
     """
 
     first: dict[int, int] = field(default_factory=dict)
-    more: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+    more: dict[int, list[tuple[Sign, int]]] = field(default_factory=dict)
     duplicates: dict[int, int] = field(default_factory=dict)  # line -> the line it repeats
-    conflicts: dict[int, str] = field(default_factory=dict)  # number key -> why
+    conflicts: dict[int, str] = field(default_factory=dict)  # line -> the warning
     rows: int = 0
     problems: int = 0
 
@@ -83,36 +77,32 @@ class Digest:
         title: str | None,
         surname: str | None,
         full_names: str | None,
-        category_text: str,
-        status_text: str,
+        category: str,
+        status: str,
     ) -> None:
         key = number_key(number)
-        names = _h((_norm(title), _norm(surname), _norm(full_names)))
-        category = _h(_norm(category_text))
-        status = _h(_norm(status_text))
+        this = sign(title, surname, full_names, category, status)
         packed = self.first.get(key)
         if packed is None:
-            self.first[key] = line | names << 32 | category << 96 | status << 160
+            self.first[key] = line | this.names << 32 | this.category << 96 | this.status << 160
             return
-        if key in self.conflicts:
-            return
-        first_line = packed & 0xFFFFFFFF
-        if names != (packed >> 32) & _MASK:
-            self.conflicts[key] = f"line {line} gives other names than line {first_line}"
-            return
-        seen = [((packed >> 96) & _MASK, (packed >> 160) & _MASK, first_line)]
-        seen += self.more.get(key, [])
-        for seen_category, seen_status, seen_line in seen:
-            if seen_category == category:
-                if seen_status == status:
-                    self.duplicates[line] = seen_line
-                else:
-                    self.conflicts[key] = (
-                        f"line {line} gives category {category_text!r} another status than "
-                        f"line {seen_line}"
-                    )
+        first = _unpack(packed)
+        earlier = [first, *self.more.get(key, ())]
+        contradicted: tuple[Relation, int] | None = None
+        for seen, seen_line in earlier:
+            kind = relation(seen, this)
+            if kind is Relation.REPEAT:
+                self.duplicates[line] = seen_line
                 return
-        self.more.setdefault(key, []).append((category, status, line))
+            if contradicted is None and (
+                kind is Relation.OTHER_STATUS
+                or (kind is Relation.OTHER_NAMES and seen_line == first[1])
+            ):
+                contradicted = (kind, seen_line)
+        if contradicted is not None:
+            kind, seen_line = contradicted
+            self.conflicts[line] = contradiction_warning(kind, line, seen_line, category)
+        self.more.setdefault(key, []).append((this, line))
 
     def row_count(self, key: int) -> int:
         """Distinct rows (categories) of a number."""
@@ -140,3 +130,11 @@ def scan(snapshot: Snapshot, keep: _ReadRows | None = None, *, read_ahead: bool 
     if keep is not None:
         keep.finish()
     return digest
+
+
+def _unpack(packed: int) -> tuple[Sign, int]:
+    """A first row's (``Sign``, line), from ``Digest.first``."""
+    return (
+        Sign((packed >> 32) & _MASK, (packed >> 96) & _MASK, (packed >> 160) & _MASK),
+        packed & 0xFFFFFFFF,
+    )

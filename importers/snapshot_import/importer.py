@@ -16,6 +16,7 @@ from directory.registry.policy import RegistryPolicy
 from importers.snapshot_import.batch import BatchWriter, GroupOutcome
 from importers.snapshot_import.digest import Digest, number_key, scan
 from importers.snapshot_import.rows import ReadGroup, _ReadRows
+from importers.snapshot_import.rules import repeat_warning
 from importers.snapshot_import.spill import _Spill
 from importers.snapshot_import.workers import (
     _as_tuples,
@@ -227,20 +228,14 @@ class SnapshotImporter:
                         continue
                     number = item[0]
                     key = number_key(number)
-                    conflict = digest.conflicts.get(key)
-                    if conflict is not None:
-                        self._reject(
-                            line,
-                            f"conflicting rows for this number ({conflict}): "
-                            "none of its rows imported",
-                            number,
-                        )
-                        continue
                     repeated = digest.duplicates.get(line)
                     if repeated is not None:
                         summary.rows_imported += 1
-                        self._warn(line, f"repeats line {repeated} exactly: imported once", number)
+                        self._warn(line, repeat_warning(repeated), number)
                         continue
+                    contradiction = digest.conflicts.get(line)
+                    if contradiction is not None:  # imported all the same (``rules``)
+                        self._warn(line, contradiction, number)
                     expected = digest.row_count(key)
                     if expected == 1:
                         end_run()
