@@ -34,8 +34,7 @@ class _RepeatedUTCDateTime(UTCDateTime):
     """``UTCDateTime`` with its bind conversion memoised.
 
     A batch writes the same few instants (the as-of date, the batch's "now") into most of
-    its rows; converting each once instead of per row and column takes about a third off
-    the cost of the bulk statements.
+    its rows: each is converted once, not per row and column.
     """
 
     cache_ok = True
@@ -267,7 +266,7 @@ class _Statements:
 
     def ids_of(self, session: Session, wanted: list[str]) -> list[tuple[str, int]]:
         """(number, id) of the practitioners with these numbers: one statement, through the
-        driver (Core renders an expanding IN of a batch's 2,000 numbers three times slower)."""
+        driver (Core renders an expanding IN of a batch's 2,000 numbers much more slowly)."""
         if not wanted:
             return []
         if self._ids_sql is None:
@@ -283,8 +282,7 @@ class _Statements:
 
     def beliefs_of(self, session: Session, wanted: list[str]) -> list[Any]:
         """The stored ``BELIEF_COLUMNS`` of these numbers, as Core would read them (rows with
-        the columns' names as attributes): one statement, through the driver as ``ids_of``
-        (Core renders an expanding IN of a batch's 2,000 numbers three times slower)."""
+        the columns' names as attributes): one statement, through the driver as ``ids_of``."""
         if self._beliefs_sql is None:
             return list(
                 session.execute(

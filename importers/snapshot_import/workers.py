@@ -28,8 +28,8 @@ def _rare_collections() -> Iterator[None]:
     What is alive at the start (the app, the models, the digest of pass 1) lives until the
     end: it is frozen out of the collector's scans (``gc.freeze``), and young collections
     run every 20,000 allocations instead of 700. A batch's rows, tuples and dicts are
-    freed by reference counting as before; only cycles wait a little longer. (For 250,000
-    rows in one process: collections from 4.3 to 0.6 CPU seconds.)
+    freed by reference counting as before; only cycles wait a little longer.
+    (What it saves: docs/benchmarks.md, "Why the import's tricks".)
     """
     threshold = gc.get_threshold()
     # Already frozen (before forking the workers): what was frozen stays so, or the
@@ -49,9 +49,8 @@ _worker_writer: BatchWriter | None = None
 # WAL pages after which a worker's commit checkpoints the WAL into the database file (SQLite's
 # default: 1,000). Every batch dirties most leaf pages of the random ``next_check_at``
 # index, so each checkpoint copies them again and syncs the file twice, inside the write
-# lock. At 10,000 pages (a WAL of up to 40 MB on disk, none of it in memory), measured for
-# 250,000 rows: fdatasync 308 -> 42, page writes 578,000 -> 501,000, page reads
-# 422,000 -> 345,000; the write lock held 12 to 22 % less.
+# lock; fewer checkpoints hold the lock less (a WAL of up to 40 MB on disk, none of it in
+# memory; figures in docs/benchmarks.md).
 WORKER_WAL_AUTOCHECKPOINT = 10_000
 
 
@@ -83,8 +82,8 @@ def _worker_start(
     context = app.app_context()
     context.push()
     # What the worker holds now lives as long as it does: keep it out of the collector's
-    # scans. (Measured, 250,000 rows, two workers: CPU 21.4 -> 17.9 s. Raising the young
-    # threshold here too, as ``_rare_collections`` does in the parent, cost 50 MB PSS.)
+    # scans. (Not the parent's raised young threshold too: it costs the workers memory;
+    # see docs/benchmarks.md.)
     gc.freeze()
     _worker_writer = BatchWriter(
         db.session,
