@@ -171,3 +171,28 @@ def test_workers_checkpoint_the_wal_less_often_and_only_they_do(app):
         db.session.rollback()
     assert in_worker == WORKER_WAL_AUTOCHECKPOINT == 10_000
     assert here == 1000  # SQLite's default, for every other connection
+
+
+def test_pass_1_tells_repeats_from_contradictions_and_keeps_every_contradicting_row(tmp_path):
+    """``rules``: a repeat is one row; a contradiction (another status for a category, other
+    names) stays in the number's answer, with a warning naming the earlier line."""
+    path = tmp_path / "snapshot.csv"
+    lines = [
+        HEADER,
+        row("MP0000001"),  # 2
+        row("MP0000001", "SUSPENDED"),  # 3: another status for line 2's category
+        row("MP0000001"),  # 4: repeats line 2
+        row("MP0000001", "INACTIVE", "INTERN"),  # 5: another category
+        "PROF,FICTIONAL-MP0000001,TEST PERSON,MP0000001,CAPE TOWN,8001,INTERN,ACTIVE",  # 6
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    digest = scan(Snapshot.open(path))
+    assert digest.duplicates == {4: 2}
+    assert sorted(digest.conflicts) == [3, 6]
+    assert "another status than line 2" in digest.conflicts[3]
+    assert "other names" not in digest.conflicts[3]
+    assert "another status than line 5" in digest.conflicts[6]
+    assert "other names than line 2" in digest.conflicts[6]
+    from importers.snapshot_import.digest import number_key
+
+    assert digest.row_count(number_key("MP0000001")) == 4  # every row but the repeat

@@ -87,21 +87,19 @@ class Digest:
             self.first[key] = line | this.names << 32 | this.category << 96 | this.status << 160
             return
         first = _unpack(packed)
-        earlier = [first, *self.more.get(key, ())]
-        contradicted: tuple[Relation, int] | None = None
-        for seen, seen_line in earlier:
+        status_line: int | None = None
+        for seen, seen_line in [first, *self.more.get(key, ())]:
             kind = relation(seen, this)
             if kind is Relation.REPEAT:
                 self.duplicates[line] = seen_line
                 return
-            if contradicted is None and (
-                kind is Relation.OTHER_STATUS
-                or (kind is Relation.OTHER_NAMES and seen_line == first[1])
-            ):
-                contradicted = (kind, seen_line)
-        if contradicted is not None:
-            kind, seen_line = contradicted
-            self.conflicts[line] = contradiction_warning(kind, line, seen_line, category)
+            if kind is Relation.OTHER_STATUS and status_line is None:
+                status_line = seen_line
+        names_line = first[1] if first[0].names != this.names else None
+        if status_line is not None or names_line is not None:
+            self.conflicts[line] = contradiction_warning(
+                line, category, status_line=status_line, names_line=names_line
+            )
         self.more.setdefault(key, []).append((this, line))
 
     def row_count(self, key: int) -> int:

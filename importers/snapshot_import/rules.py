@@ -58,27 +58,36 @@ def sign(
 
 
 def relation(earlier: Sign, later: Sign) -> Relation:
-    """How ``later`` relates to an ``earlier`` row of the same number."""
+    """How ``later`` relates to an ``earlier`` row of the same number (a status
+    contradiction first: it is the one that can change what a patient is told)."""
+    if earlier == later:
+        return Relation.REPEAT
+    if earlier.category == later.category and earlier.status != later.status:
+        return Relation.OTHER_STATUS
     if earlier.names != later.names:
         return Relation.OTHER_NAMES
-    if earlier.category != later.category:
-        return Relation.ANOTHER_CATEGORY
-    if earlier.status != later.status:
-        return Relation.OTHER_STATUS
-    return Relation.REPEAT
+    return Relation.ANOTHER_CATEGORY
 
 
 def repeat_warning(earlier_line: int) -> str:
     return f"repeats line {earlier_line} exactly: imported once"
 
 
-def contradiction_warning(kind: Relation, line: int, earlier_line: int, category: str) -> str:
-    if kind is Relation.OTHER_NAMES:
-        return (
-            f"line {line} gives other names than line {earlier_line}: both rows are imported "
-            f"as one register answer, with line {earlier_line}'s names"
-        )
-    return (
-        f"line {line} gives category {category!r} another status than line {earlier_line}: "
+def contradiction_warning(
+    line: int, category: str, *, status_line: int | None, names_line: int | None
+) -> str:
+    """The warning for a row that gives its category another status than ``status_line``,
+    or other names than the number's first row, ``names_line`` (or both)."""
+    parts = []
+    if status_line is not None:
+        parts.append(f"gives category {category!r} another status than line {status_line}")
+    if names_line is not None:
+        parts.append(f"gives other names than line {names_line}")
+    outcome = (
         "both are imported and combine as in a live answer (an adverse status wins)"
+        if status_line is not None
+        else "both rows are imported as one register answer"
     )
+    if names_line is not None:
+        outcome += f", with line {names_line}'s names"
+    return f"line {line} {' and '.join(parts)}: {outcome}"
