@@ -1,7 +1,8 @@
 """The worker processes, and the process-level tricks that make a long import cheap.
 
-Only this module forks (the batch workers), freezes the heap out of the garbage collector's
-scans, and tunes SQLite's WAL for the workers' connections.
+This module forks the batch workers (only ``rows.py`` forks too, for pass 1's reader),
+freezes the heap out of the garbage collector's scans, and tunes SQLite's WAL for the
+workers' connections.
 """
 
 from __future__ import annotations
