@@ -214,6 +214,11 @@ def verify_process(app, fake, tmp_path, *, clock_offset: str | None = None) -> d
     """``flask registry verify NUMBER --json`` in its own process; with ``clock_offset``
     (libfaketime's syntax, e.g. ``+4m``) its clock runs that far from the real one."""
     env = subprocess_env(app.config["SQLALCHEMY_DATABASE_URI"], fake.url, tmp_path)
+    # This test is about the order of answers: each process paces itself. (A register budget
+    # kept in a SQLite file reads each process's own clock, as one host's processes share
+    # one; on PostgreSQL it reads the server's clock. A faked clock would make the other
+    # process wait for a start booked minutes ahead.)
+    env["DIRECTORY_REGISTER_BUDGET_URL"] = "memory:"
     if clock_offset is not None:
         env.update(
             LD_PRELOAD=str(LIBFAKETIME),

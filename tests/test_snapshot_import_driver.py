@@ -157,7 +157,8 @@ def test_fingerprints_are_read_as_core_reads_them(any_app):
     moved (and be decided twice)."""
     from sqlalchemy import select
 
-    from importers.snapshot_import import BELIEF_COLUMNS, PRACTITIONERS, _fingerprint, _Statements
+    from importers.snapshot_import import BELIEF_COLUMNS, PRACTITIONERS, _Statements
+    from importers.snapshot_import.batch import _fingerprint
 
     with any_app.app_context():
         statements = _Statements(db.engine.dialect)

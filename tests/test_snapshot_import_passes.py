@@ -122,7 +122,7 @@ def test_with_workers_pass_1_reads_ahead_in_another_process_and_learns_the_same(
     path = tmp_path / "snapshot.csv"
     lines = [HEADER, row("MP 0000001"), row("MPO012345"), "", row("MP0000002", "  SUSPENDED ")]
     lines += [row(f"DP{i:07d}") for i in range(1, 9_000)]  # several chunks
-    lines += [row("MP0000001", "INACTIVE", "INTERN"), row("MP0000002", "ACTIVE")]  # conflict
+    lines += [row("MP0000001", "INACTIVE", "INTERN"), row("MP0000002", "ACTIVE")]  # contradictions
     lines += [row("DP0000005"), "DR,,TEST PERSON,DP0000007,CAPE TOWN,8001,INTERN,ACTIVE"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     snapshot = Snapshot.open(path)
@@ -156,9 +156,9 @@ def test_an_undecodable_byte_late_in_the_file_stops_pass_1_either_way(app, tmp_p
 
 
 def _wal_autocheckpoint_of_this_worker() -> int:
-    from importers import snapshot_import
+    from importers.snapshot_import import workers
 
-    session = snapshot_import._worker_writer.session
+    session = workers._worker_writer.session
     return session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
 
 
@@ -171,3 +171,28 @@ def test_workers_checkpoint_the_wal_less_often_and_only_they_do(app):
         db.session.rollback()
     assert in_worker == WORKER_WAL_AUTOCHECKPOINT == 10_000
     assert here == 1000  # SQLite's default, for every other connection
+
+
+def test_pass_1_tells_repeats_from_contradictions_and_keeps_every_contradicting_row(tmp_path):
+    """``rules``: a repeat is one row; a contradiction (another status for a category, other
+    names) stays in the number's answer, with a warning naming the earlier line."""
+    path = tmp_path / "snapshot.csv"
+    lines = [
+        HEADER,
+        row("MP0000001"),  # 2
+        row("MP0000001", "SUSPENDED"),  # 3: another status for line 2's category
+        row("MP0000001"),  # 4: repeats line 2
+        row("MP0000001", "INACTIVE", "INTERN"),  # 5: another category
+        "PROF,FICTIONAL-MP0000001,TEST PERSON,MP0000001,CAPE TOWN,8001,INTERN,ACTIVE",  # 6
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    digest = scan(Snapshot.open(path))
+    assert digest.duplicates == {4: 2}
+    assert sorted(digest.conflicts) == [3, 6]
+    assert "another status than line 2" in digest.conflicts[3]
+    assert "other names" not in digest.conflicts[3]
+    assert "another status than line 5" in digest.conflicts[6]
+    assert "other names than line 2" in digest.conflicts[6]
+    from importers.snapshot_import.digest import number_key
+
+    assert digest.row_count(number_key("MP0000001")) == 4  # every row but the repeat

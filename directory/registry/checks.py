@@ -19,6 +19,11 @@ no answer can make a registration look confirmed later than the moment it was re
 ``recording.apply_answer`` applies a live answer's decision to the registration's row as it
 is when the answer is applied (locked and read again), and bulk importers apply the same
 decisions with Core statements, so both paths share one set of rules.
+
+An undated answer (a snapshot imported without ``--as-of``, dated by its file's modification
+time) counts as older than any answer when it would lift an adverse or pending status
+(``_would_lift``), and so changes nothing: it can add a registration, confirm one that
+agrees, and record adverse news, never more.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from directory.registry.models import (
 )
 from directory.registry.policy import CLOCK_SKEW, RegistryPolicy
 from directory.registry.statuses import Outcome, Status, combine, map_raw_status, status_map
+from directory.registry.verification import ADVERSE
 from directory.util.clock import as_utc
 
 # --- memoised pure helpers (a bulk import calls the rules for every row) -----------------
@@ -207,6 +213,18 @@ def decide(
             copy_register_facts=False,
             observed_at=observed_at,
         )
+    if result.undated and not first_answer and _would_lift(belief, result):
+        # An undated snapshot may be older than the adverse or pending answer the belief
+        # rests on: it counts as older (history only), whatever its estimated date.
+        return Decision(
+            effect="ignored_stale",
+            before=before,
+            after=belief,
+            answer_status=_answer_status(result),
+            category_statuses=(),
+            copy_register_facts=False,
+            observed_at=observed_at,
+        )
 
     # The fields this check changes, applied to the belief once at the end (bulk imports run
     # this for every row, so it avoids building intermediate beliefs).
@@ -304,6 +322,18 @@ def decide(
         observed_at=observed_at,
         clear_register_rows=clear_rows,
     )
+
+
+def _would_lift(belief: Belief, result: LookupResult) -> bool:
+    """True when ``result`` would move a belief that is not plainly active (adverse,
+    unknown, or with a not-found pending) to a status that is not adverse: red or amber
+    towards green. Adverse news, and an answer that agrees with the status, never lift."""
+    answer = _answer_status(result)
+    if answer is None or answer in ADVERSE:
+        return False
+    if belief.not_found_pending_since is not None:
+        return True
+    return belief.status != Status.ACTIVE.value and belief.status != answer.value
 
 
 def _answer_status(result: LookupResult) -> Status | None:

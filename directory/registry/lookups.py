@@ -27,8 +27,11 @@ class LookupResult:
     """The register's answer for one number (or the failure to get one).
 
     ``observed_at`` is when the register said it: the look-up time, or a snapshot's
-    as-of date. ``transient`` marks failures a retry may cure (timeouts, 5xx, 429...);
-    ``retry_after`` is the register's own Retry-After in seconds, when it sent one.
+    as-of date. ``undated`` marks an answer whose date is only an estimate (a snapshot
+    imported without ``--as-of``, dated by its file's modification time): the export may
+    be older, so it never lifts an adverse or pending status (``checks.decide``).
+    ``transient`` marks failures a retry may cure (timeouts, 5xx, 429...); ``retry_after``
+    is the register's own Retry-After in seconds, when it sent one.
     """
 
     registration_number: str
@@ -41,6 +44,7 @@ class LookupResult:
     duration_ms: int | None = None
     transient: bool = False
     retry_after: float | None = None
+    undated: bool = False
     http_status: int | None = field(default=None, compare=False)
 
     @property

@@ -25,12 +25,14 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from directory.registry import numbers
 from directory.registry.lookups import RegisterRow
+from directory.util.clock import utcnow
 from importers.sources.hpcsa import COLUMN_HEADINGS, DOCUMENTED_ORDER, HEADINGS, heading_key
 
 FIELD_HEADING = {
@@ -210,6 +212,12 @@ class Snapshot:
     @property
     def name(self) -> str:
         return self.path.name
+
+    def modified_at(self) -> datetime:
+        """The file's modification time, never later than now: the date an import without
+        ``--as-of`` gives the snapshot (the export is at most that recent)."""
+        modified = datetime.fromtimestamp(self.path.stat().st_mtime, UTC)
+        return min(modified, utcnow())
 
     def rows(self) -> Iterator[SnapshotItem]:
         """Every data row in file order, as (line number, row or problem)."""
