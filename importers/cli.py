@@ -20,10 +20,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from directory.extensions import db
-from directory.listings.models import Listing
 from directory.registry import numbers
 from directory.registry.cli import InputError
 from directory.registry.cli import emit as _emit
@@ -34,7 +32,6 @@ from directory.registry.policy import RegistryPolicy
 from directory.registry.recording import apply_answer
 from directory.registry.statuses import PATIENT_MEANING, Outcome, Status
 from directory.registry.verification import verdict
-from directory.search.outbox import enqueue_practitioners
 from directory.util.clock import utcnow
 from importers.mass_not_found import MassNotFoundGuard, previously_confirmed
 from importers.politeness.asking import Asker, Politeness, RegisterAskedToWait
@@ -69,25 +66,6 @@ class AsOf(click.ParamType):
         if parsed > utcnow() + timedelta(minutes=5):
             self.fail(f"{text} is in the future: a snapshot cannot be younger than now")
         return parsed
-
-
-def _search_enqueue(session: Session, practitioner_ids: list[int]) -> int:
-    """Queue index updates for listed practitioners a bulk batch updated.
-
-    The bulk import writes with Core statements, which the search outbox's ORM flush hooks
-    do not see. Only listed practitioners are in the index, and a practitioner the import
-    created cannot be listed yet, so only updated, listed ones are queued.
-    """
-    listed = (
-        session.execute(
-            select(Listing.practitioner_id)
-            .where(Listing.practitioner_id.in_(practitioner_ids))
-            .distinct()
-        )
-        .scalars()
-        .all()
-    )
-    return enqueue_practitioners(session.connection(), listed, reason="snapshot")
 
 
 def _default_workers() -> int:
@@ -155,7 +133,6 @@ def import_command(
         undated=undated,
         source=f"snapshot:{snapshot.name}",
         note=note,
-        on_batch=_search_enqueue,
         batch_rows=batch_size,
         workers=workers,
     )
@@ -185,11 +162,6 @@ def import_command(
         f"{figures['ignored_stale']} older than what the system already knew (recorded, "
         f"changed nothing). {figures['seconds']} s."
     )
-    if summary.search_queued:
-        text += (
-            f"\n{summary.search_queued} listed practitioners queued for the search index "
-            "(`flask search sync` applies them now)."
-        )
     _emit(as_json, figures, text)
     raise SystemExit(summary.exit_code)
 

@@ -30,10 +30,11 @@ from directory.notifications import (
     deliver_pending,
 )
 from directory.notifications.delivery import backoff, claim
+from directory.notifications.queue import queue_for_events
 from directory.notifications.receiver import WebhookReceiver
 from directory.notifications.settings import NotifySettings
 from directory.notifications.transports import parse_retry_after, sign, webhook_body
-from directory.registry.checks import Belief, decide, event_values, new_practitioner
+from directory.registry.checks import new_practitioner
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.models import Practitioner, StatusEvent
 from directory.registry.policy import RegistryPolicy
@@ -390,20 +391,26 @@ def test_an_idle_sender_takes_no_write_lock(app):
         writer.close()
 
 
-def test_bulk_inserted_status_events_are_queued_too(app):
-    """Importers insert events with Core statements (``decide`` + ``event_values``)."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_snapshot_imports_status_changes_are_queued_too(app, tmp_path, workers):
+    """The import writes in bulk (in this process or in worker processes) and announces its
+    batches' events like any live answer: each gets its feed entry and its webhook."""
     with app.app_context():
-        p = active_practitioner("MP0000101")
-        policy = RegistryPolicy.from_config(app.config)
-        result = answer("MP0000101", "ERASED", utcnow())
-        decision = decide(Belief.of(p), result, policy, now=utcnow())
-        assert decision.event_due
-        values = {**event_values("MP0000101", result, decision), "practitioner_id": p.id,
-                  "event_id": "6f1d2c1e-0000-4000-8000-000000000001"}  # fmt: skip
-        db.session.execute(insert(StatusEvent), [values])
-        db.session.commit()
+        active_practitioner("MP0000101")
+    snapshot = tmp_path / "register.csv"
+    snapshot.write_text(
+        "Title,Surname,Fullname,Registration,City,Postal Code,Category,Status\n"
+        "DR,TESTPERSON,FICTIONAL,MP 0000101,CAPE TOWN,8001,Medical Practitioner,ERASED\n"
+    )
+    result = app.test_cli_runner().invoke(
+        args=["registry", "import", str(snapshot), "--as-of", utcnow().isoformat(),
+              "--workers", workers]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        [event] = db.session.scalars(select(StatusEvent)).all()
         [row] = outbox_rows()
-        assert row.event_id == values["event_id"] and row.payload["to"] == "erased"
+        assert row.event_id == event.event_id and row.payload["to"] == "erased"
         assert db.session.scalar(select(func.count()).select_from(ChangeFeedEntry)) == 1
 
 
@@ -432,19 +439,26 @@ def _defaults() -> dict:
     return {k: getattr(DefaultConfig, k) for k in dir(DefaultConfig) if k.isupper()}
 
 
-def test_bulk_insert_with_returning_still_returns_its_rows(app):
+def test_events_written_outside_the_write_path_are_queued_by_the_repair(app):
+    """Only the write path announces events; a row written by hand is queued by the repair
+    ``queue_for_events(connection, app, None)``, once."""
     with app.app_context():
         p = active_practitioner("MP0000101")
         values = {"practitioner_id": p.id, "registration_number": "MP0000101",
                   "from_status": "active", "to_status": "erased", "occurred_at": utcnow(),
                   "source": "test"}  # fmt: skip
-        returned = (
+        [event_id] = (
             db.session.execute(insert(StatusEvent).returning(StatusEvent.event_id), [values])
             .scalars()
             .all()
         )
         db.session.commit()
-        assert [row.event_id for row in outbox_rows()] == returned
+        assert outbox_rows() == []
+        connection = db.session.connection()
+        assert queue_for_events(connection, app, None) == 1
+        assert queue_for_events(connection, app, None) == 0  # already queued: not twice
+        db.session.commit()
+        assert [row.event_id for row in outbox_rows()] == [event_id]
 
 
 def test_a_snapshot_import_that_changes_a_status_queues_it(app, tmp_path, receiver):

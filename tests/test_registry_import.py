@@ -360,9 +360,8 @@ def test_updated_listed_practitioners_are_queued_for_the_search_index(app, tmp_p
     path = write_csv(
         tmp_path, [person("MP0000001", "SUSPENDED"), person("MP0000002", "SUSPENDED")], "b.csv"
     )
-    result, lines = run_import(app, path, "--as-of", "2024-02-01")
+    result, _ = run_import(app, path, "--as-of", "2024-02-01")
     assert result.exit_code == 0
-    assert lines[-1]["search_queued"] == 1
     with app.app_context():
         new_rows = db.session.scalars(
             select(SearchOutbox.practitioner_id).order_by(SearchOutbox.id).offset(queued_before)

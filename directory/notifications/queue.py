@@ -4,10 +4,9 @@ same transaction as the status change itself (a transactional outbox).
 The registry's one write path announces each write's new events through
 ``registrations_changed`` (``directory/registry/signals.py``); ``on_registrations_changed``
 adds the rows with Core statements on the writer's own connection, so a rollback queues
-nothing and a commit never lacks them. ``do_orm_execute`` still catches bulk
-``session.execute(insert(...), rows)`` of events (snapshot imports). (Raw SQL written
-straight to ``status_events`` is out of reach: do not; ``queue_for_events(connection, app,
-None)`` repairs such rows.)
+nothing and a commit never lacks them; the snapshot import's bulk batches announce their
+events the same way. (Status events written any other way, by raw SQL say, are out of
+reach: do not; ``queue_for_events(connection, app, None)`` repairs such rows.)
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ from email.utils import parseaddr
 from typing import Any
 
 from flask import Flask, current_app, has_app_context, has_request_context, request
-from sqlalchemy import Connection, Engine, Row, event, insert, select
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy import Connection, Engine, Row, insert, select
+from sqlalchemy.orm import Session
 from werkzeug.routing import BuildError
 
 from directory.accounts.models import User
@@ -268,24 +267,3 @@ def on_registrations_changed(app: Flask | None, *, session: Session, changes) ->
     if app is None or EXTENSION not in app.extensions:
         app = app_for(connection.engine)
     queue_for_events(connection, app, changes.event_ids)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _queue_after_bulk_insert(state: ORMExecuteState):
-    """Bulk path (``session.execute(insert(status_events), rows)``, as the snapshot import does)."""
-    if not state.is_insert:
-        return None
-    table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) != StatusEvent.__tablename__:
-        return None
-    params = state.parameters
-    param_sets = params if isinstance(params, list) else [params] if params else []
-    event_ids = [p.get("event_id") for p in param_sets]
-    result = state.invoke_statement()
-    frozen = None
-    if getattr(state.statement, "returning_column_descriptions", None):
-        frozen = result.freeze()  # rows asked for (RETURNING) are read before more statements
-    connection = state.session.connection(bind_arguments={"mapper": StatusEvent.__mapper__})
-    ids = event_ids if event_ids and all(event_ids) else None
-    queue_for_events(connection, app_for(connection.engine), ids)
-    return frozen() if frozen is not None else result

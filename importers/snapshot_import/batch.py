@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +25,7 @@ from directory.registry.checks import (
 )
 from directory.registry.lookups import LookupResult
 from directory.registry.policy import RegistryPolicy
+from directory.registry.signals import announce
 from directory.registry.statuses import Outcome
 from directory.util.clock import utcnow
 from importers.snapshot_import.rows import Group, _row_values
@@ -98,7 +98,6 @@ class BatchWriter:
         as_of: datetime,
         undated: bool = False,
         source: str,
-        on_batch: Callable[[Session, list[int]], int] | None = None,
         write_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.session = session
@@ -106,21 +105,20 @@ class BatchWriter:
         self.as_of = as_of
         self.undated = undated
         self.source = source
-        self.on_batch = on_batch
         self.write_lock = write_lock if write_lock is not None else nullcontext()
         self.sqlite = session.get_bind().dialect.name == "sqlite"
         self._driver_statements: _Statements | None = None
 
-    def apply(self, groups: list[Group]) -> tuple[list[GroupOutcome], int]:
-        """Write the groups' answers; returns each group's outcome and how many were queued
-        for the search index. Commits; retries once when a concurrent insert collides."""
+    def apply(self, groups: list[Group]) -> list[GroupOutcome]:
+        """Write the groups' answers and announce what changed; returns each group's
+        outcome. Commits; retries once when a concurrent insert collides."""
         try:
             return self._apply(groups)
         except IntegrityError:
             self.session.rollback()
             return self._apply(groups)
 
-    def _apply(self, groups: list[Group]) -> tuple[list[GroupOutcome], int]:
+    def _apply(self, groups: list[Group]) -> list[GroupOutcome]:
         session = self.session
         now = utcnow()
         wanted = [g.registration_number for g in groups]
@@ -151,7 +149,7 @@ class BatchWriter:
                     else item
                     for item in planned
                 ]
-            queued = self._write(planned, now)
+            self._write(planned, now)
             session.commit()
         return [
             GroupOutcome(
@@ -160,7 +158,7 @@ class BatchWriter:
                 tuple(item.decision.unknown_raw_statuses),
             )
             for item in planned
-        ], queued
+        ]
 
     def _begin_write(self) -> None:
         if self.sqlite:
@@ -230,12 +228,14 @@ class BatchWriter:
             for item, values in zip(group, converted, strict=True):
                 item.practitioner = values
 
-    def _write(self, planned: list[_Planned], now: datetime) -> int:
-        """The bulk statements for a decided batch (inside the write transaction).
+    def _write(self, planned: list[_Planned], now: datetime) -> None:
+        """The bulk statements for a decided batch (inside the write transaction), then
+        ``registrations_changed`` for what they changed (search and notifications add their
+        outbox rows in this transaction, as for a live answer).
 
         The three large tables are written through the driver's own ``executemany`` with
         the rows ``_prepare`` built (``_DriverStatement``); status events, rare in an
-        import, go through Core, so that the notification queue sees them.
+        import, go through Core.
         """
         session = self.session
         statements = self._statements()
@@ -293,9 +293,12 @@ class BatchWriter:
         statements.insert_checks.execute(session, check_values)
         if event_rows:
             session.execute(insert(EVENTS), event_rows)
-        if self.on_batch is not None and updated:
-            return self.on_batch(session, updated)
-        return 0
+        announce(
+            session,
+            source=self.source,
+            practitioner_ids=updated,
+            event_ids=[row["event_id"] for row in event_rows],
+        )
 
     def _statements(self) -> _Statements:
         if self._driver_statements is None:

@@ -66,7 +66,6 @@ class ImportSummary:
     status_events: int = 0
     batches: int = 0
     spilled_rows: int = 0
-    search_queued: int = 0  # practitioners queued for the search index
     seconds: float = 0.0
 
     @property
@@ -99,7 +98,6 @@ class ImportSummary:
             "unchanged": self.effects["unchanged"],
             "ignored_stale": self.effects["ignored_stale"],
             "status_events": self.status_events,
-            "search_queued": self.search_queued,
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_read / self.seconds) if self.seconds else None,
         }
@@ -128,7 +126,6 @@ class SnapshotImporter:
         undated: bool = False,
         source: str,
         note: Callable[[Note], None] = lambda _note: None,
-        on_batch: Callable[[Session, list[int]], int] | None = None,
         batch_rows: int = BATCH_ROWS,
         workers: int = 1,
     ) -> None:
@@ -144,9 +141,7 @@ class SnapshotImporter:
             as_of=as_of,
             undated=undated,
             source=self.summary.source,
-            on_batch=on_batch,
         )
-        self.on_batch = on_batch
         self._pool: Any = None
         self._in_flight: deque[tuple[list[ReadGroup], Any]] = deque()
         self._pending: list[ReadGroup] = []
@@ -164,7 +159,6 @@ class SnapshotImporter:
                 as_of=self.summary.as_of,
                 undated=self.summary.undated,
                 source=self.summary.source,
-                on_batch=self.on_batch,
             )
         return self
 
@@ -288,11 +282,9 @@ class SnapshotImporter:
         groups, pending = self._in_flight.popleft()
         self._account(groups, pending.get())
 
-    def _account(self, groups: list[ReadGroup], applied: tuple[list[GroupOutcome], int]) -> None:
-        outcomes, queued = applied
+    def _account(self, groups: list[ReadGroup], outcomes: list[GroupOutcome]) -> None:
         summary = self.summary
         summary.batches += 1
-        summary.search_queued += queued
         for group, outcome in zip(groups, outcomes, strict=True):
             summary.registrations += 1
             summary.rows_imported += len(group.values)

@@ -8,7 +8,7 @@ workers' connections.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -69,7 +69,6 @@ def _worker_start(
     as_of: datetime,
     undated: bool,
     source: str,
-    on_batch: Callable[[Session, list[int]], int] | None,
     write_lock: Any,
 ) -> None:
     """In a forked worker: its own connections, app context and session."""
@@ -92,7 +91,6 @@ def _worker_start(
         as_of=as_of,
         undated=undated,
         source=source,
-        on_batch=on_batch,
         write_lock=write_lock,
     )
 
@@ -101,7 +99,7 @@ class BatchFailed(RuntimeError):
     """A batch could not be written (in a worker process); the message says why."""
 
 
-def _worker_apply(batch: list[tuple[str, tuple[tuple, ...]]]) -> tuple[list[GroupOutcome], int]:
+def _worker_apply(batch: list[tuple[str, tuple[tuple, ...]]]) -> list[GroupOutcome]:
     assert _worker_writer is not None
     groups = [
         Group(number, tuple([RegisterRow(*values) for values in rows]), ())
@@ -127,7 +125,6 @@ def start_pool(
     as_of: datetime,
     undated: bool,
     source: str,
-    on_batch: Callable[[Session, list[int]], int] | None,
 ) -> Any:
     """Fork ``workers`` processes that apply batches (``_worker_apply``), while this process
     is still small; the caller closes (or terminates) and joins the pool."""
@@ -153,7 +150,6 @@ def start_pool(
             as_of,
             undated,
             source,
-            on_batch,
             context.Lock(),  # the workers' write lock (see BatchWriter._apply)
         ),
     )
