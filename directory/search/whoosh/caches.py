@@ -1,4 +1,4 @@
-"""What a search reads from the index, cached so that a small index commit costs little.
+"""Caches of what a search reads from the index, so that a small index commit costs little.
 
 Every outbox apply is a whoosh commit: old versions of the changed documents are marked
 deleted where they are, new versions go into a small new segment. A segment's files never
@@ -28,8 +28,8 @@ from typing import Any
 from whoosh.query import Query
 from whoosh.reading import TermNotFound
 
-from directory.registry.statuses import Status
-from directory.search.documents import PRACTITIONER_KIND
+from directory.registry.verification import VerifiedWindow
+from directory.search.whoosh.documents import PRACTITIONER_KIND, epoch_us
 
 
 class LRU(OrderedDict):
@@ -80,7 +80,7 @@ class SegmentCache:
         self.orders: dict[Any, list[int]] = {}
         self.scored = LRU(100_000, budget=score_budget)
         self.stored = LRU(50_000 if size else 0)
-        self.verified: tuple[list[int], list[int]] | None = None
+        self.verified: dict[str, tuple[list[int], list[int]]] = {}
 
     # Everything below reads the segment through ``leaf`` (a searcher on it).
 
@@ -136,15 +136,17 @@ class SegmentCache:
             self.orders[name] = found
         return found
 
-    def verified_lists(self, leaf) -> tuple[list[int], list[int]]:
-        """(verified_at, docnum) of active documents without a pending not-found, sorted."""
-        if self.verified is None:
-            active = self.term_set(leaf, "status", Status.ACTIVE.value)
+    def verified_lists(self, leaf, status: str) -> tuple[list[int], list[int]]:
+        """(verified_at, docnum) of documents with this status, a confirmation date and no
+        pending not-found, sorted: the candidates of ``verification.VerifiedWindow``."""
+        found = self.verified.get(status)
+        if found is None:
+            candidates = self.term_set(leaf, "status", status)
             clear = self.term_set(leaf, "pending", "0")
             values = self.column(leaf, "verified_at")
-            pairs = sorted((values[d], d) for d in active & clear if values[d] > 0)
-            self.verified = ([v for v, _ in pairs], [d for _, d in pairs])
-        return self.verified
+            pairs = sorted((values[d], d) for d in candidates & clear if values[d] > 0)
+            found = self.verified[status] = ([v for v, _ in pairs], [d for _, d in pairs])
+        return found
 
 
 @dataclass(frozen=True)
@@ -363,20 +365,25 @@ class GenerationView:
 
     # --- the verified window -------------------------------------------------------------
 
-    def verified_cut(self, searcher, cutoff_us: int) -> tuple[int, ...]:
-        """Per segment, where in verified_at order the currently verified documents start.
-        Cached sets are keyed by it: it moves only when someone leaves the window."""
-        return tuple(
-            bisect_right(part.cache.verified_lists(leaf)[0], cutoff_us)
-            for part, leaf in self._each(searcher)
-        )
+    def verified_cut(self, searcher, window: VerifiedWindow) -> tuple:
+        """Per segment, where in verified_at order the currently verified documents start
+        and end (``window``: ``verification.verified_window``). Cached sets are keyed by it:
+        it moves only when someone leaves or enters the window."""
+        status = window.status.value
+        after, until = epoch_us(window.after), epoch_us(window.until)
+        positions = []
+        for part, leaf in self._each(searcher):
+            values = part.cache.verified_lists(leaf, status)[0]
+            positions.append((bisect_right(values, after), bisect_right(values, until)))
+        return (status, *positions)
 
-    def verified_set(self, searcher, cut: tuple[int, ...]) -> frozenset[int]:
+    def verified_set(self, searcher, cut: tuple) -> frozenset[int]:
         found = self.verified_sets.get_(cut)
         if found is None:
+            status, positions = cut[0], cut[1:]
             pieces = [
-                part.shift(frozenset(part.cache.verified_lists(leaf)[1][position:]))
-                for (part, leaf), position in zip(self._each(searcher), cut, strict=True)
+                part.shift(frozenset(part.cache.verified_lists(leaf, status)[1][start:end]))
+                for (part, leaf), (start, end) in zip(self._each(searcher), positions, strict=True)
             ]
             found = pieces[0] if len(pieces) == 1 else frozenset().union(*pieces)
             self.verified_sets.put(cut, found)
