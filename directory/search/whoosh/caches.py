@@ -29,6 +29,7 @@ from whoosh.query import Query
 from whoosh.reading import TermNotFound
 
 from directory.registry.verification import VerifiedWindow
+from directory.search.whoosh import impacts
 from directory.search.whoosh.documents import PRACTITIONER_KIND, epoch_us
 
 
@@ -79,6 +80,7 @@ class SegmentCache:
         self.strengths: dict[str, dict[int, int]] = {}
         self.orders: dict[Any, list[int]] = {}
         self.scored = LRU(100_000, budget=score_budget)
+        self.postings = impacts.SegmentPostings()
         self.stored = LRU(50_000 if size else 0)
         self.verified: dict[str, tuple[list[int], list[int]]] = {}
 
@@ -116,10 +118,18 @@ class SegmentCache:
         return found
 
     def scores(self, leaf, key: tuple, query: Query) -> dict[int, float]:
+        """docnum -> whoosh's score of ``query`` (one free word or phrase) in this segment.
+        A word (an OR of single terms) is scored from the term's postings as arrays, with
+        whoosh's own BM25F formula and statistics (``impacts.py``); anything else (a
+        phrase) by whoosh's searcher."""
         found = self.scored.get_(key)
         if found is None:
-            results = leaf.search(query, limit=None, terms=False)
-            found = {docnum: score for score, docnum in results.top_n}
+            terms = impacts.plain_terms(query)
+            if terms is not None and impacts.supports(leaf):
+                found = impacts.score_terms(self.postings, leaf, terms)
+            else:
+                results = leaf.search(query, limit=None, terms=False)
+                found = {docnum: score for score, docnum in results.top_n}
             self.scored.put(key, found, weight=len(found) + 1)
         return found
 

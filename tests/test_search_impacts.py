@@ -1,0 +1,86 @@
+"""Free words scored from postings as arrays (``whoosh/impacts.py``) score exactly as whoosh's
+searcher does, on one segment and on several with deletions."""
+
+from __future__ import annotations
+
+from whoosh.query import Or
+
+from directory.extensions import db
+from directory.search import SearchQuery, get_index_keeper, get_search_backend
+from directory.search.whoosh import impacts
+from directory.search.whoosh.search import _field_terms
+from tests.test_search_support import NOW, register_says, seed
+
+
+def _compare_every_word(backend) -> int:
+    state = backend._state()
+    words, _ = backend._index_words(state.searcher)
+    compared = 0
+    for leaf, _offset in state.searcher.leaf_searchers():
+        postings = impacts.SegmentPostings()
+        reader = leaf.reader()
+        deleted = reader.deleted_docs_set if reader.has_deletions() else frozenset()
+        for word in [*words, "dr", "nosuchword"]:
+            query = Or(_field_terms(word))
+            expected = {d: s for s, d in leaf.search(query, limit=None, terms=False).top_n}
+            terms = impacts.plain_terms(query)
+            assert terms is not None and impacts.supports(leaf)
+            found = impacts.score_terms(postings, leaf, terms)
+            found = {d: s for d, s in found.items() if d not in deleted}
+            assert set(found) == set(expected), word
+            for docnum, score in expected.items():
+                assert abs(found[docnum] - score) <= 1e-12 * max(1.0, abs(score)), word
+            compared += 1
+    return compared
+
+
+def test_array_scores_equal_whooshs_on_every_word(app, monkeypatch):
+    import directory.search.whoosh.following as following_module
+
+    monkeypatch.setattr(following_module, "MERGE_ON_APPLY", False)  # keep several segments
+    with app.app_context():
+        seed()
+        backend = get_search_backend()
+        get_index_keeper().rebuild()
+        assert _compare_every_word(backend) > 100
+        register_says("MP0910002", surname="Arrayson")  # replaced: deleted in segment one
+        db.session.commit()
+        register_says("MP0910012", "SUSPENDED")
+        db.session.commit()
+        assert len(backend._state().searcher.leaf_searchers()) > 1
+        assert _compare_every_word(backend) > 100
+
+
+def test_only_plain_words_take_the_array_path():
+    from whoosh.query import And, Phrase, Term
+
+    assert impacts.plain_terms(Term("name", "botha", boost=3.0)) == [("name", "botha", 3.0)]
+    assert impacts.plain_terms(Or([Term("name", "a"), Term("places", "b")])) is not None
+    assert impacts.plain_terms(Or([Term("name", "a"), Phrase("services", ["b", "c"])])) is None
+    assert impacts.plain_terms(And([Term("places", "cape"), Term("places", "town")])) is None
+    assert impacts.plain_terms(Or([Term("name", "a")], scale=0.9)) is None
+
+
+def test_search_results_unchanged_by_the_array_path(app, monkeypatch):
+    """The same answers (order and scores) with the array path switched off."""
+    queries = [
+        SearchQuery(text="injections", include_unverified=True, per_page=100),
+        SearchQuery(text="cape town skin", include_unverified=True, per_page=100),
+        SearchQuery(text="dr sampleton", include_unverified=True, per_page=100),
+        SearchQuery(text='"stubborn fat" mesotherapy', include_unverified=True, per_page=100),
+    ]
+    with app.app_context():
+        seed()
+        backend = get_search_backend()
+        with_arrays = [backend.search(q, now=NOW) for q in queries]
+        monkeypatch.setattr(impacts, "supports", lambda leaf: False)
+        from directory.search.whoosh import create
+
+        plain, _ = create(app)
+        for query, fast in zip(queries, with_arrays, strict=True):
+            slow = plain.search(query, now=NOW)
+            assert [h.registration_number for h in fast.hits] == [
+                h.registration_number for h in slow.hits
+            ], query
+            assert [round(h.score, 9) for h in fast.hits] == [round(h.score, 9) for h in slow.hits]
+            assert fast.total == slow.total and fast.facets == slow.facets
