@@ -24,3 +24,23 @@ def post_fork(server, worker):
     app = worker.app.wsgi()  # the preloaded app (loaded here, in the worker, otherwise)
     with app.app_context():
         db.engine.dispose(close=False)
+
+
+_search_warmed = False
+
+
+def pre_fork(server, worker):
+    """With the app preloaded, the master reads once what first searches need (the search
+    index's segments, orders, names); every worker forked after starts with it."""
+    global _search_warmed
+    if not preload_app or _search_warmed:
+        return
+    _search_warmed = True
+    from directory.search import get_search_backend
+
+    app = server.app.wsgi()
+    try:
+        with app.app_context():
+            get_search_backend().warm()
+    except Exception:  # a search problem must not keep the site from starting
+        server.log.exception("warming the search caches failed; workers start cold")

@@ -84,3 +84,28 @@ def test_search_results_unchanged_by_the_array_path(app, monkeypatch):
             ], query
             assert [round(h.score, 9) for h in fast.hits] == [round(h.score, 9) for h in slow.hits]
             assert fast.total == slow.total and fast.facets == slow.facets
+
+
+def test_warm_reads_ahead_what_first_queries_need(app, monkeypatch):
+    """After ``warm()`` (gunicorn's master calls it before forking), first queries with
+    filters, places and orders read no filter, order or strength postings themselves."""
+    with app.app_context():
+        seed()
+        backend = get_search_backend()
+        backend.warm()
+        read = []
+        original = impacts.read_postings
+
+        def recording(reader, fieldname, text):
+            read.append(fieldname)
+            return original(reader, fieldname, text)
+
+        monkeypatch.setattr(impacts, "read_postings", recording)
+        for query in [
+            SearchQuery(service="acne", city="Cape Town", sort="name", include_unverified=True),
+            SearchQuery(text="botox", place="Durban"),
+            SearchQuery(sort="verified", per_page=5),
+            SearchQuery(text="mesotherapy", province="Gauteng"),
+        ]:
+            backend.search(query, now=NOW)
+        assert not set(read) - {"name", "services", "clinics", "places", "description"}

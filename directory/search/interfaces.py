@@ -27,6 +27,10 @@ class SearchBackend(Protocol):
         """
         ...
 
+    def warm(self) -> None:
+        """Prepare what first queries need (once per process, before serving)."""
+        ...
+
 
 @dataclass
 class ApplyResult:

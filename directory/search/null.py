@@ -15,6 +15,9 @@ from directory.search.understand import validate
 class NullSearch:
     name = "null"
 
+    def warm(self) -> None:
+        pass
+
     def search(self, query: SearchQuery, *, now: datetime | None = None) -> SearchResults:
         if not isinstance(query, SearchQuery):
             raise QueryError("not a search query")

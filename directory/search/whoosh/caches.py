@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from whoosh.query import Query
-from whoosh.reading import TermNotFound
 
 from directory.registry.verification import VerifiedWindow
 from directory.search.whoosh import impacts
@@ -87,12 +86,12 @@ class SegmentCache:
     # Everything below reads the segment through ``leaf`` (a searcher on it).
 
     def term_set(self, leaf, fieldname: str, value: str) -> frozenset[int]:
+        """The segment's documents with this term, deleted ones included (each generation
+        subtracts its own deletions), read from the postings a block at a time."""
         found = self.term_sets.get((fieldname, value))
         if found is None:
-            try:
-                found = frozenset(leaf.reader().postings(fieldname, value).all_ids())
-            except TermNotFound:
-                found = frozenset()
+            ids, _ = impacts.read_postings(leaf.reader(), fieldname, value)
+            found = frozenset(ids.tolist())
             self.term_sets[(fieldname, value)] = found
         return found
 
@@ -106,14 +105,8 @@ class SegmentCache:
     def strength(self, leaf, slug: str) -> dict[int, int]:
         found = self.strengths.get(slug)
         if found is None:
-            found = {}
-            try:
-                matcher = leaf.reader().postings("strength", slug)
-            except TermNotFound:
-                matcher = None
-            while matcher is not None and matcher.is_active():
-                found[matcher.id()] = int(matcher.weight())
-                matcher.next()
+            ids, weights = impacts.read_postings(leaf.reader(), "strength", slug)
+            found = dict(zip(ids.tolist(), weights.astype(int).tolist(), strict=True))
             self.strengths[slug] = found
         return found
 

@@ -57,7 +57,7 @@ class SegmentPostings:
         key = (fieldname, btext)
         found = self.terms.get(key)
         if found is None:
-            found = _read_postings(reader, fieldname, btext)
+            found = read_postings(reader, fieldname, btext)
             with self.lock:
                 if len(self.terms) > 200_000:  # a bound, far above a real vocabulary
                     self.terms.clear()
@@ -71,7 +71,12 @@ class SegmentPostings:
         return found
 
 
-def _read_postings(reader, fieldname: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
+def read_postings(reader, fieldname: str, text: str | bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(document numbers, weights) of a term's postings in a segment, deleted documents
+    included."""
+    if fieldname not in reader.schema:
+        return _EMPTY
+    btext = text if isinstance(text, bytes) else reader.schema[fieldname].to_bytes(text)
     if (fieldname, btext) not in reader:
         return _EMPTY
     matcher = reader._terms.matcher(fieldname, btext, reader.schema[fieldname].format)
@@ -152,4 +157,4 @@ def score_terms(postings: SegmentPostings, leaf, terms) -> dict[int, float]:
     return dict(zip(matched.tolist(), summed[matched].tolist(), strict=True))
 
 
-__all__ = ["SegmentPostings", "plain_terms", "score_terms", "supports"]
+__all__ = ["SegmentPostings", "plain_terms", "read_postings", "score_terms", "supports"]

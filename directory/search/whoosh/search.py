@@ -249,6 +249,34 @@ class WhooshSearch:
 
     # --- the interface -----------------------------------------------------------------
 
+    def warm(self) -> None:
+        """Read now what first queries would otherwise read: the index's segments (filter
+        sets, columns, the verified window's lists, the name, recency and service orders,
+        field lengths), the names from the database and the suggestion words. Called once
+        in gunicorn's master before it forks (``config/gunicorn.conf.py``), so every worker
+        starts with them."""
+        state = self._state()
+        view = self._view(state)
+        searcher = state.searcher
+        self.vocab()
+        self._index_words(searcher)
+        view.all_docs(searcher)
+        view.verified_set(
+            searcher, view.verified_cut(searcher, verified_window(None, self.max_age))
+        )
+        view.name_order(searcher)
+        view.recency_order(searcher)
+        for fieldname in ("service", "city", "province"):
+            view.doc_values(searcher, fieldname)
+            for value in view.field_values(searcher, fieldname):
+                view.term_set(searcher, fieldname, value)
+        for slug in view.field_values(searcher, "service"):
+            view.strength_order(searcher, slug)
+        for part, leaf in zip(view.parts, view.leaves(searcher), strict=True):
+            for fieldname in TEXT_FIELDS:
+                part.cache.postings.field_lengths(leaf.reader(), fieldname)
+        self.search(SearchQuery(text="warm up", place="cape town"))  # the vocabularies
+
     def search(self, query: SearchQuery, *, now: datetime | None = None) -> SearchResults:
         """Raises QueryError (plain message) for a query that cannot be run."""
         if not isinstance(query, SearchQuery):
