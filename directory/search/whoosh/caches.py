@@ -74,6 +74,7 @@ class SegmentCache:
     def __init__(self, key: tuple[str, str], size: int, score_budget: int) -> None:
         self.key = key
         self.term_sets: dict[tuple[str, str], frozenset[int]] = {}
+        self.values: dict[str, tuple[str, ...]] = {}
         self.columns: dict[str, list] = {}
         self.per_doc: dict[str, list[tuple[str, ...]]] = {}
         self.strengths: dict[str, dict[int, int]] = {}
@@ -93,6 +94,12 @@ class SegmentCache:
             ids, _ = impacts.read_postings(leaf.reader(), fieldname, value)
             found = frozenset(ids.tolist())
             self.term_sets[(fieldname, value)] = found
+        return found
+
+    def field_values(self, leaf, fieldname: str) -> tuple[str, ...]:
+        found = self.values.get(fieldname)
+        if found is None:
+            found = self.values[fieldname] = tuple(leaf.reader().field_terms(fieldname))
         return found
 
     def column(self, leaf, fieldname: str) -> list:
@@ -168,6 +175,17 @@ class Part:
         offset = self.offset
         return frozenset(d + offset for d in live)
 
+    def compose(self, into: dict, local: dict) -> None:
+        """Add a segment's ``local`` docnum -> value map to a generation's, shifted, minus
+        this generation's deletions (the largest segment, at offset 0: a copy in C)."""
+        if not self.offset:
+            into.update(local)
+            for docnum in self.deleted:
+                into.pop(docnum, None)
+            return
+        deleted, offset = self.deleted, self.offset
+        into.update((d + offset, v) for d, v in local.items() if d not in deleted)
+
     def live(self, docs) -> Iterator[int]:
         """Global numbers of live local documents, in the given (local) order."""
         deleted, offset = self.deleted, self.offset
@@ -233,8 +251,10 @@ class GenerationView:
     def field_values(self, searcher, fieldname: str) -> tuple[str, ...]:
         found = self.values.get(fieldname)
         if found is None:
-            found = tuple(searcher.reader().field_terms(fieldname))
-            self.values[fieldname] = found
+            terms: set[str] = set()
+            for part, leaf in self._each(searcher):
+                terms.update(part.cache.field_values(leaf, fieldname))
+            found = self.values[fieldname] = tuple(sorted(terms))
         return found
 
     def doc_values(self, searcher, fieldname: str) -> list[tuple[str, ...]]:
@@ -314,9 +334,7 @@ class GenerationView:
         if found is None:
             found = {}
             for part, leaf in self._each(searcher):
-                local = part.cache.strength(leaf, slug)
-                deleted, offset = part.deleted, part.offset
-                found.update((d + offset, w) for d, w in local.items() if d not in deleted)
+                part.compose(found, part.cache.strength(leaf, slug))
             self.strengths[slug] = found
         return found
 
@@ -343,9 +361,7 @@ class GenerationView:
         if found is None:
             scores: dict[int, float] = {}
             for part, leaf in self._each(searcher):
-                local = part.cache.scores(leaf, key, query)
-                deleted, offset = part.deleted, part.offset
-                scores.update((d + offset, s) for d, s in local.items() if d not in deleted)
+                part.compose(scores, part.cache.scores(leaf, key, query))
             found = Scored(key, scores)
             self.scored.put(key, found, weight=len(scores) + 1)
         return found

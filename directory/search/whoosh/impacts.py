@@ -18,6 +18,7 @@ import threading
 
 import numpy as np
 from whoosh.query import Or, Term
+from whoosh.reading import TermNotFound
 from whoosh.scoring import BM25F
 from whoosh.util.numeric import byte_to_length
 
@@ -77,9 +78,10 @@ def read_postings(reader, fieldname: str, text: str | bytes) -> tuple[np.ndarray
     if fieldname not in reader.schema:
         return _EMPTY
     btext = text if isinstance(text, bytes) else reader.schema[fieldname].to_bytes(text)
-    if (fieldname, btext) not in reader:
+    try:
+        matcher = reader._terms.matcher(fieldname, btext, reader.schema[fieldname].format)
+    except TermNotFound:
         return _EMPTY
-    matcher = reader._terms.matcher(fieldname, btext, reader.schema[fieldname].format)
     ids: list[int] = []
     weights: list[float] = []
     if type(matcher).__name__ == "W3LeafMatcher":  # whoosh's own codec: whole blocks
