@@ -109,3 +109,26 @@ def test_warm_reads_ahead_what_first_queries_need(app, monkeypatch):
         ]:
             backend.search(query, now=NOW)
         assert not set(read) - {"name", "services", "clinics", "places", "description"}
+
+
+def test_a_rebuild_does_not_look_for_missing_length_columns_per_posting(app, monkeypatch):
+    """whoosh asks for a field length per posting while writing a segment; for the fields
+    that store none (keywords, IDs) it used to look for the column file each time."""
+    from whoosh.filedb.filestore import FileStorage
+
+    calls = []
+    original = FileStorage.file_exists
+
+    def counting(self, name):
+        calls.append(name)
+        return original(self, name)
+
+    with app.app_context():
+        seed()
+        monkeypatch.setattr(FileStorage, "file_exists", counting)
+        get_index_keeper().rebuild()
+        monkeypatch.undo()
+        assert len(calls) < 200, len(calls)  # a few per field and segment, not per posting
+        backend = get_search_backend()
+        results = backend.search(SearchQuery(text="botox", include_unverified=True), now=NOW)
+        assert results.total == 4

@@ -30,6 +30,34 @@ from directory.util.durations import parse_duration
 log = logging.getLogger(__name__)
 
 
+def _remember_missing_length_columns() -> None:
+    """When whoosh writes a segment it asks, for every posting, for the document's length in
+    the field; for a field that stores no lengths (the keyword and ID fields: ``words``,
+    ``service``, ``strength``...) its per-document reader looks for the column file again
+    each time: one ``stat`` per posting, 40 % of a rebuild (profile: docs/benchmarks.md).
+    A segment's files never change, so "no such column" is remembered per reader."""
+    from whoosh.codec.whoosh3 import W3PerDocReader
+
+    original = W3PerDocReader._cached_reader
+    if getattr(original, "remembers_missing", False):
+        return
+
+    def _cached_reader(self, fieldname, column):
+        readers = self._readers
+        if fieldname in readers:
+            return readers[fieldname]
+        found = original(self, fieldname, column)
+        if found is None:
+            readers[fieldname] = None
+        return found
+
+    _cached_reader.remembers_missing = True  # type: ignore[attr-defined]
+    W3PerDocReader._cached_reader = _cached_reader
+
+
+_remember_missing_length_columns()
+
+
 class WhooshIndex:
     """``IndexKeeper`` for the whoosh index under ``SEARCH_INDEX_DIR``."""
 
