@@ -200,7 +200,9 @@ def wait_for(url: str, timeout: float = 120) -> None:
 
 
 def run_wrk(url: str, script: Path | None, *, duration: int, connections: int, threads: int):
+    # A 10 s timeout: a slow answer is counted in the latencies, not dropped as an error.
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    command += ["--timeout", "10s"]
     command += ["-s", str(script), url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     for line in output.splitlines():

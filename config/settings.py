@@ -17,7 +17,8 @@ class DefaultConfig:
     INCLUDES: tuple[str, ...] = ("importers",)
 
     # --- Search (docs/search.md) -----------------------------------------------------
-    # The search engine behind directory.search.get_search_backend(); only "whoosh" so far.
+    # The search engine behind directory.search.get_search_backend() and get_index_keeper():
+    # "whoosh", or "null" (finds nothing, keeps nothing: for apps and tests without search).
     SEARCH_BACKEND = "whoosh"
     # Apply the search outbox right after each commit that wrote to it (never waits for the
     # index lock: a busy index leaves the rows for the next commit or `flask search sync`).

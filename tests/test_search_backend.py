@@ -460,7 +460,7 @@ def test_an_index_that_followed_many_changes_answers_like_a_fresh_one(app, direc
     ]
 
 
-def test_a_confirmation_dated_in_the_future_is_not_verified_in_search(directory):
+def _future_confirmation_is_not_verified(directory):
     """The index filters with ``verification.verified_window``, the one rule, clock-skew
     guard included: a host whose clock is an hour behind the recheck's sees a confirmation
     "from the future", which the practitioner's page calls not verified; search agrees."""
@@ -478,6 +478,17 @@ def test_a_confirmation_dated_in_the_future_is_not_verified_in_search(directory)
     slightly_behind = peelman.verified_at - timedelta(minutes=4)  # within the skew allowed
     assert verdict(peelman, now=slightly_behind).verified
     assert numbers_of(search(directory, "Peelman", now=slightly_behind)) == ["MP0910012"]
+
+
+def test_a_confirmation_dated_in_the_future_is_not_verified_in_search(directory):
+    _future_confirmation_is_not_verified(directory)
+
+
+@pytest.mark.postgres
+def test_a_confirmation_dated_in_the_future_is_not_verified_on_postgresql(pg_app):
+    with pg_app.app_context():
+        seed()
+        _future_confirmation_is_not_verified(get_search_backend())
 
 
 def test_the_null_engine_finds_nothing_and_keeps_nothing(app, runner):

@@ -214,9 +214,7 @@ def test_query_command(app, runner, directory):
     assert bad.exit_code == 1 and "error:" in bad.output and "Traceback" not in bad.output
 
 
-def test_query_prints_the_database_badge_not_the_index_copy(app, runner, directory):
-    """An index that has not caught up still holds "verified"; the command, like the site,
-    shows what the database says now."""
+def _query_shows_the_database_badge(app, runner, directory) -> None:
     app.config["SEARCH_APPLY_AFTER_COMMIT"] = False
     register_says("MP0910012", "SUSPENDED")
     db.session.commit()
@@ -232,3 +230,18 @@ def test_query_prints_the_database_badge_not_the_index_copy(app, runner, directo
     )
     human = runner.invoke(args=["search", "query", "Peelman", "--everyone"])
     assert "[suspended]" in human.output and "[verified]" not in human.output
+
+
+def test_query_prints_the_database_badge_not_the_index_copy(app, runner, directory):
+    """An index that has not caught up still holds "verified"; the command, like the site,
+    shows what the database says now."""
+    _query_shows_the_database_badge(app, runner, directory)
+
+
+@pytest.mark.postgres
+def test_query_prints_the_database_badge_on_postgresql(pg_app):
+    with pg_app.app_context():
+        seed()
+        backend = get_search_backend()
+        backend.search(SearchQuery())
+        _query_shows_the_database_badge(pg_app, pg_app.test_cli_runner(), backend)
