@@ -14,7 +14,10 @@ from tests.test_search_support import NOW, register_says, seed
 
 def _compare_every_word(backend) -> int:
     state = backend._state()
-    words, _ = backend._index_words(state.searcher)
+    view = backend._view(state)
+    words = sorted(
+        {w for part_words, _ in backend._index_words(view, state.searcher) for w in part_words}
+    )
     compared = 0
     for leaf, _offset in state.searcher.leaf_searchers():
         postings = impacts.SegmentPostings()
@@ -132,3 +135,27 @@ def test_a_rebuild_does_not_look_for_missing_length_columns_per_posting(app, mon
         backend = get_search_backend()
         results = backend.search(SearchQuery(text="botox", include_unverified=True), now=NOW)
         assert results.total == 4
+
+
+def test_suggestions_read_each_segments_words_once(app, monkeypatch):
+    """The "did you mean" words are read once per segment, never again on a request (they
+    used to be re-read in full for the whole index every SEARCH_VOCABULARY_TTL seconds)."""
+    from whoosh.reading import IndexReader
+
+    with app.app_context():
+        seed()
+        backend = get_search_backend()
+        backend.vocab_ttl = 0  # SEARCH_VOCABULARY_TTL = 0: names reloaded on every search
+        first = backend.search(SearchQuery(text="samplton", include_unverified=True), now=NOW)
+        assert first.did_you_mean == "sampleton"  # from the index's own words
+        reads = []
+        original = IndexReader.iter_field
+
+        def counting(self, fieldname, prefix=""):
+            reads.append(fieldname)
+            return original(self, fieldname, prefix)
+
+        monkeypatch.setattr(IndexReader, "iter_field", counting)
+        again = backend.search(SearchQuery(text="examplestien", include_unverified=True), now=NOW)
+        assert again.did_you_mean == "examplestein"
+        assert "words" not in reads

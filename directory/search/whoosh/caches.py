@@ -75,6 +75,7 @@ class SegmentCache:
         self.key = key
         self.term_sets: dict[tuple[str, str], frozenset[int]] = {}
         self.values: dict[str, tuple[str, ...]] = {}
+        self.word_list: tuple[list[str], dict[str, int]] | None = None
         self.columns: dict[str, list] = {}
         self.per_doc: dict[str, list[tuple[str, ...]]] = {}
         self.strengths: dict[str, dict[int, int]] = {}
@@ -94,6 +95,20 @@ class SegmentCache:
             ids, _ = impacts.read_postings(leaf.reader(), fieldname, value)
             found = frozenset(ids.tolist())
             self.term_sets[(fieldname, value)] = found
+        return found
+
+    def words(self, leaf) -> tuple[list[str], dict[str, int]]:
+        """The segment's "did you mean" vocabulary, sorted, with each word's document
+        frequency (read once: a segment never changes)."""
+        found = self.word_list
+        if found is None:
+            words: list[str] = []
+            freq: dict[str, int] = {}
+            for word, info in leaf.reader().iter_field("words"):
+                word = word.decode("utf-8") if isinstance(word, bytes) else word
+                words.append(word)
+                freq[word] = info.doc_frequency()
+            found = self.word_list = (words, freq)
         return found
 
     def field_values(self, leaf, fieldname: str) -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """Keeping a whoosh index (``IndexKeeper``): rebuild into a new generation, apply the
 outbox, check for drift. The query side (``search.py``) follows what happens here through
-``applied_at`` and ``rebuilt_at``; nothing here calls it."""
+``applied_at``; nothing here calls it."""
 
 from __future__ import annotations
 
@@ -65,10 +65,9 @@ class WhooshIndex:
         config = app.config
         self.app = app
         self.root = Path(config["SEARCH_INDEX_DIR"])
-        # Monotonic times of this process's last write and last rebuild: the query side
-        # looks for a new generation at once, and reloads names, after either.
+        # Monotonic time of this process's last write: the query side looks for a new
+        # generation at once, and reloads names, after it.
         self.applied_at = 0.0
-        self.rebuilt_at = 0.0
         self.window = parse_duration(config["SEARCH_OUTBOX_WINDOW"])
         self.keep = int(config["SEARCH_KEEP_GENERATIONS"])
         self.retry_delay = float(config["SEARCH_RETRY_DELAY"])
@@ -82,10 +81,8 @@ class WhooshIndex:
         with self.app.app_context():
             return db.engine
 
-    def _note_applied(self, *, rebuilt: bool = False) -> None:
+    def _note_applied(self) -> None:
         self.applied_at = time.monotonic()
-        if rebuilt:
-            self.rebuilt_at = self.applied_at
 
     def _open(self, generation: Path):
         ix = self._indexes.get(generation)
@@ -142,7 +139,7 @@ class WhooshIndex:
             raise
         store.switch_to(self.root, path, keep=self.keep)
         caught_up = apply_pending(engine, ix, blocking=True, window=self.window)
-        self._note_applied(rebuilt=True)
+        self._note_applied()
         seconds = time.monotonic() - started
         log.info("search index rebuilt: %s documents in %.1fs (%s)", count, seconds, path.name)
         return RebuildReport(path.name, count, seconds, caught_up.as_dict())

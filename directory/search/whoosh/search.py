@@ -130,7 +130,6 @@ class WhooshSearch:
         self._segments: OrderedDict[tuple[str, str], SegmentCache] = OrderedDict()
         self._views_lock = threading.Lock()
         self._vocab: Vocab | None = None
-        self._words: tuple[float, list[str], dict[str, int]] | None = None
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -229,23 +228,11 @@ class WhooshSearch:
         self._vocab = Vocab(services, Places(cities, provinces, longest), time.monotonic())
         return self._vocab
 
-    def _index_words(self, searcher) -> tuple[list[str], dict[str, int]]:
-        current = self._words
-        if (
-            current is not None
-            and time.monotonic() - current[0] < self.vocab_ttl
-            and current[0] > self.keeper.rebuilt_at  # suggestions only: a rebuild renews them
-        ):
-            return current[1], current[2]
-        reader = searcher.reader()
-        words: list[str] = []
-        freq: dict[str, int] = {}
-        for word, info in reader.iter_field("words"):
-            word = word.decode("utf-8") if isinstance(word, bytes) else word
-            words.append(word)
-            freq[word] = info.doc_frequency()
-        self._words = (time.monotonic(), words, freq)
-        return words, freq
+    def _index_words(self, view, searcher) -> list[tuple[list[str], dict[str, int]]]:
+        """Each segment's "did you mean" words with their document frequencies (read once
+        per segment, never again: no reload of the whole vocabulary on the request path)."""
+        leaves = view.leaves(searcher)
+        return [part.cache.words(leaf) for part, leaf in zip(view.parts, leaves, strict=True)]
 
     # --- the interface -----------------------------------------------------------------
 
@@ -259,7 +246,7 @@ class WhooshSearch:
         view = self._view(state)
         searcher = state.searcher
         self.vocab()
-        self._index_words(searcher)
+        self._index_words(view, searcher)
         view.all_docs(searcher)
         view.verified_set(
             searcher, view.verified_cut(searcher, verified_window(None, self.max_age))
@@ -293,7 +280,7 @@ class WhooshSearch:
         )  # fmt: skip
         plan = view.plans.get_(plan_key)
         if plan is None:
-            plan = self._plan(query, searcher)
+            plan = self._plan(query, view, searcher)
             view.plans.put(plan_key, plan)
 
         cut = view.verified_cut(searcher, verified_window(now, self.max_age))
@@ -322,7 +309,7 @@ class WhooshSearch:
 
     # --- steps -------------------------------------------------------------------------
 
-    def _plan(self, query: SearchQuery, searcher) -> Plan:
+    def _plan(self, query: SearchQuery, view, searcher) -> Plan:
         vocab = self.vocab()
         reader = searcher.reader()
 
@@ -334,15 +321,23 @@ class WhooshSearch:
             return all(("words", w) in reader for w in word.split())
 
         def suggest_word(word: str) -> str | None:
-            words, freq = self._index_words(searcher)
+            """The closest index word (fewest edits, then most documents, then first in
+            order), searched segment by segment."""
+            segments = self._index_words(view, searcher)
             max_edits = 1 if len(word) <= 5 else 2
-            found = process.extract(
-                word, words, scorer=Levenshtein.distance, score_cutoff=max_edits, limit=8
-            )
-            if not found:
+            distances: dict[str, int] = {}
+            for words, _ in segments:
+                for found, distance, _ in process.extract(
+                    word, words, scorer=Levenshtein.distance, score_cutoff=max_edits, limit=8
+                ):
+                    distances[found] = min(distance, distances.get(found, distance))
+            if not distances:
                 return None
-            best = min(found, key=lambda f: (f[1], -freq.get(f[0], 0)))
-            return best[0]
+
+            def documents(candidate: str) -> int:
+                return sum(freq.get(candidate, 0) for _, freq in segments)
+
+            return min(distances, key=lambda w: (distances[w], -documents(w), w))
 
         return understand(query, vocab.places, known_service, known_word, suggest_word)
 
