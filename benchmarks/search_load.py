@@ -138,7 +138,10 @@ from sqlalchemy import select
 from directory import create_app
 from directory.extensions import db
 from directory.listings.models import Listing
-from directory.registry.checks import record_check
+try:  # the one write path for register answers (moving to registry/recording.py)
+    from directory.registry.recording import record_check
+except ImportError:
+    from directory.registry.checks import record_check
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy

@@ -35,7 +35,8 @@ class DefaultConfig:
     SEARCH_KEEP_GENERATIONS = 2
     # Cached plans, match sets and result pages per index generation and process (0: none).
     SEARCH_CACHE_SIZE = 2048
-    # Seconds the service, city and word vocabularies are reused before re-reading them.
+    # Seconds the service and city names are reused before re-reading them (the "did you
+    # mean" words are read once per index segment).
     SEARCH_VOCABULARY_TTL = 30
     # A worker looks for index changes made by other processes at most this often (seconds);
     # its own changes it sees at once.
