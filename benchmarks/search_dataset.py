@@ -113,7 +113,7 @@ def generate(db_url: str, *, practitioners: int, clinics: int, listings: int, se
     from directory import create_app
     from directory.extensions import db
     from directory.listings.models import Clinic, Listing, Service, listing_services
-    from directory.listings.services import sync_services
+    from directory.listings.vocabulary import sync_services
     from directory.registry.models import Practitioner
 
     rng = random.Random(seed)

@@ -3,13 +3,13 @@
 Runs the mixed query set (``search_queries.py``) through:
 
 - ``plain-nofacets``: the same without facets;
-- ``nowordcache``: ``WhooshBackend`` without its per-word score cache and result caches;
+- ``nowordcache``: ``WhooshSearch`` without its per-word score cache and result caches;
 - ``plain``: whoosh as it comes, on the same index: the text through whoosh's query parser
   (AND grouping), filters and the verified window as a filter query, ``groupedby`` facets,
   a limit of one page (what the issue's first measurement did);
-- ``backend``: ``WhooshBackend`` with its result caches off (query understanding, cached
+- ``backend``: ``WhooshSearch`` with its result caches off (query understanding, cached
   per-generation document sets, whoosh only for free words);
-- ``cached``: ``WhooshBackend`` as configured (result caches on), second pass over the mix.
+- ``cached``: ``WhooshSearch`` as configured (result caches on), second pass over the mix.
 
     .venv/bin/python -m benchmarks.search_inprocess --db /tmp/search-bench/directory.sqlite3 \
         --index /tmp/search-bench/index
@@ -66,8 +66,8 @@ class PlainWhoosh:
         from whoosh import index as whoosh_index
         from whoosh.qparser import AndGroup, MultifieldParser
 
-        from directory.search import store
-        from directory.search.documents import FIELD_BOOSTS, TEXT_FIELDS
+        from directory.search.whoosh import store
+        from directory.search.whoosh.documents import FIELD_BOOSTS, TEXT_FIELDS
 
         generation = store.current_generation(index_dir)
         self.ix = whoosh_index.open_dir(str(generation))
@@ -83,7 +83,7 @@ class PlainWhoosh:
         from whoosh.query import And, Every, NumericRange, Term
 
         from directory.search import text
-        from directory.search.documents import epoch_us
+        from directory.search.whoosh.documents import epoch_us
         from directory.util.clock import utcnow
 
         q = self.parser.parse(query.text) if query.text.strip() else Every()
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     from directory import create_app
     from directory.extensions import db
     from directory.registry.policy import RegistryPolicy
-    from directory.search.engine import WhooshBackend
+    from directory.search import whoosh
 
     base = {
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{Path(args.db).resolve()}",
@@ -174,21 +174,21 @@ def main(argv: list[str] | None = None) -> int:
             report.append(run("plain, no facets", plain.search, mix[: args.plain_queries]))
         if "nowordcache" in modes:
             app.config.update(SEARCH_CACHE_SIZE=0, SEARCH_SCORE_CACHE_DOCS=0)
-            backend = WhooshBackend(app)
+            backend, _keeper = whoosh.create(app)
             run("warm-up", backend.search, mix[:50])
             report.append(run("backend, no per-word score cache, no result cache",
                               backend.search, mix))  # fmt: skip
             app.config["SEARCH_SCORE_CACHE_DOCS"] = 300_000
         if "backend" in modes:
             app.config["SEARCH_CACHE_SIZE"] = 0
-            backend = WhooshBackend(app)
+            backend, _keeper = whoosh.create(app)
             report.append(
                 run("backend, first pass (per-generation sets built)", backend.search, mix)
             )
             report.append(run("backend, no result cache", backend.search, mix))
         if "cached" in modes:
             app.config["SEARCH_CACHE_SIZE"] = 4096
-            backend = WhooshBackend(app)
+            backend, _keeper = whoosh.create(app)
             run("cached (warm-up)", backend.search, mix)
             report.append(run("backend, result cache warm", backend.search, mix))
     for line in report:

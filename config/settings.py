@@ -23,7 +23,8 @@ class DefaultConfig:
     INCLUDES: tuple[str, ...] = ("importers",)
 
     # --- Search (docs/search.md) -----------------------------------------------------
-    # The search engine behind directory.search.get_search_backend(); only "whoosh" so far.
+    # The search engine behind directory.search.get_search_backend() and get_index_keeper():
+    # "whoosh", or "null" (finds nothing, keeps nothing: for apps and tests without search).
     SEARCH_BACKEND = "whoosh"
     # Apply the search outbox right after each commit that wrote to it (never waits for the
     # index lock: a busy index leaves the rows for the next commit or `flask search sync`).
@@ -40,7 +41,8 @@ class DefaultConfig:
     SEARCH_KEEP_GENERATIONS = 2
     # Cached plans, match sets and result pages per index generation and process (0: none).
     SEARCH_CACHE_SIZE = 2048
-    # Seconds the service, city and word vocabularies are reused before re-reading them.
+    # Seconds the service and city names are reused before re-reading them (the "did you
+    # mean" words are read once per index segment).
     SEARCH_VOCABULARY_TTL = 30
     # A worker looks for index changes made by other processes at most this often (seconds);
     # its own changes it sees at once.

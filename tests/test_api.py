@@ -16,7 +16,7 @@ from directory import create_app
 from directory.api.schemas import SearchResponseSchema
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service
-from directory.listings.services import sync_services
+from directory.listings.vocabulary import sync_services
 from directory.registry.checks import new_practitioner
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
@@ -118,9 +118,9 @@ def build_directory(app) -> None:
                     )
                 )
         db.session.commit()
-        from directory.search import get_search_backend
+        from directory.search import get_index_keeper
 
-        get_search_backend().rebuild()
+        get_index_keeper().rebuild()
 
 
 @pytest.fixture(scope="module")

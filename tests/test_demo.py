@@ -17,7 +17,7 @@ from directory.demo.loader import load_demo
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service
 from directory.listings.places import provinces
-from directory.listings.services import vocabulary
+from directory.listings.vocabulary import service_terms
 from directory.registry.models import (
     Practitioner,
     RegistrationCategory,
@@ -76,7 +76,7 @@ def test_demo_has_a_living_directory(demo_app):
         assert count(Practitioner) >= 300
         assert count(Clinic) >= 60
         assert count(Listing) >= 200
-        assert count(Service) == len(vocabulary())
+        assert count(Service) == len(service_terms())
         clinics = db.session.scalars(select(Clinic)).all()
         cities = Counter(c.city for c in clinics)
         for city in ("Johannesburg", "Cape Town", "Durban", "Pretoria", "Gqeberha",

@@ -17,7 +17,7 @@ import pytest
 
 from directory import create_app
 from directory.extensions import db
-from directory.search import get_search_backend
+from directory.search import get_index_keeper
 from tests.conftest import PG_ADMIN_URL
 from tests.test_api import build_directory
 
@@ -33,7 +33,7 @@ def backup(*args: str) -> subprocess.CompletedProcess:
 def answers(app) -> dict:
     """What the app tells a patient about a few practitioners, and that it is ready."""
     with app.app_context():
-        get_search_backend().rebuild()  # after a restore: `flask search reindex`
+        get_index_keeper().rebuild()  # after a restore: `flask search reindex`
     client = app.test_client()
     found = {n: client.get(f"/api/v1/practitioners/{n}").get_json() for n in NUMBERS}
     assert client.get("/readyz").status_code == 200

@@ -109,6 +109,7 @@ def stack(app, tmp_path):
         "DIRECTORY_SECRET_KEY": "test-secret",
         "DIRECTORY_INCLUDES": "[]",
         "DIRECTORY_PROXY_HOPS": "1",
+        "DIRECTORY_TRUSTED_HOSTS": f'["{HOST}"]',
         "GUNICORN_BIND": f"127.0.0.1:{app_port}",
         "GUNICORN_WORKERS": "2",
         "GUNICORN_ACCESSLOG": str(tmp_path / "gunicorn-access.log"),

@@ -69,13 +69,21 @@ def test_forwarded_headers_are_ignored_unless_a_proxy_is_configured(app):
 
 
 def test_with_one_proxy_hop_its_forwarded_headers_are_used(app_config):
-    app = create_app({**app_config, "PROXY_HOPS": 1})
+    """Behind the proxy, the host it passes on counts, as long as it is a trusted one."""
+    app = create_app(
+        {**app_config, "PROXY_HOPS": 1, "TRUSTED_HOSTS": ["directory.example"]}
+    )
     from directory.extensions import db
 
     with app.app_context():
         db.create_all()
-    body = app.test_client().get("/changes.atom", headers=SPOOF).get_data(as_text=True)
-    assert "https://evil.example/changes.atom" in body  # the proxy (nginx) overwrites these
+    forwarded = {"X-Forwarded-Host": "directory.example", "X-Forwarded-Proto": "https"}
+    body = app.test_client().get("/changes.atom", headers=forwarded).get_data(as_text=True)
+    assert "https://directory.example/changes.atom" in body
+    refused = app.test_client().get("/changes.atom", headers=SPOOF)
+    assert refused.status_code == 400 and "evil.example/changes" not in refused.get_data(
+        as_text=True
+    )
 
 
 @pytest.mark.parametrize("hops", [-1, 9, "two", True])

@@ -21,7 +21,7 @@ from directory import create_app
 from directory.extensions import db
 from directory.observability.logs import JsonFormatter, RedactingFilter
 from directory.registry.models import Practitioner
-from directory.search import get_search_backend
+from directory.search import get_index_keeper
 from directory.util.clock import utcnow
 from importers.recheck.breaker import CircuitBreaker
 from importers.sources.hpcsa import HpcsaClient
@@ -65,7 +65,7 @@ def test_healthz_is_alive_and_readyz_waits_for_the_index(app):
     assert body["checks"]["index"]["ok"] is False
     assert "flask search reindex" in body["checks"]["index"]["error"]
     with app.app_context():
-        get_search_backend().rebuild()
+        get_index_keeper().rebuild()
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json()["status"] == "ready"
 
@@ -74,7 +74,7 @@ def test_readyz_answers_within_its_bound_when_the_database_hangs(app, monkeypatc
     from directory.observability import state
 
     with app.app_context():
-        get_search_backend().rebuild()
+        get_index_keeper().rebuild()
     app.config["READY_TIMEOUT"] = 0.3
     monkeypatch.setattr(state, "database_answers", lambda: time.sleep(2))
     started = time.monotonic()
@@ -101,7 +101,7 @@ def test_readyz_on_postgresql(pg_app):
     client = pg_app.test_client()
     assert client.get("/readyz").status_code == 503  # no index on this host yet
     with pg_app.app_context():
-        get_search_backend().rebuild()
+        get_index_keeper().rebuild()
     assert client.get("/readyz").status_code == 200
 
 
@@ -234,7 +234,7 @@ def test_under_gunicorn_metrics_add_up_across_workers_and_logs_are_json(app, tmp
     answers the scrape; each request is one JSON log line with its id and duration, and no
     line holds a signed link's token or the secret key."""
     with app.app_context():
-        get_search_backend().rebuild()
+        get_index_keeper().rebuild()
     port = free_port()
     secret = "k9V2-a-long-random-production-key"
     env = {

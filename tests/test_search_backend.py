@@ -11,8 +11,8 @@ from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service
 from directory.registry.models import Practitioner
 from directory.registry.verification import verdict
-from directory.search import QueryError, SearchQuery, get_search_backend
-from directory.search.engine import WhooshBackend
+from directory.search import QueryError, SearchQuery, get_index_keeper, get_search_backend
+from directory.search.whoosh import WhooshSearch
 from tests.test_search_support import NOW, numbers_of, register_says, seed
 
 
@@ -28,7 +28,7 @@ def search(backend, text="", now=None, **kwargs):
 
 
 def test_backend_is_created_once_per_app_and_chosen_by_setting(app, directory):
-    assert isinstance(directory, WhooshBackend)
+    assert isinstance(directory, WhooshSearch)
     assert get_search_backend() is directory
     app.config["SEARCH_BACKEND"] = "elastic"
     from directory.search import _create
@@ -344,7 +344,7 @@ def test_totals_match_exact_counts_from_the_database(app, directory):
 def test_text_totals_match_a_full_scan(app, directory):
     """Free words: the total equals a brute-force scan of the documents' text."""
     from directory.search import text as text_rules
-    from directory.search.documents import build_documents
+    from directory.search.whoosh.documents import STEM_ANALYZER, analyse, build_documents
 
     with db.engine.connect() as conn:
         docs = build_documents(conn, [p.id for p in db.session.scalars(db.select(Practitioner))])
@@ -352,8 +352,8 @@ def test_text_totals_match_a_full_scan(app, directory):
         stem = text_rules.stem(word)
         expected = 0
         for doc in docs.values():
-            stems = set(text_rules.analyse(text_rules.STEM_ANALYZER, doc["description"]))
-            stems |= set(text_rules.analyse(text_rules.STEM_ANALYZER, doc["services"]))
+            stems = set(analyse(STEM_ANALYZER, doc["description"]))
+            stems |= set(analyse(STEM_ANALYZER, doc["services"]))
             names = set(text_rules.words(" ".join([doc["name"], doc["clinics"], doc["places"]])))
             if stem in stems or word in names:
                 expected += 1
@@ -369,7 +369,7 @@ def test_caches_do_not_change_answers(app, directory):
         SearchQuery(text="knee", page=1, per_page=1),
     ]
     app.config["SEARCH_CACHE_SIZE"] = 0
-    uncached = WhooshBackend(app)
+    uncached = WhooshSearch(app, get_index_keeper())
     for query in queries:
         first = directory.search(query, now=NOW)
         again = directory.search(query, now=NOW)
@@ -401,12 +401,12 @@ def test_an_index_that_followed_many_changes_answers_like_a_fresh_one(app, direc
     """Segment caches are reused across generations with later deletions subtracted and
     new segments added: after many changes the answers (totals, facets,
     name and recency orders, matching sets) equal those of a freshly rebuilt index."""
-    import directory.search.outbox as outbox_module
-    from directory.search.engine import WhooshBackend
+    import directory.search.whoosh.following as following_module
+    from directory.search import whoosh
 
     # A large index keeps its first segment; this small one would be merged whole.
-    monkeypatch.setattr(outbox_module, "MERGE_ON_APPLY", False)
-    directory.indexer.rebuild()
+    monkeypatch.setattr(following_module, "MERGE_ON_APPLY", False)
+    get_index_keeper().rebuild()
     queries = [
         SearchQuery(text="botox", include_unverified=True, per_page=100),
         SearchQuery(text="peels", per_page=100),
@@ -445,8 +445,8 @@ def test_an_index_that_followed_many_changes_answers_like_a_fresh_one(app, direc
     assert view.parts[0].cache is first_segment and view.parts[0].deleted
 
     app.config["SEARCH_INDEX_DIR"] = app.config["SEARCH_INDEX_DIR"] + "-fresh"
-    fresh = WhooshBackend(app)
-    fresh.indexer.rebuild()
+    fresh, fresh_keeper = whoosh.create(app)
+    fresh_keeper.rebuild()
     for query in queries:
         followed = directory.search(query, now=NOW)
         rebuilt = fresh.search(query, now=NOW)
@@ -458,3 +458,93 @@ def test_an_index_that_followed_many_changes_answers_like_a_fresh_one(app, direc
     assert numbers_of(directory.search(SearchQuery(sort="name", per_page=1), now=NOW)) == [
         "MP0910012"
     ]
+
+
+def _future_confirmation_is_not_verified(directory):
+    """The index filters with ``verification.verified_window``, the one rule, clock-skew
+    guard included: a host whose clock is an hour behind the recheck's sees a confirmation
+    "from the future", which the practitioner's page calls not verified; search agrees."""
+    register_says("MP0910012")  # confirmed now, by the recheck host's clock
+    db.session.commit()
+    peelman = db.session.scalar(
+        db.select(Practitioner).where(Practitioner.registration_number == "MP0910012")
+    )
+    behind = peelman.verified_at - timedelta(hours=1)
+    assert not verdict(peelman, now=behind).verified
+    assert numbers_of(search(directory, "Peelman", now=behind)) == []
+    everyone = search(directory, "Peelman", now=behind, include_unverified=True)
+    assert numbers_of(everyone) == ["MP0910012"] and not everyone.hits[0].verified
+
+    slightly_behind = peelman.verified_at - timedelta(minutes=4)  # within the skew allowed
+    assert verdict(peelman, now=slightly_behind).verified
+    assert numbers_of(search(directory, "Peelman", now=slightly_behind)) == ["MP0910012"]
+
+
+def test_a_confirmation_dated_in_the_future_is_not_verified_in_search(directory):
+    _future_confirmation_is_not_verified(directory)
+
+
+@pytest.mark.postgres
+def test_a_confirmation_dated_in_the_future_is_not_verified_on_postgresql(pg_app):
+    with pg_app.app_context():
+        seed()
+        _future_confirmation_is_not_verified(get_search_backend())
+
+
+def test_the_null_engine_finds_nothing_and_keeps_nothing(app, runner):
+    from directory import create_app
+    from directory.search.null import NullIndex, NullSearch
+
+    other = create_app({**app.config, "SEARCH_BACKEND": "null"})
+    with other.app_context():
+        seed()
+        register_says("MP0910012", surname="Nullson")
+        db.session.commit()  # the after-commit apply goes to the null keeper
+        assert isinstance(get_search_backend(), NullSearch)
+        assert isinstance(get_index_keeper(), NullIndex)
+        assert get_search_backend().search(SearchQuery(text="Nullson")).total == 0
+        with pytest.raises(QueryError):
+            get_search_backend().search(SearchQuery(page=0))
+        assert get_index_keeper().apply_pending(blocking=True).state == "no-index"
+    result = other.test_cli_runner().invoke(args=["search", "check", "--json"])
+    assert result.exit_code == 0, result.output
+
+
+def test_only_the_whoosh_folder_knows_whoosh():
+    """The engine boundary: outside ``directory/search/whoosh/`` nothing imports whoosh or
+    the folder's modules, except ``directory/search/__init__.py`` choosing the engine (and
+    ``text.py``, which shares whoosh's Porter stemmer and stop-word list as language rules)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    allowed = {
+        "directory/search/__init__.py": {"directory.search.whoosh"},
+        "directory/search/text.py": {"whoosh.analysis", "whoosh.lang.porter"},
+    }
+    offenders = []
+    for path in sorted((root / "directory").rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith("directory/search/whoosh/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if name == "whoosh" or name.startswith("whoosh."):
+                    pass
+                elif name.startswith("directory.search.whoosh") or (
+                    name == "directory.search"
+                    and isinstance(node, ast.ImportFrom)
+                    and any(alias.name == "whoosh" for alias in node.names)
+                ):
+                    name = "directory.search.whoosh"
+                else:
+                    continue
+                if name not in allowed.get(relative, set()):
+                    offenders.append(f"{relative}: {name}")
+    assert offenders == []

@@ -12,8 +12,9 @@ from whoosh import index as whoosh_index
 
 from directory.extensions import db
 from directory.registry.models import Practitioner
-from directory.search import SearchQuery, get_search_backend, store
-from directory.search.documents import build_documents
+from directory.search import SearchQuery, get_index_keeper, get_search_backend
+from directory.search.whoosh import store
+from directory.search.whoosh.documents import build_documents
 from tests.test_search_support import numbers_of, register_says, seed
 
 
@@ -112,7 +113,7 @@ def test_searches_keep_working_while_reindexing(app, directory):
     thread.start()
     try:
         for _ in range(2):
-            directory.indexer.rebuild()
+            get_index_keeper().rebuild()
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -123,7 +124,7 @@ def test_searches_keep_working_while_reindexing(app, directory):
 def test_a_change_during_a_rebuild_is_not_lost(app, directory, monkeypatch):
     """A commit that lands while a rebuild reads the database is caught up by the new
     generation's cursor (the old generation got it after commit)."""
-    import directory.search.indexer as indexer_module
+    import directory.search.whoosh.index as indexer_module
 
     original = indexer_module.iter_all_documents
 
@@ -135,11 +136,11 @@ def test_a_change_during_a_rebuild_is_not_lost(app, directory, monkeypatch):
             db.session.commit()
 
     monkeypatch.setattr(indexer_module, "iter_all_documents", slow_read)
-    directory.indexer.rebuild()
+    get_index_keeper().rebuild()
     monkeypatch.undo()
     results = directory.search(SearchQuery(text="Duringrebuild"))
     assert numbers_of(results) == ["MP0910012"]
-    assert not directory.indexer.check().drift
+    assert not get_index_keeper().check().drift
 
 
 def test_check_reports_drift_and_exits_non_zero(app, runner, directory):
@@ -211,3 +212,36 @@ def test_query_command(app, runner, directory):
     assert "MP0910004" in human.output and "1 results" in human.output
     bad = runner.invoke(args=["search", "query", "x", "--per-page", "0"])
     assert bad.exit_code == 1 and "error:" in bad.output and "Traceback" not in bad.output
+
+
+def _query_shows_the_database_badge(app, runner, directory) -> None:
+    app.config["SEARCH_APPLY_AFTER_COMMIT"] = False
+    register_says("MP0910012", "SUSPENDED")
+    db.session.commit()
+    assert directory.search(SearchQuery(text="Peelman", include_unverified=True)).hits[0].verified
+
+    result = runner.invoke(args=["search", "query", "Peelman", "--everyone", "--json"])
+    assert result.exit_code == 0, result.output
+    hit = next(r for r in lines(result.output) if r["event"] == "hit")
+    assert (hit["registration_number"], hit["verified"], hit["status"]) == (
+        "MP0910012",
+        False,
+        "suspended",
+    )
+    human = runner.invoke(args=["search", "query", "Peelman", "--everyone"])
+    assert "[suspended]" in human.output and "[verified]" not in human.output
+
+
+def test_query_prints_the_database_badge_not_the_index_copy(app, runner, directory):
+    """An index that has not caught up still holds "verified"; the command, like the site,
+    shows what the database says now."""
+    _query_shows_the_database_badge(app, runner, directory)
+
+
+@pytest.mark.postgres
+def test_query_prints_the_database_badge_on_postgresql(pg_app):
+    with pg_app.app_context():
+        seed()
+        backend = get_search_backend()
+        backend.search(SearchQuery())
+        _query_shows_the_database_badge(pg_app, pg_app.test_cli_runner(), backend)

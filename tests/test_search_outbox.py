@@ -19,10 +19,12 @@ from directory import create_app
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service
 from directory.registry.models import Practitioner
-from directory.search import SearchQuery, get_search_backend, store
-from directory.search.documents import CURSOR_DOC_ID
+from directory.search import SearchQuery, get_index_keeper, get_search_backend
 from directory.search.models import SearchOutbox
-from directory.search.outbox import Cursor, apply_pending, enqueue_practitioners, read_cursor
+from directory.search.outbox import enqueue_practitioners
+from directory.search.whoosh import store
+from directory.search.whoosh.documents import CURSOR_DOC_ID
+from directory.search.whoosh.following import Cursor, apply_pending, read_cursor
 from directory.util.clock import utcnow
 from tests.test_search_support import numbers_of, register_says, seed
 
@@ -163,7 +165,7 @@ def test_changes_that_do_not_touch_documents_write_nothing(directory):
 
 def test_lock_held_by_another_writer_never_fails_or_waits_and_sync_lands_it(app, directory):
     app.config["SEARCH_RETRY_DELAY"] = 3600  # no in-process retry during this test
-    directory.indexer.retry_delay = 3600
+    get_index_keeper().retry_delay = 3600
     holder = current_index(app).writer()  # another process's writer, as far as we know
     try:
         started = time.monotonic()
@@ -171,7 +173,7 @@ def test_lock_held_by_another_writer_never_fails_or_waits_and_sync_lands_it(app,
         db.session.commit()  # must neither raise nor wait for the lock
         waited = time.monotonic() - started
         assert waited < 10, waited  # whoosh's own default would wait for the lock
-        assert directory.apply_outbox(blocking=False).state == "locked"
+        assert get_index_keeper().apply_pending(blocking=False).state == "locked"
     finally:
         holder.cancel()
     # Nothing applied yet: the row waits for the next attempt.
@@ -183,7 +185,7 @@ def test_lock_held_by_another_writer_never_fails_or_waits_and_sync_lands_it(app,
 
 
 def test_a_lock_collision_is_retried_in_process(app, directory):
-    directory.indexer.retry_delay = 0.2
+    get_index_keeper().retry_delay = 0.2
     holder = current_index(app).writer()
     register_says("MP0910002", "SUSPENDED")
     db.session.commit()
@@ -198,17 +200,17 @@ def test_a_lock_collision_is_retried_in_process(app, directory):
 
 
 def test_a_failed_apply_leaves_the_rows_pending(app, directory, monkeypatch):
-    import directory.search.outbox as outbox_module
+    import directory.search.whoosh.following as following_module
 
     def broken(conn, ids):
         raise RuntimeError("database went away mid-apply")
 
-    monkeypatch.setattr(outbox_module, "build_documents", broken)
+    monkeypatch.setattr(following_module, "build_documents", broken)
     register_says("MP0910002", "SUSPENDED")
     db.session.commit()  # the commit itself succeeds; the apply failure is only logged
     assert "MP0910002" in numbers_of(directory.search(SearchQuery(text="botox")))
     monkeypatch.undo()
-    assert directory.indexer.sync()["rows"] == 1
+    assert get_index_keeper().apply_pending(blocking=True).rows == 1
     assert "MP0910002" not in numbers_of(directory.search(SearchQuery(text="botox")))
 
 
@@ -218,7 +220,7 @@ def test_core_writes_use_enqueue(directory):
     with db.engine.begin() as conn:
         conn.execute(update(Practitioner).where(Practitioner.id == p.id).values(status="erased"))
         enqueue_practitioners(conn, [p.id])
-    directory.indexer.sync()
+    get_index_keeper().apply_pending(blocking=True)
     db.session.expire_all()
     assert "MP0910002" not in numbers_of(directory.search(SearchQuery(text="botox")))
 
@@ -309,7 +311,7 @@ def test_two_hosts_each_with_its_own_index_follow_one_outbox(app, directory, tmp
         assert find(directory, "Twohostson") == ["MP0910012"]
     with other.app_context():
         assert find(host_b, "Twohostson") == []  # host B has not synced yet
-        assert host_b.indexer.sync()["rows"] >= 1
+        assert get_index_keeper().apply_pending(blocking=True).rows >= 1
         assert find(host_b, "Twohostson") == ["MP0910012"]
 
 
@@ -357,18 +359,18 @@ def test_concurrent_writers_in_separate_processes_lose_nothing(app, directory):
     for proc in procs:
         _, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err.decode()[-2000:]
-    directory.indexer.sync()
+    get_index_keeper().apply_pending(blocking=True)
     for worker in range(3):
         for n in range(rounds):
             assert find(directory, f"tokw{worker}r{n}x"), (worker, n)
-    report = directory.indexer.check()
+    report = get_index_keeper().check()
     assert not report.drift, report.as_dict()
 
 
 def test_applies_merge_small_segments_but_never_the_largest(app, directory):
     """The largest segment (a rebuilt index) keeps its files, so the per-segment search
     caches on it survive commits; small segments are merged, fully deleted ones dropped."""
-    directory.indexer.rebuild()
+    get_index_keeper().rebuild()
 
     def segments():
         ix = current_index(app)
@@ -384,16 +386,16 @@ def test_applies_merge_small_segments_but_never_the_largest(app, directory):
     assert all(deleted < count for count, deleted in now.values())
     assert len(now) < 12  # small ones were merged
     assert find(directory, "Mergeson11") == ["MP0910002"]
-    assert not directory.indexer.check().drift
+    assert not get_index_keeper().check().drift
 
 
 def test_a_new_generation_reuses_open_segments_with_their_new_deletions(
     app, directory, monkeypatch, caplog
 ):
-    import directory.search.outbox as outbox_module
+    import directory.search.whoosh.following as following_module
 
-    monkeypatch.setattr(outbox_module, "MERGE_ON_APPLY", False)
-    directory.indexer.rebuild()
+    monkeypatch.setattr(following_module, "MERGE_ON_APPLY", False)
+    get_index_keeper().rebuild()
     directory.search(SearchQuery(text="Sampleton"))
     before = directory._state().searcher.reader()
     first = next(iter(before.leaf_readers()))[0]

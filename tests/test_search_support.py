@@ -14,7 +14,7 @@ from flask import current_app
 
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service
-from directory.listings.services import sync_services
+from directory.listings.vocabulary import sync_services
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
@@ -202,9 +202,7 @@ def register_says(
         **values,
     )  # fmt: skip
     result = LookupResult(number, Outcome.OK, at or utcnow(), "test", rows=(row,))
-    record_check(
-        db.session, practitioner, result, RegistryPolicy.from_config(current_app.config)
-    )
+    record_check(db.session, practitioner, result, RegistryPolicy.from_config(current_app.config))
 
 
 def numbers_of(results) -> list[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from directory.extensions import db
-from directory.listings import services
+from directory.listings import vocabulary as services
 from directory.listings.models import Service
-from directory.listings.services import (
+from directory.listings.vocabulary import (
     ServiceTerm,
     VocabularyError,
     find_services,
@@ -54,7 +54,7 @@ def test_vocabulary_has_every_treatment_with_its_synonyms():
 def test_every_term_names_exactly_one_service():
     """A synonym shared by two services would make "botox" ambiguous: the loader refuses it."""
     index = services.term_index()
-    for service in services.vocabulary():
+    for service in services.service_terms():
         for term in service.terms:
             assert index[term_key(term)] == service.slug
 
@@ -137,11 +137,11 @@ def test_sync_services_is_an_idempotent_upsert(app):
     with app.app_context():
         first = sync_services()
         db.session.commit()
-        assert first.created == len(services.vocabulary())
+        assert first.created == len(services.service_terms())
         again = sync_services()
         db.session.commit()
         assert (again.created, again.updated) == (0, 0)
-        assert again.unchanged == len(services.vocabulary())
+        assert again.unchanged == len(services.service_terms())
 
         # A row edited by hand is put back to the vocabulary's words; extra rows are kept.
         botox = db.session.scalar(db.select(Service).where(Service.slug == "botulinum-toxin"))
@@ -175,4 +175,6 @@ def test_load_services_command(runner, app):
     assert result.exit_code == 0
     assert '"created": 0' in result.output
     with app.app_context():
-        assert db.session.scalar(db.select(db.func.count(Service.id))) == len(services.vocabulary())
+        assert db.session.scalar(db.select(db.func.count(Service.id))) == len(
+            services.service_terms()
+        )

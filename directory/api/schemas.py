@@ -7,7 +7,7 @@ import unicodedata
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from directory.listings.services import vocabulary
+from directory.listings.vocabulary import service_terms
 from directory.registry.statuses import Status
 from directory.search.backend import MAX_PER_PAGE, SORT_ORDERS
 
@@ -58,7 +58,7 @@ class SearchArgsSchema(Ordered):
     # The document lists the vocabulary's slugs: an unknown service is a 400 problem, so the
     # document must not allow it (a service's name or synonym is understood too).
     service = text_field(MAX_FILTER_LENGTH, "Only practitioners offering this service (its slug).")
-    service.metadata["enum"] = [term.slug for term in vocabulary()]
+    service.metadata["enum"] = [term.slug for term in service_terms()]
     city = text_field(MAX_FILTER_LENGTH, "Only practitioners listed at a clinic in this city.")
     province = text_field(MAX_FILTER_LENGTH, "Only clinics in this province.")
     clinic = text_field(MAX_FILTER_LENGTH, "Only practitioners listed at this clinic (its slug).")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from directory.listings.imports import slugify
-from directory.listings.services import by_slug
+from directory.listings.vocabulary import by_slug
 from directory.registry.lookups import LookupResult, RegisterRow
 from directory.registry.statuses import Outcome
 

@@ -28,7 +28,7 @@ from directory.demo.generator import (
     demo_practitioners,
 )
 from directory.listings.imports import ImportReport, import_listing_records
-from directory.listings.services import SyncReport, sync_services
+from directory.listings.vocabulary import SyncReport, sync_services
 from directory.registry.checks import new_practitioner
 from directory.registry.models import Practitioner, VerificationCheck
 from directory.registry.policy import RegistryPolicy

@@ -15,7 +15,7 @@ from directory.listings.imports import (
     iter_problems,
     read_listing_lines,
 )
-from directory.listings.services import sync_services, vocabulary
+from directory.listings.vocabulary import service_terms, sync_services
 
 directory_cli = AppGroup("directory", help="The public directory: services, clinics, listings.")
 
@@ -41,7 +41,7 @@ def load_services(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per service.")
 def list_services(as_json: bool) -> None:
     """List the service vocabulary: slugs, names and the synonyms an import accepts."""
-    for service in vocabulary():
+    for service in service_terms():
         if as_json:
             click.echo(
                 json.dumps(

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from directory.listings.models import Clinic, Listing, Service
 from directory.listings.places import canonical_province, provinces
-from directory.listings.services import (
+from directory.listings.vocabulary import (
     SLUG_SHAPE,
     ensure_services,
     resolve_slug,

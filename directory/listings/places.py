@@ -6,7 +6,7 @@ import json
 from functools import cache
 from importlib import resources
 
-from directory.listings.services import term_key
+from directory.listings.vocabulary import term_key
 
 
 @cache

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import case, func, select, text
 
 from directory.extensions import db
@@ -56,46 +54,27 @@ def database_answers() -> None:
 
 
 def index_answers() -> int:
-    """Open this host's current index generation and count its documents (raises if none)."""
-    from whoosh import index as whoosh_index
+    """Open this host's current index and count its documents (raises ``NoIndex`` if none)."""
+    from directory.search import get_index_keeper
 
-    from directory.search import store
-
-    generation = store.current_generation(Path(current_app.config["SEARCH_INDEX_DIR"]))
-    if generation is None:
-        raise LookupError("no search index has been built on this host (flask search reindex)")
-    return whoosh_index.open_dir(str(generation)).doc_count()
+    return get_index_keeper().status(backlog=False).documents
 
 
 def index_state() -> IndexState:
-    from whoosh import index as whoosh_index
-
     from directory.notifications.models import DeliveryState, NotificationOutbox
-    from directory.search import store
-    from directory.search.models import SearchOutbox
-    from directory.search.outbox import CURSOR_DOC_ID, read_cursor
+    from directory.search import get_index_keeper
+    from directory.search.interfaces import NoIndex
 
     state = IndexState()
     pending = select(func.count()).where(NotificationOutbox.state == DeliveryState.PENDING)
     state.notifications_pending = db.session.execute(pending).scalar() or 0
-    generation = store.current_generation(Path(current_app.config["SEARCH_INDEX_DIR"]))
-    if generation is None:
+    try:
+        status = get_index_keeper().status()
+    except NoIndex:
         return state
-    state.generation = generation.name
-    ix = whoosh_index.open_dir(str(generation))
-    with ix.searcher() as searcher:
-        cursor = read_cursor(searcher)
-        bookkeeping = 1 if searcher.document(pid=CURSOR_DOC_ID) else 0
-        state.documents = searcher.doc_count() - bookkeeping
-    rows = db.session.execute(
-        select(SearchOutbox.id, SearchOutbox.created_at).where(SearchOutbox.id > cursor.low)
-    )
-    waiting = [created for row_id, created in rows if row_id not in cursor.seen]
-    state.backlog = len(waiting)
-    now = utcnow()
-    if waiting:
-        state.lag_seconds = round(max(0.0, (now - min(waiting)).total_seconds()), 3)
-    commits = [p.stat().st_mtime for p in generation.glob("*.toc")]
-    if commits:
-        state.age_seconds = round(max(0.0, now.timestamp() - max(commits)), 3)
+    state.generation = status.generation
+    state.documents = status.documents
+    state.backlog = status.backlog
+    state.age_seconds = status.age_seconds
+    state.lag_seconds = status.lag_seconds
     return state

@@ -90,6 +90,31 @@ def max_age() -> timedelta:
 _max_age = lru_cache(maxsize=16)(parse_duration)
 
 
+@dataclass(frozen=True)
+class VerifiedWindow:
+    """When a registration counts as verified at one moment, as data an index can apply to
+    many at once: the register's last answer said ``status``, no not-found is pending, and
+    that answer was given after ``after`` and no later than ``until``. ``verdict`` decides
+    with this very window; a search index filters with it (and never restates it)."""
+
+    status: Status
+    after: datetime  # exclusive: exactly VERIFICATION_MAX_AGE old is too old
+    until: datetime  # inclusive: a confirmation "from the future" beyond CLOCK_SKEW is a wrong date
+
+    def contains(self, verified_at: datetime) -> bool:
+        return self.after < as_utc(verified_at) <= self.until
+
+
+def verified_window(
+    now: datetime | None = None, max_age_: timedelta | None = None
+) -> VerifiedWindow:
+    """The window of ``now`` (default: the current time) for a ``VERIFICATION_MAX_AGE`` of
+    ``max_age_`` (default: the current app's)."""
+    now = as_utc(now) if now is not None else utcnow()
+    limit = max_age_ if max_age_ is not None else max_age()
+    return VerifiedWindow(Status.ACTIVE, now - limit, now + CLOCK_SKEW)
+
+
 def verdict(
     practitioner: RegistrationState,
     *,
@@ -98,12 +123,12 @@ def verdict(
 ) -> Verdict:
     """What every screen says about one registration: verified, or why not and since when."""
     now = as_utc(now) if now is not None else utcnow()
-    limit = max_age_ if max_age_ is not None else max_age()
+    window = verified_window(now, max_age_)
     status = _status_of(practitioner)
     verified_at = as_utc(practitioner.verified_at) if practitioner.verified_at else None
     days = max((now - verified_at).days, 0) if verified_at else None
 
-    if status is Status.ACTIVE and verified_at is not None:
+    if status is window.status and verified_at is not None:
         if practitioner.not_found_pending_since is not None:
             return Verdict(
                 False,
@@ -116,7 +141,7 @@ def verdict(
                 days,
             )
         # A confirmation "from the future" is a wrong date, not a confirmation.
-        if -CLOCK_SKEW <= now - verified_at < limit:
+        if window.contains(verified_at):
             ago = "today" if days == 0 else ("1 day ago" if days == 1 else f"{days} days ago")
             return Verdict(
                 True,

@@ -1,16 +1,33 @@
-"""The search-backend interface: views and the API speak only these types, so another engine
-(SQLite FTS5, PostgreSQL full text, OpenSearch...) can be added and measured behind it."""
+"""The types a search speaks: a query, its results, their hits and facets.
+
+Views and the API speak only these (and ``SearchBackend``, the querying interface, defined in
+``interfaces.py`` and importable from here too), so another engine (SQLite FTS5, PostgreSQL
+full text, OpenSearch...) can be added and measured behind them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
+
+from directory.search.interfaces import SearchBackend
 
 SortOrder = Literal["relevance", "name", "verified"]
 SORT_ORDERS: tuple[str, ...] = ("relevance", "name", "verified")
 MAX_PER_PAGE = 100
+
+__all__ = [
+    "MAX_PER_PAGE",
+    "SORT_ORDERS",
+    "ClinicRef",
+    "FacetValue",
+    "QueryError",
+    "SearchBackend",
+    "SearchHit",
+    "SearchQuery",
+    "SearchResults",
+    "SortOrder",
+]
 
 
 class QueryError(ValueError):
@@ -74,21 +91,3 @@ class SearchResults:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
-
-
-class SearchBackend(Protocol):
-    def search(self, query: SearchQuery, *, now: datetime | None = None) -> SearchResults:
-        """Raises QueryError for a query that cannot be run; never anything else for input.
-
-        ``now`` (default: the current time) is the moment "currently verified" is judged at.
-        """
-        ...
-
-    def update_practitioners(self, practitioner_ids: Iterable[int]) -> None:
-        """Bring these practitioners' documents in line with the database (add, replace,
-        or delete when they no longer belong in the index)."""
-        ...
-
-    def rebuild(self) -> None:
-        """Rebuild the whole index from the database, switching over atomically."""
-        ...

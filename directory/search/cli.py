@@ -11,10 +11,16 @@ import sys
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from directory.search import QueryError, SearchQuery, get_search_backend
-from directory.search.store import BuildInProgress
+from directory.extensions import db
+from directory.registry.verification import current_standings
+from directory.search import QueryError, SearchQuery, get_index_keeper, get_search_backend
+from directory.search.interfaces import BuildInProgress
+from directory.search.outbox import prune_outbox
+from directory.util.clock import utcnow
+from directory.util.durations import parse_duration
 
 search_cli = AppGroup("search", help="The search index: sync, reindex, check, query.")
 
@@ -29,7 +35,13 @@ def _emit(as_json: bool, record: dict[str, Any], human: str) -> None:
 @with_appcontext
 def sync_command(as_json: bool, no_prune: bool) -> None:
     """Apply every pending outbox row to the index (waits for the index lock). For cron."""
-    report = get_search_backend().indexer.sync(prune=not no_prune)
+    result = get_index_keeper().apply_pending(blocking=True)
+    pruned = 0
+    if not no_prune:
+        retention = parse_duration(current_app.config["SEARCH_OUTBOX_RETENTION"])
+        with db.engine.begin() as conn:
+            pruned = prune_outbox(conn, utcnow() - retention)
+    report = {**result.as_dict(), "pruned": pruned}
     _emit(
         as_json,
         {"event": "sync", **report},
@@ -46,7 +58,7 @@ def reindex_command(as_json: bool) -> None:
     """Rebuild the index from the database into a new directory and switch to it atomically
     (searches keep being served from the old one until the switch)."""
     try:
-        report = get_search_backend().indexer.rebuild()
+        report = get_index_keeper().rebuild()
     except BuildInProgress as exc:
         _emit(as_json, {"event": "error", "error": str(exc)}, f"error: {exc}")
         sys.exit(2)
@@ -65,7 +77,7 @@ def reindex_command(as_json: bool) -> None:
 def check_command(as_json: bool, fix: bool, show: int) -> None:
     """Report drift between database and index: missing, extra and stale documents.
     Exits 1 when there is any."""
-    report = get_search_backend().indexer.check(fix=fix)
+    report = get_index_keeper().check(fix=fix)
     if as_json:
         for kind in ("missing", "extra", "stale"):
             for number in getattr(report, kind)[: max(show, 0)]:
@@ -111,7 +123,8 @@ def check_command(as_json: bool, fix: bool, show: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @with_appcontext
 def query_command(text, place, service, everyone, sort, page, per_page, as_json) -> None:
-    """Run a search as the directory would (for operators checking relevance)."""
+    """Run a search as the directory would (for operators checking relevance). Names and
+    badges are the database's, as on the site; the index only chooses and orders."""
     query = SearchQuery(
         text=text, place=place, service=service, include_unverified=everyone,
         sort=sort, page=page, per_page=per_page,
@@ -121,19 +134,25 @@ def query_command(text, place, service, everyone, sort, page, per_page, as_json)
     except QueryError as exc:
         _emit(as_json, {"event": "error", "error": str(exc)}, f"error: {exc}")
         sys.exit(1)
+    standings = current_standings(hit.registration_number for hit in results.hits)
     for hit in results.hits:
+        standing = standings.get(hit.registration_number)
+        if standing is None:
+            continue  # no longer in the database (the index lags a deletion), as on the site
+        decided = standing.verdict
         record = {
             "event": "hit",
             "registration_number": hit.registration_number,
-            "name": hit.name,
-            "status": hit.status,
-            "verified": hit.verified,
+            "name": standing.display_name,
+            "status": decided.status.value,
+            "verified": decided.verified,
             "services": list(hit.services),
             "cities": sorted({c.city for c in hit.clinics}),
             "score": round(hit.score, 3),
         }
-        badge = "verified" if hit.verified else hit.status
-        _emit(as_json, record, f"{hit.registration_number}  {hit.name}  [{badge}]  "
+        # What the page's badge says: verified, the adverse status, or stale/pending/unknown.
+        badge = decided.tone if decided.tone != "adverse" else record["status"]
+        _emit(as_json, record, f"{hit.registration_number}  {standing.display_name}  [{badge}]  "
               f"{', '.join(record['cities'])}  {hit.score:.2f}")  # fmt: skip
     summary = {
         "event": "summary",

@@ -29,7 +29,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from directory.listings import services as vocabulary
+from directory.listings import vocabulary
 from directory.registry import numbers
 from directory.registry.verification import Standing, Verdict, current_standings
 from directory.search import text

@@ -1,4 +1,4 @@
-"""Text rules shared by indexing and querying: folding, word keys, and the analyzers.
+"""Text rules shared by indexing and querying: folding, word keys, stemming.
 
 One place decides what a "word" is, so that a query word and an indexed word always meet:
 ``re-growth`` is two words everywhere, accents are folded (``Müller`` finds ``Muller``),
@@ -11,29 +11,13 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from whoosh.analysis import (
-    CharsetFilter,
-    LowercaseFilter,
-    RegexTokenizer,
-    StemFilter,
-    StopFilter,
-)
+# The Porter stemmer and the English stop-word list are whoosh's implementations: language
+# rules the index's analyzers (``whoosh/documents.py``) and the query side must share.
+from whoosh.analysis import STOP_WORDS
 from whoosh.lang.porter import stem as porter_stem
-from whoosh.support.charset import accent_map
 
 WORD = re.compile(r"\w+")
-
-# Service text and descriptions: stemmed, stop words dropped ("hair loss" ~ "losing hair").
-STEM_ANALYZER = (
-    RegexTokenizer(WORD)
-    | LowercaseFilter()
-    | CharsetFilter(accent_map)
-    | StopFilter(minsize=1)
-    | StemFilter(stemfn=porter_stem, cachesize=50000)
-)
-# Names, clinics and places: no stemming ("Botha" must not meet "Both"), no stop words
-# ("van der Merwe").
-NAME_ANALYZER = RegexTokenizer(WORD) | LowercaseFilter() | CharsetFilter(accent_map)
+__all__ = ["STOP_WORDS", "WORD", "fold", "key", "porter_stem", "stem", "stem_key", "words"]
 
 
 def fold(text: str) -> str:
@@ -53,11 +37,6 @@ def words(text: str) -> list[str]:
 def key(text: str) -> str:
     """The lookup key of a name or phrase: folded words joined by single spaces."""
     return " ".join(words(text))
-
-
-def analyse(analyzer, text: str) -> list[str]:
-    """The terms an analyzer makes of a text (what the index stores for it)."""
-    return [token.text for token in analyzer(text)]
 
 
 @lru_cache(maxsize=65536)

@@ -14,14 +14,13 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from whoosh.analysis import STOP_WORDS
-
-from directory.listings import services as vocabulary
+from directory.listings import vocabulary
 from directory.listings.places import canonical_province
 from directory.registry import numbers
 from directory.registry.statuses import Status
 from directory.search import text
 from directory.search.backend import MAX_PER_PAGE, SORT_ORDERS, QueryError, SearchQuery
+from directory.search.text import STOP_WORDS
 
 MAX_QUERY_CHARS = 400  # longer text is cut (a 10 kB paste still searches its beginning)
 MAX_QUERY_WORDS = 16

@@ -1,4 +1,4 @@
-"""What a search reads from the index, cached so that a small index commit costs little.
+"""Caches of what a search reads from the index, so that a small index commit costs little.
 
 Every outbox apply is a whoosh commit: old versions of the changed documents are marked
 deleted where they are, new versions go into a small new segment. A segment's files never
@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from whoosh.query import Query
-from whoosh.reading import TermNotFound
 
-from directory.registry.statuses import Status
-from directory.search.documents import PRACTITIONER_KIND
+from directory.registry.verification import VerifiedWindow
+from directory.search.whoosh import impacts
+from directory.search.whoosh.documents import PRACTITIONER_KIND, epoch_us
 
 
 class LRU(OrderedDict):
@@ -74,24 +74,47 @@ class SegmentCache:
     def __init__(self, key: tuple[str, str], size: int, score_budget: int) -> None:
         self.key = key
         self.term_sets: dict[tuple[str, str], frozenset[int]] = {}
+        self.values: dict[str, tuple[str, ...]] = {}
+        self.word_list: tuple[list[str], dict[str, int]] | None = None
         self.columns: dict[str, list] = {}
         self.per_doc: dict[str, list[tuple[str, ...]]] = {}
         self.strengths: dict[str, dict[int, int]] = {}
         self.orders: dict[Any, list[int]] = {}
         self.scored = LRU(100_000, budget=score_budget)
+        self.postings = impacts.SegmentPostings()
         self.stored = LRU(50_000 if size else 0)
-        self.verified: tuple[list[int], list[int]] | None = None
+        self.verified: dict[str, tuple[list[int], list[int]]] = {}
 
     # Everything below reads the segment through ``leaf`` (a searcher on it).
 
     def term_set(self, leaf, fieldname: str, value: str) -> frozenset[int]:
+        """The segment's documents with this term, deleted ones included (each generation
+        subtracts its own deletions), read from the postings a block at a time."""
         found = self.term_sets.get((fieldname, value))
         if found is None:
-            try:
-                found = frozenset(leaf.reader().postings(fieldname, value).all_ids())
-            except TermNotFound:
-                found = frozenset()
+            ids, _ = impacts.read_postings(leaf.reader(), fieldname, value)
+            found = frozenset(ids.tolist())
             self.term_sets[(fieldname, value)] = found
+        return found
+
+    def words(self, leaf) -> tuple[list[str], dict[str, int]]:
+        """The segment's "did you mean" vocabulary, sorted, with each word's document
+        frequency (read once: a segment never changes)."""
+        found = self.word_list
+        if found is None:
+            words: list[str] = []
+            freq: dict[str, int] = {}
+            for word, info in leaf.reader().iter_field("words"):
+                word = word.decode("utf-8") if isinstance(word, bytes) else word
+                words.append(word)
+                freq[word] = info.doc_frequency()
+            found = self.word_list = (words, freq)
+        return found
+
+    def field_values(self, leaf, fieldname: str) -> tuple[str, ...]:
+        found = self.values.get(fieldname)
+        if found is None:
+            found = self.values[fieldname] = tuple(leaf.reader().field_terms(fieldname))
         return found
 
     def column(self, leaf, fieldname: str) -> list:
@@ -104,22 +127,24 @@ class SegmentCache:
     def strength(self, leaf, slug: str) -> dict[int, int]:
         found = self.strengths.get(slug)
         if found is None:
-            found = {}
-            try:
-                matcher = leaf.reader().postings("strength", slug)
-            except TermNotFound:
-                matcher = None
-            while matcher is not None and matcher.is_active():
-                found[matcher.id()] = int(matcher.weight())
-                matcher.next()
+            ids, weights = impacts.read_postings(leaf.reader(), "strength", slug)
+            found = dict(zip(ids.tolist(), weights.astype(int).tolist(), strict=True))
             self.strengths[slug] = found
         return found
 
     def scores(self, leaf, key: tuple, query: Query) -> dict[int, float]:
+        """docnum -> whoosh's score of ``query`` (one free word or phrase) in this segment.
+        A word (an OR of single terms) is scored from the term's postings as arrays, with
+        whoosh's own BM25F formula and statistics (``impacts.py``); anything else (a
+        phrase) by whoosh's searcher."""
         found = self.scored.get_(key)
         if found is None:
-            results = leaf.search(query, limit=None, terms=False)
-            found = {docnum: score for score, docnum in results.top_n}
+            terms = impacts.plain_terms(query)
+            if terms is not None and impacts.supports(leaf):
+                found = impacts.score_terms(self.postings, leaf, terms)
+            else:
+                results = leaf.search(query, limit=None, terms=False)
+                found = {docnum: score for score, docnum in results.top_n}
             self.scored.put(key, found, weight=len(found) + 1)
         return found
 
@@ -136,15 +161,17 @@ class SegmentCache:
             self.orders[name] = found
         return found
 
-    def verified_lists(self, leaf) -> tuple[list[int], list[int]]:
-        """(verified_at, docnum) of active documents without a pending not-found, sorted."""
-        if self.verified is None:
-            active = self.term_set(leaf, "status", Status.ACTIVE.value)
+    def verified_lists(self, leaf, status: str) -> tuple[list[int], list[int]]:
+        """(verified_at, docnum) of documents with this status, a confirmation date and no
+        pending not-found, sorted: the candidates of ``verification.VerifiedWindow``."""
+        found = self.verified.get(status)
+        if found is None:
+            candidates = self.term_set(leaf, "status", status)
             clear = self.term_set(leaf, "pending", "0")
             values = self.column(leaf, "verified_at")
-            pairs = sorted((values[d], d) for d in active & clear if values[d] > 0)
-            self.verified = ([v for v, _ in pairs], [d for _, d in pairs])
-        return self.verified
+            pairs = sorted((values[d], d) for d in candidates & clear if values[d] > 0)
+            found = self.verified[status] = ([v for v, _ in pairs], [d for _, d in pairs])
+        return found
 
 
 @dataclass(frozen=True)
@@ -162,6 +189,17 @@ class Part:
             return live
         offset = self.offset
         return frozenset(d + offset for d in live)
+
+    def compose(self, into: dict, local: dict) -> None:
+        """Add a segment's ``local`` docnum -> value map to a generation's, shifted, minus
+        this generation's deletions (the largest segment, at offset 0: a copy in C)."""
+        if not self.offset:
+            into.update(local)
+            for docnum in self.deleted:
+                into.pop(docnum, None)
+            return
+        deleted, offset = self.deleted, self.offset
+        into.update((d + offset, v) for d, v in local.items() if d not in deleted)
 
     def live(self, docs) -> Iterator[int]:
         """Global numbers of live local documents, in the given (local) order."""
@@ -228,8 +266,10 @@ class GenerationView:
     def field_values(self, searcher, fieldname: str) -> tuple[str, ...]:
         found = self.values.get(fieldname)
         if found is None:
-            found = tuple(searcher.reader().field_terms(fieldname))
-            self.values[fieldname] = found
+            terms: set[str] = set()
+            for part, leaf in self._each(searcher):
+                terms.update(part.cache.field_values(leaf, fieldname))
+            found = self.values[fieldname] = tuple(sorted(terms))
         return found
 
     def doc_values(self, searcher, fieldname: str) -> list[tuple[str, ...]]:
@@ -309,9 +349,7 @@ class GenerationView:
         if found is None:
             found = {}
             for part, leaf in self._each(searcher):
-                local = part.cache.strength(leaf, slug)
-                deleted, offset = part.deleted, part.offset
-                found.update((d + offset, w) for d, w in local.items() if d not in deleted)
+                part.compose(found, part.cache.strength(leaf, slug))
             self.strengths[slug] = found
         return found
 
@@ -338,9 +376,7 @@ class GenerationView:
         if found is None:
             scores: dict[int, float] = {}
             for part, leaf in self._each(searcher):
-                local = part.cache.scores(leaf, key, query)
-                deleted, offset = part.deleted, part.offset
-                scores.update((d + offset, s) for d, s in local.items() if d not in deleted)
+                part.compose(scores, part.cache.scores(leaf, key, query))
             found = Scored(key, scores)
             self.scored.put(key, found, weight=len(scores) + 1)
         return found
@@ -363,20 +399,25 @@ class GenerationView:
 
     # --- the verified window -------------------------------------------------------------
 
-    def verified_cut(self, searcher, cutoff_us: int) -> tuple[int, ...]:
-        """Per segment, where in verified_at order the currently verified documents start.
-        Cached sets are keyed by it: it moves only when someone leaves the window."""
-        return tuple(
-            bisect_right(part.cache.verified_lists(leaf)[0], cutoff_us)
-            for part, leaf in self._each(searcher)
-        )
+    def verified_cut(self, searcher, window: VerifiedWindow) -> tuple:
+        """Per segment, where in verified_at order the currently verified documents start
+        and end (``window``: ``verification.verified_window``). Cached sets are keyed by it:
+        it moves only when someone leaves or enters the window."""
+        status = window.status.value
+        after, until = epoch_us(window.after), epoch_us(window.until)
+        positions = []
+        for part, leaf in self._each(searcher):
+            values = part.cache.verified_lists(leaf, status)[0]
+            positions.append((bisect_right(values, after), bisect_right(values, until)))
+        return (status, *positions)
 
-    def verified_set(self, searcher, cut: tuple[int, ...]) -> frozenset[int]:
+    def verified_set(self, searcher, cut: tuple) -> frozenset[int]:
         found = self.verified_sets.get_(cut)
         if found is None:
+            status, positions = cut[0], cut[1:]
             pieces = [
-                part.shift(frozenset(part.cache.verified_lists(leaf)[1][position:]))
-                for (part, leaf), position in zip(self._each(searcher), cut, strict=True)
+                part.shift(frozenset(part.cache.verified_lists(leaf, status)[1][start:end]))
+                for (part, leaf), (start, end) in zip(self._each(searcher), positions, strict=True)
             ]
             found = pieces[0] if len(pieces) == 1 else frozenset().union(*pieces)
             self.verified_sets.put(cut, found)

@@ -19,11 +19,14 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, select
+from whoosh.analysis import CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.support.charset import accent_map
 
 from directory.listings.models import Clinic, Listing, Service, listing_services
 from directory.registry.models import Practitioner
 from directory.search import text
+from directory.search.outbox import INDEXED_PRACTITIONER_COLUMNS
 from directory.util.clock import as_utc
 
 # Joins the values of one text field (services, clinics, descriptions): a token no query
@@ -35,20 +38,6 @@ SEPARATOR = " xqxsepxqx "
 CURSOR_DOC_ID = "__outbox_cursor__"
 PRACTITIONER_KIND = "p"
 
-# The practitioner columns a document is built from: a change to any of them re-indexes.
-INDEXED_PRACTITIONER_COLUMNS = (
-    "registration_number",
-    "title",
-    "surname",
-    "full_names",
-    "category",
-    "status",
-    "verified_at",
-    "not_found_pending_since",
-)
-INDEXED_CLINIC_COLUMNS = ("slug", "name", "city", "province", "postal_code")
-INDEXED_SERVICE_COLUMNS = ("slug", "name", "synonyms")
-
 # Field weights in relevance: what a practitioner offers counts above what they write.
 FIELD_BOOSTS: dict[str, float] = {
     "services": 4.0,
@@ -59,17 +48,40 @@ FIELD_BOOSTS: dict[str, float] = {
 }
 TEXT_FIELDS = tuple(FIELD_BOOSTS)
 
+# Service text and descriptions: stemmed, stop words dropped ("hair loss" ~ "losing hair").
+# ``text.stem`` is the same stemmer, for highlighting and typo checks.
+STEM_ANALYZER = (
+    RegexTokenizer(text.WORD)
+    | LowercaseFilter()
+    | CharsetFilter(accent_map)
+    | StopFilter(minsize=1)
+    | StemFilter(stemfn=text.porter_stem, cachesize=50000)
+)
+# Names, clinics and places: no stemming ("Botha" must not meet "Both"), no stop words
+# ("van der Merwe").
+NAME_ANALYZER = RegexTokenizer(text.WORD) | LowercaseFilter() | CharsetFilter(accent_map)
+STEMMED_FIELDS = frozenset({"services", "description"})
+
+
+def analyse(analyzer, value: str) -> list[str]:
+    """The terms an analyzer makes of a text (what the index stores for it)."""
+    return [token.text for token in analyzer(value)]
+
+
+def analyzer_of(fieldname: str):
+    return STEM_ANALYZER if fieldname in STEMMED_FIELDS else NAME_ANALYZER
+
 
 def make_schema() -> Schema:
     return Schema(
         pid=ID(stored=True, unique=True),
         kind=ID(),
         number=ID(stored=True),
-        name=TEXT(analyzer=text.NAME_ANALYZER, phrase=True),
-        services=TEXT(analyzer=text.STEM_ANALYZER, phrase=True),
-        clinics=TEXT(analyzer=text.NAME_ANALYZER, phrase=True),
-        places=TEXT(analyzer=text.NAME_ANALYZER, phrase=True),
-        description=TEXT(analyzer=text.STEM_ANALYZER, phrase=True),
+        name=TEXT(analyzer=NAME_ANALYZER, phrase=True),
+        services=TEXT(analyzer=STEM_ANALYZER, phrase=True),
+        clinics=TEXT(analyzer=NAME_ANALYZER, phrase=True),
+        places=TEXT(analyzer=NAME_ANALYZER, phrase=True),
+        description=TEXT(analyzer=STEM_ANALYZER, phrase=True),
         # Filters: exact keys (folded), comma separated so that "cape town" is one term.
         service=KEYWORD(commas=True),
         city=KEYWORD(commas=True),

@@ -1,4 +1,4 @@
-"""The whoosh search backend.
+"""Answering queries from the whoosh index (``SearchBackend``).
 
 How a query is answered (see docs/search.md for what each step bought):
 
@@ -6,8 +6,9 @@ How a query is answered (see docs/search.md for what each step bought):
    free words. Typos are corrected against the service vocabulary and the index's words.
 2. Filters are answered from document sets cached per index generation (one set per service,
    city, province..., read once from the postings) and intersected in Python. "Currently
-   verified" is a suffix of the verified documents sorted by ``verified_at``, cut at
-   ``now - VERIFICATION_MAX_AGE`` for every query: the index never goes stale with time.
+   verified" is a slice of the verified documents sorted by ``verified_at``, cut for every
+   query at the window ``verification.verified_window`` gives for now (the one rule, with
+   its clock-skew guard): the index never goes stale with time.
 3. Only the free words go to whoosh (AND of words, each word an OR over the weighted text
    fields; quoted phrases as phrase queries), restricted to the filtered set.
 4. Totals and facets come from the exact matching set; ranking asks whoosh for the top of a
@@ -25,7 +26,6 @@ import os
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -42,11 +42,11 @@ from whoosh.query import And, Or, Phrase, Query, Term
 from whoosh.reading import MultiReader, SegmentReader
 from whoosh.searching import Searcher
 
-from directory.listings import services as vocabulary
+from directory.listings import vocabulary
 from directory.listings.models import Clinic, Service
 from directory.registry.policy import RegistryPolicy
-from directory.registry.verification import verdict
-from directory.search import store, text
+from directory.registry.verification import verdict, verified_window
+from directory.search import text
 from directory.search.backend import (
     ClinicRef,
     FacetValue,
@@ -55,20 +55,22 @@ from directory.search.backend import (
     SearchQuery,
     SearchResults,
 )
-from directory.search.documents import (
-    FIELD_BOOSTS,
-    TEXT_FIELDS,
-    epoch_us,
-    from_epoch_us,
-)
 from directory.search.snippets import highlight
 from directory.search.understand import Places, Plan, understand, validate
-from directory.search.views import GenerationView, Part, Scored, SegmentCache, first_in
+from directory.search.whoosh import store
+from directory.search.whoosh.caches import GenerationView, Part, Scored, SegmentCache, first_in
+from directory.search.whoosh.documents import (
+    FIELD_BOOSTS,
+    TEXT_FIELDS,
+    analyse,
+    analyzer_of,
+    from_epoch_us,
+)
+from directory.search.whoosh.index import WhooshIndex
 from directory.util.clock import utcnow
 
 log = logging.getLogger(__name__)
 
-STEMMED_FIELDS = frozenset({"services", "description"})
 # How much one unit of service "strength" (a listing offering it, a description naming it)
 # weighs against whoosh's text score when both rank a result.
 SERVICE_WEIGHT = 0.5
@@ -106,31 +108,28 @@ class Matches:
     facets: dict[str, list[FacetValue]]
 
 
-class WhooshBackend:
-    """``SearchBackend`` over a whoosh index that follows the database through the outbox."""
+class WhooshSearch:
+    """``SearchBackend`` over the whoosh index that ``keeper`` keeps in line with the
+    database."""
 
     name = "whoosh"
 
-    def __init__(self, app) -> None:
-        from directory.search.indexer import Indexer
-
+    def __init__(self, app, keeper: WhooshIndex) -> None:
         config = app.config
         self.app = app
-        self.root = Path(config["SEARCH_INDEX_DIR"])
+        self.keeper = keeper
+        self.root = keeper.root
         self.max_age = RegistryPolicy.from_config(config).verification_max_age
-        self.cache_size = int(config.get("SEARCH_CACHE_SIZE", 1024))
-        self.vocab_ttl = float(config.get("SEARCH_VOCABULARY_TTL", 30))
+        self.cache_size = int(config["SEARCH_CACHE_SIZE"])
+        self.vocab_ttl = float(config["SEARCH_VOCABULARY_TTL"])
         # Cached per-word scores, in documents summed over words (about 100 bytes each).
-        self.score_budget = int(config.get("SEARCH_SCORE_CACHE_DOCS", 300_000))
-        self.refresh_seconds = float(config.get("SEARCH_REFRESH_SECONDS", 1.0))
-        self.applied_at = 0.0
+        self.score_budget = int(config["SEARCH_SCORE_CACHE_DOCS"])
+        self.refresh_seconds = float(config["SEARCH_REFRESH_SECONDS"])
         self._local = threading.local()
         self._views: OrderedDict[tuple[str, int], GenerationView] = OrderedDict()
         self._segments: OrderedDict[tuple[str, str], SegmentCache] = OrderedDict()
         self._views_lock = threading.Lock()
         self._vocab: Vocab | None = None
-        self._words: tuple[float, list[str], dict[str, int]] | None = None
-        self.indexer = Indexer(self)
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -154,7 +153,7 @@ class WhooshBackend:
             state is not None
             and state.pid == os.getpid()
             and clock - state.checked_at < self.refresh_seconds
-            and self.applied_at < state.checked_at
+            and self.keeper.applied_at < state.checked_at
         ):
             return state
         signature = store.pointer_signature(self.root)
@@ -163,7 +162,7 @@ class WhooshBackend:
                 state.searcher.close()
             generation = store.current_generation(self.root)
             if generation is None:
-                generation = self.indexer.ensure_index()
+                generation = self.keeper.ensure_index()
                 signature = store.pointer_signature(self.root)
             ix = whoosh_index.open_dir(str(generation))
             state = ThreadState(os.getpid(), signature, generation, ix, ix.searcher())
@@ -176,10 +175,6 @@ class WhooshBackend:
             state.searcher = _renewed_searcher(state.ix, state.searcher)
         state.checked_at = clock
         return state
-
-    def note_applied(self) -> None:
-        """This process just wrote to the index: its next search checks for a new one."""
-        self.applied_at = time.monotonic()
 
     def _view(self, state: ThreadState) -> GenerationView:
         searcher = state.searcher
@@ -211,7 +206,11 @@ class WhooshBackend:
 
     def vocab(self) -> Vocab:
         current = self._vocab
-        if current is not None and time.monotonic() - current.loaded_at < self.vocab_ttl:
+        if (
+            current is not None
+            and time.monotonic() - current.loaded_at < self.vocab_ttl
+            and current.loaded_at > self.keeper.applied_at  # a write here may rename
+        ):
             return current
         with self.engine.connect() as conn:
             services = dict(conn.execute(select(Service.slug, Service.name)).all())
@@ -229,28 +228,41 @@ class WhooshBackend:
         self._vocab = Vocab(services, Places(cities, provinces, longest), time.monotonic())
         return self._vocab
 
-    def invalidate_vocabulary(self, *, words: bool = False) -> None:
-        """Forget the names read from the database (and, after a rebuild, the index's word
-        list for suggestions, which otherwise lives out its TTL: it only proposes words)."""
-        self._vocab = None
-        if words:
-            self._words = None
-
-    def _index_words(self, searcher) -> tuple[list[str], dict[str, int]]:
-        current = self._words
-        if current is not None and time.monotonic() - current[0] < self.vocab_ttl:
-            return current[1], current[2]
-        reader = searcher.reader()
-        words: list[str] = []
-        freq: dict[str, int] = {}
-        for word, info in reader.iter_field("words"):
-            word = word.decode("utf-8") if isinstance(word, bytes) else word
-            words.append(word)
-            freq[word] = info.doc_frequency()
-        self._words = (time.monotonic(), words, freq)
-        return words, freq
+    def _index_words(self, view, searcher) -> list[tuple[list[str], dict[str, int]]]:
+        """Each segment's "did you mean" words with their document frequencies (read once
+        per segment, never again: no reload of the whole vocabulary on the request path)."""
+        leaves = view.leaves(searcher)
+        return [part.cache.words(leaf) for part, leaf in zip(view.parts, leaves, strict=True)]
 
     # --- the interface -----------------------------------------------------------------
+
+    def warm(self) -> None:
+        """Read now what first queries would otherwise read: the index's segments (filter
+        sets, columns, the verified window's lists, the name, recency and service orders,
+        field lengths), the names from the database and the suggestion words. Called once
+        in gunicorn's master before it forks (``config/gunicorn.conf.py``), so every worker
+        starts with them."""
+        state = self._state()
+        view = self._view(state)
+        searcher = state.searcher
+        self.vocab()
+        self._index_words(view, searcher)
+        view.all_docs(searcher)
+        view.verified_set(
+            searcher, view.verified_cut(searcher, verified_window(None, self.max_age))
+        )
+        view.name_order(searcher)
+        view.recency_order(searcher)
+        for fieldname in ("service", "city", "province"):
+            view.doc_values(searcher, fieldname)
+            for value in view.field_values(searcher, fieldname):
+                view.term_set(searcher, fieldname, value)
+        for slug in view.field_values(searcher, "service"):
+            view.strength_order(searcher, slug)
+        for part, leaf in zip(view.parts, view.leaves(searcher), strict=True):
+            for fieldname in TEXT_FIELDS:
+                part.cache.postings.field_lengths(leaf.reader(), fieldname)
+        self.search(SearchQuery(text="warm up", place="cape town"))  # the vocabularies
 
     def search(self, query: SearchQuery, *, now: datetime | None = None) -> SearchResults:
         """Raises QueryError (plain message) for a query that cannot be run."""
@@ -268,10 +280,10 @@ class WhooshBackend:
         )  # fmt: skip
         plan = view.plans.get_(plan_key)
         if plan is None:
-            plan = self._plan(query, searcher)
+            plan = self._plan(query, view, searcher)
             view.plans.put(plan_key, plan)
 
-        cut = view.verified_cut(searcher, epoch_us(now - self.max_age))  # (base, tail)
+        cut = view.verified_cut(searcher, verified_window(now, self.max_age))
         result_key = (plan.key(), cut, query.include_unverified, query.sort, query.page,
                       query.per_page)  # fmt: skip
         cached = view.results.get_(result_key)
@@ -295,18 +307,9 @@ class WhooshBackend:
             understood=dict(plan.understood),
         )
 
-    def update_practitioners(self, practitioner_ids: Iterable[int]) -> None:
-        self.indexer.update_practitioners(practitioner_ids)
-
-    def rebuild(self) -> None:
-        self.indexer.rebuild()
-
-    def apply_outbox(self, *, blocking: bool):
-        return self.indexer.apply_outbox(blocking=blocking)
-
     # --- steps -------------------------------------------------------------------------
 
-    def _plan(self, query: SearchQuery, searcher) -> Plan:
+    def _plan(self, query: SearchQuery, view, searcher) -> Plan:
         vocab = self.vocab()
         reader = searcher.reader()
 
@@ -318,19 +321,27 @@ class WhooshBackend:
             return all(("words", w) in reader for w in word.split())
 
         def suggest_word(word: str) -> str | None:
-            words, freq = self._index_words(searcher)
+            """The closest index word (fewest edits, then most documents, then first in
+            order), searched segment by segment."""
+            segments = self._index_words(view, searcher)
             max_edits = 1 if len(word) <= 5 else 2
-            found = process.extract(
-                word, words, scorer=Levenshtein.distance, score_cutoff=max_edits, limit=8
-            )
-            if not found:
+            distances: dict[str, int] = {}
+            for words, _ in segments:
+                for found, distance, _ in process.extract(
+                    word, words, scorer=Levenshtein.distance, score_cutoff=max_edits, limit=8
+                ):
+                    distances[found] = min(distance, distances.get(found, distance))
+            if not distances:
                 return None
-            best = min(found, key=lambda f: (f[1], -freq.get(f[0], 0)))
-            return best[0]
+
+            def documents(candidate: str) -> int:
+                return sum(freq.get(candidate, 0) for _, freq in segments)
+
+            return min(distances, key=lambda w: (distances[w], -documents(w), w))
 
         return understand(query, vocab.places, known_service, known_word, suggest_word)
 
-    def _matches(self, view, searcher, plan: Plan, cut: tuple[int, int], everyone: bool) -> Matches:
+    def _matches(self, view, searcher, plan: Plan, cut: tuple, everyone: bool) -> Matches:
         """The exact set of matching documents (filters, verified window, free words)."""
         key = (plan.key(), cut if not everyone else None)
         found = view.matches.get_(key)
@@ -413,8 +424,7 @@ class WhooshBackend:
         for phrase in plan.phrases:
             alternatives = []
             for fieldname in TEXT_FIELDS:
-                analyzer = text.STEM_ANALYZER if fieldname in STEMMED_FIELDS else text.NAME_ANALYZER
-                terms = text.analyse(analyzer, " ".join(phrase))
+                terms = analyse(analyzer_of(fieldname), " ".join(phrase))
                 boost = FIELD_BOOSTS[fieldname]
                 if len(terms) > 1:
                     alternatives.append(Phrase(fieldname, terms, boost=boost))
@@ -423,7 +433,7 @@ class WhooshBackend:
             if alternatives:
                 parts.append((("p", phrase), Or(alternatives)))
         for word in plan.place_words:
-            terms = text.analyse(text.NAME_ANALYZER, word)
+            terms = analyse(analyzer_of("places"), word)
             if terms:
                 query = And([Term("places", t) for t in terms]) if len(terms) > 1 else None
                 parts.append((("pl", word), query or Term("places", terms[0])))
@@ -558,7 +568,6 @@ def _renewed_searcher(ix, old):
 def _field_terms(word: str) -> list[Query]:
     terms: list[Query] = []
     for fieldname in TEXT_FIELDS:
-        analyzer = text.STEM_ANALYZER if fieldname in STEMMED_FIELDS else text.NAME_ANALYZER
-        for term in text.analyse(analyzer, word):
+        for term in analyse(analyzer_of(fieldname), word):
             terms.append(Term(fieldname, term, boost=FIELD_BOOSTS[fieldname]))
     return terms

@@ -1,95 +1,94 @@
-"""Writing the index: rebuild into a new generation, apply the outbox, check for drift."""
+"""Keeping a whoosh index (``IndexKeeper``): rebuild into a new generation, apply the
+outbox, check for drift. The query side (``search.py``) follows what happens here through
+``applied_at``; nothing here calls it."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine
 from whoosh import index as whoosh_index
 
-from directory.search import store
-from directory.search.documents import CURSOR_DOC_ID, build_documents, iter_all_documents
-from directory.search.models import SearchOutbox
-from directory.search.outbox import (
+from directory.search.interfaces import (
     ApplyResult,
+    DriftReport,
+    IndexStatus,
+    NoIndex,
+    RebuildReport,
+)
+from directory.search.whoosh import store
+from directory.search.whoosh.documents import CURSOR_DOC_ID, build_documents, iter_all_documents
+from directory.search.whoosh.following import (
     Cursor,
     RetryTimer,
     apply_pending,
     outbox_backlog,
-    prune_outbox,
     read_cursor,
     start_cursor,
 )
 from directory.util.clock import utcnow
 from directory.util.durations import parse_duration
 
-if TYPE_CHECKING:
-    from directory.search.engine import WhooshBackend
-
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class RebuildReport:
-    generation: str
-    documents: int
-    seconds: float
-    caught_up: dict[str, Any]
+def _remember_missing_length_columns() -> None:
+    """When whoosh writes a segment it asks, for every posting, for the document's length in
+    the field; for a field that stores no lengths (the keyword and ID fields: ``words``,
+    ``service``, ``strength``...) its per-document reader looks for the column file again
+    each time: one ``stat`` per posting, 40 % of a rebuild (profile: docs/benchmarks.md).
+    A segment's files never change, so "no such column" is remembered per reader."""
+    from whoosh.codec.whoosh3 import W3PerDocReader
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "generation": self.generation,
-            "documents": self.documents,
-            "seconds": round(self.seconds, 2),
-            "caught_up": self.caught_up,
-        }
+    original = W3PerDocReader._cached_reader
+    if getattr(original, "remembers_missing", False):
+        return
 
+    def _cached_reader(self, fieldname, column):
+        readers = self._readers
+        if fieldname in readers:
+            return readers[fieldname]
+        found = original(self, fieldname, column)
+        if found is None:
+            readers[fieldname] = None
+        return found
 
-@dataclass
-class DriftReport:
-    generation: str | None
-    documents_expected: int = 0
-    documents_indexed: int = 0
-    missing: list[str] = field(default_factory=list)  # registration numbers / ids
-    extra: list[str] = field(default_factory=list)
-    stale: list[str] = field(default_factory=list)
-    outbox_backlog: int = 0
-    last_sync_age_seconds: float | None = None
-
-    @property
-    def drift(self) -> bool:
-        return bool(self.missing or self.extra or self.stale) or self.generation is None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "generation": self.generation,
-            "documents_expected": self.documents_expected,
-            "documents_indexed": self.documents_indexed,
-            "missing": len(self.missing),
-            "extra": len(self.extra),
-            "stale": len(self.stale),
-            "outbox_backlog": self.outbox_backlog,
-            "last_sync_age_seconds": self.last_sync_age_seconds,
-            "drift": self.drift,
-        }
+    _cached_reader.remembers_missing = True  # type: ignore[attr-defined]
+    W3PerDocReader._cached_reader = _cached_reader
 
 
-class Indexer:
-    def __init__(self, backend: WhooshBackend) -> None:
-        self.backend = backend
-        config = backend.app.config
-        self.root: Path = backend.root
-        self.window = parse_duration(config.get("SEARCH_OUTBOX_WINDOW", "1h"))
-        self.retention = parse_duration(config.get("SEARCH_OUTBOX_RETENTION", "7d"))
-        self.keep = int(config.get("SEARCH_KEEP_GENERATIONS", 2))
-        self.retry_delay = float(config.get("SEARCH_RETRY_DELAY", 1.0))
+_remember_missing_length_columns()
+
+
+class WhooshIndex:
+    """``IndexKeeper`` for the whoosh index under ``SEARCH_INDEX_DIR``."""
+
+    def __init__(self, app) -> None:
+        config = app.config
+        self.app = app
+        self.root = Path(config["SEARCH_INDEX_DIR"])
+        # Monotonic time of this process's last write: the query side looks for a new
+        # generation at once, and reloads names, after it.
+        self.applied_at = 0.0
+        self.window = parse_duration(config["SEARCH_OUTBOX_WINDOW"])
+        self.keep = int(config["SEARCH_KEEP_GENERATIONS"])
+        self.retry_delay = float(config["SEARCH_RETRY_DELAY"])
         self._retry = RetryTimer()
         self._indexes: dict[Path, Any] = {}
+
+    @property
+    def engine(self) -> Engine:
+        from directory.extensions import db
+
+        with self.app.app_context():
+            return db.engine
+
+    def _note_applied(self) -> None:
+        self.applied_at = time.monotonic()
 
     def _open(self, generation: Path):
         ix = self._indexes.get(generation)
@@ -97,6 +96,39 @@ class Indexer:
             ix = whoosh_index.open_dir(str(generation))
             self._indexes = {generation: ix}  # only the current one is worth keeping
         return ix
+
+    # --- what it holds -----------------------------------------------------------------
+
+    def status(self, *, backlog: bool = True) -> IndexStatus:
+        from sqlalchemy import select
+
+        from directory.search.models import SearchOutbox
+
+        generation = store.current_generation(self.root)
+        if generation is None:
+            raise NoIndex("no search index has been built on this host (flask search reindex)")
+        ix = whoosh_index.open_dir(str(generation))
+        with ix.searcher() as searcher:
+            cursor = read_cursor(searcher)
+            bookkeeping = 1 if searcher.document(pid=CURSOR_DOC_ID) else 0
+            state = IndexStatus(generation.name, searcher.doc_count() - bookkeeping)
+        now = utcnow()
+        if backlog:
+            with self.engine.connect() as connection:
+                rows = connection.execute(
+                    select(SearchOutbox.id, SearchOutbox.created_at).where(
+                        SearchOutbox.id > cursor.low
+                    )
+                )
+                waiting = [created for row_id, created in rows if row_id not in cursor.seen]
+            state.backlog = len(waiting)
+            if waiting:
+                oldest = min(waiting)
+                state.lag_seconds = round(max(0.0, (now - oldest).total_seconds()), 3)
+        commits = [p.stat().st_mtime for p in generation.glob("*.toc")]
+        if commits:
+            state.age_seconds = round(max(0.0, now.timestamp() - max(commits)), 3)
+        return state
 
     # --- building ----------------------------------------------------------------------
 
@@ -123,7 +155,7 @@ class Indexer:
 
     def _rebuild_locked(self) -> RebuildReport:
         started = time.monotonic()
-        engine = self.backend.engine
+        engine = self.engine
         path, ix = store.new_generation(self.root)
         count = 0
         try:
@@ -146,49 +178,39 @@ class Indexer:
             raise
         store.switch_to(self.root, path, keep=self.keep)
         caught_up = apply_pending(engine, ix, blocking=True, window=self.window)
-        self.backend.invalidate_vocabulary(words=True)
-        self.backend.note_applied()
+        self._note_applied()
         seconds = time.monotonic() - started
         log.info("search index rebuilt: %s documents in %.1fs (%s)", count, seconds, path.name)
         return RebuildReport(path.name, count, seconds, caught_up.as_dict())
 
     # --- following the database --------------------------------------------------------
 
-    def apply_outbox(self, *, blocking: bool, retries: int = 3) -> ApplyResult:
+    def apply_pending(self, *, blocking: bool, retries: int = 3) -> ApplyResult:
         """Apply pending outbox rows to the current generation. Non-blocking: a held lock
-        returns ``locked`` at once (and schedules one quiet retry in this process)."""
-        generation = store.current_generation(self.root)
-        if generation is None:
-            return ApplyResult("no-index")
+        returns ``locked`` at once (and schedules one quiet retry in this process), no
+        index returns ``no-index``. Blocking: builds the first generation if there is none,
+        then waits for the lock."""
+        if blocking:
+            generation = self.ensure_index()
+        else:
+            generation = store.current_generation(self.root)
+            if generation is None:
+                return ApplyResult("no-index")
         result = apply_pending(
-            self.backend.engine, self._open(generation), blocking=blocking, window=self.window
+            self.engine, self._open(generation), blocking=blocking, window=self.window
         )
+        result.generation = generation.name
         if result.state == "locked" and not blocking and retries > 0:
-            app = self.backend.app
+            app = self.app
 
             def retry() -> None:
                 with app.app_context():
-                    self.apply_outbox(blocking=False, retries=retries - 1)
+                    self.apply_pending(blocking=False, retries=retries - 1)
 
             self._retry.schedule(self.retry_delay, retry)
         if result.state == "applied":
-            self.backend.invalidate_vocabulary()
-            self.backend.note_applied()
+            self._note_applied()
         return result
-
-    def sync(self, *, prune: bool = True) -> dict[str, Any]:
-        """``flask search sync``: wait for the lock, drain the outbox, prune old rows."""
-        generation = self.ensure_index()
-        result = apply_pending(
-            self.backend.engine, self._open(generation), blocking=True, window=self.window
-        )
-        if result.state == "applied":
-            self.backend.note_applied()
-        pruned = 0
-        if prune:
-            with self.backend.engine.begin() as conn:
-                pruned = prune_outbox(conn, utcnow() - self.retention)
-        return {"generation": generation.name, **result.as_dict(), "pruned": pruned}
 
     def update_practitioners(self, practitioner_ids: Iterable[int]) -> int:
         """Rewrite these practitioners' documents now (waits for the lock)."""
@@ -196,7 +218,7 @@ class Indexer:
         if not ids:
             return 0
         ix = self._open(self.ensure_index())
-        with self.backend.engine.connect() as conn:
+        with self.engine.connect() as conn:
             docs = build_documents(conn, ids)
         writer = ix.writer(timeout=30.0)
         try:
@@ -209,7 +231,7 @@ class Indexer:
         except BaseException:
             writer.cancel()
             raise
-        self.backend.note_applied()
+        self._note_applied()
         return len(ids)
 
     # --- checking ----------------------------------------------------------------------
@@ -218,7 +240,7 @@ class Indexer:
         """Compare every document the database implies with what the index holds."""
         generation = store.current_generation(self.root)
         report = DriftReport(generation.name if generation else None)
-        with self.backend.engine.connect() as conn:
+        with self.engine.connect() as conn:
             expected = {doc["pid"]: doc for doc in iter_all_documents(conn)}
             report.documents_expected = len(expected)
             if generation is None:
@@ -235,12 +257,10 @@ class Indexer:
                     indexed[stored["pid"]] = (stored.get("number", ""), stored.get("digest", ""))
                 cursor = read_cursor(searcher) if cursor.low == 0 else cursor
             report.outbox_backlog = outbox_backlog(conn, cursor)
-            oldest = conn.execute(select(func.min(SearchOutbox.id))).scalar()
         report.documents_indexed = len(indexed)
         if cursor.synced_at:
             synced = utcnow().timestamp() - cursor.synced_at / 1_000_000
             report.last_sync_age_seconds = round(synced, 1)
-        del oldest
         for pid, doc in expected.items():
             if pid not in indexed:
                 report.missing.append(doc["number"])

@@ -26,14 +26,11 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 from whoosh.index import FileIndex
 
-from directory.search.documents import make_schema
+from directory.search.interfaces import BuildInProgress
+from directory.search.whoosh.documents import make_schema
 
 POINTER = "CURRENT"
 PREFIX = "gen-"
-
-
-class BuildInProgress(RuntimeError):
-    """Another process is building a generation of this index."""
 
 
 def pointer_path(root: Path) -> Path:

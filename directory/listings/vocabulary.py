@@ -76,7 +76,7 @@ def term_key(text: str) -> str:
 
 
 @cache
-def vocabulary() -> tuple[ServiceTerm, ...]:
+def service_terms() -> tuple[ServiceTerm, ...]:
     """The services in ``data/services.json``, checked: slugs unique, every term unambiguous."""
     raw = json.loads(resources.files(__package__).joinpath("data/services.json").read_text())
     terms = tuple(
@@ -112,13 +112,13 @@ def _term_index(terms: Iterable[ServiceTerm]) -> dict[str, str]:
 @cache
 def term_index() -> dict[str, str]:
     """term key -> service slug, for every slug, name and synonym."""
-    return _term_index(vocabulary())
+    return _term_index(service_terms())
 
 
 @cache
 def by_slug() -> Mapping[str, ServiceTerm]:
     """slug -> the vocabulary entry (read-only, built once)."""
-    return MappingProxyType({s.slug: s for s in vocabulary()})
+    return MappingProxyType({s.slug: s for s in service_terms()})
 
 
 @cache
@@ -227,7 +227,7 @@ def sync_services(session: Session | None = None) -> SyncReport:
     session = session or db.session
     existing = {s.slug: s for s in session.scalars(select(Service))}
     created = updated = unchanged = 0
-    for term in vocabulary():
+    for term in service_terms():
         row = existing.get(term.slug)
         synonyms = list(term.synonyms)
         if row is None:
