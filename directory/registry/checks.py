@@ -42,47 +42,9 @@ from directory.registry.models import (
     VerificationCheck,
 )
 from directory.registry.policy import CLOCK_SKEW, RegistryPolicy
-from directory.registry.statuses import Outcome, Status, combine, map_raw_status, status_map
+from directory.registry.statuses import Outcome, Status, combine, map_raw_status
 from directory.registry.verification import ADVERSE
 from directory.util.clock import as_utc
-
-# --- memoised pure helpers (a bulk import calls the rules for every row) -----------------
-
-_MAPPED: dict[str, Status] = {}  # raw string -> its known status, for ``_map_raw_status``
-_MAPPED_FROM: list[Any] = [None]  # the mapping ``_MAPPED`` was filled from
-_COMBINED: dict[tuple, Status] = {}
-
-
-def _map_raw_status(raw: str | None) -> Status:
-    """``map_raw_status``, remembered for strings the mapping knows.
-
-    Unknown strings are not remembered: each one still goes through ``map_raw_status``
-    (and its warning). The memory is dropped if the mapping itself is ever a new object.
-    """
-    mapping = status_map()
-    if _MAPPED_FROM[0] is not mapping:
-        _MAPPED.clear()
-        _MAPPED_FROM[0] = mapping
-    status = _MAPPED.get(raw)  # type: ignore[arg-type]
-    if status is None:
-        status = map_raw_status(raw)
-        if status is not Status.UNKNOWN and raw.__class__ is str and len(_MAPPED) < 4096:
-            _MAPPED[raw] = status  # type: ignore[index]
-    return status
-
-
-def _combine(statuses: tuple[Status, ...]) -> Status:
-    """``combine``, remembered per tuple of canonical statuses.
-
-    Only tuples of ``Status`` members are stored, and a member equals only its own value,
-    so a remembered answer is always the one ``combine`` gives (and it would not warn).
-    """
-    combined = _COMBINED.get(statuses)
-    if combined is None:
-        combined = combine(statuses)
-        if all(s.__class__ is Status for s in statuses) and len(_COMBINED) < 4096:
-            _COMBINED[statuses] = combined
-    return combined
 
 
 def _lengths(table: Any) -> dict[str, int | None]:
@@ -251,14 +213,14 @@ def decide(
         changes["consecutive_failures"] = belief.consecutive_failures + 1
         effect = "no_effect"
     elif result.outcome is Outcome.OK and result.rows:
-        statuses = tuple([_map_raw_status(row.status) for row in result.rows])
+        statuses = tuple([map_raw_status(row.status) for row in result.rows])
         if Status.UNKNOWN in statuses:
             unknown_raw = tuple(
                 row.status
                 for row, s in zip(result.rows, statuses, strict=True)
                 if s is Status.UNKNOWN
             )
-        answer_status = _combine(statuses)
+        answer_status = combine(statuses)
         copy_facts = True
         verified_at = belief.verified_at
         if verified_at is None or at > verified_at:
@@ -340,7 +302,7 @@ def _answer_status(result: LookupResult) -> Status | None:
     """What an answer says on its own (for the history row of an answer that changed nothing)."""
     if result.outcome is Outcome.ERROR:
         return None
-    return _combine(tuple([_map_raw_status(row.status) for row in result.rows]))  # none: not_found
+    return combine(tuple([map_raw_status(row.status) for row in result.rows]))  # none: not_found
 
 
 def _contested(
@@ -408,7 +370,7 @@ def category_rows(result: LookupResult, decision: Decision) -> list[dict[str, An
                 "position": 0,
                 "category": _clip(rows[0].category, lengths["category"]),
                 "raw_status": _clip(" / ".join([rows[0].status]), lengths["raw_status"]),
-                "status": _combine(statuses).value,
+                "status": combine(statuses).value,
             }
         ]
     grouped: dict[str, dict[str, Any]] = {}
@@ -425,7 +387,7 @@ def category_rows(result: LookupResult, decision: Decision) -> list[dict[str, An
             "position": entry["position"],
             "category": entry["category"],
             "raw_status": _clip(" / ".join(entry["raw"]), lengths["raw_status"]),
-            "status": _combine(tuple(entry["statuses"])).value,
+            "status": combine(tuple(entry["statuses"])).value,
         }
         for entry in grouped.values()
     ]

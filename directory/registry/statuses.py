@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterable
 from enum import StrEnum
 from functools import cache
@@ -42,7 +41,7 @@ def _key(raw: str) -> str | None:
     Non-ASCII text is never matched: upper-casing it could turn a look-alike
     ("ACT\u0131VE", with a dotless i) into a known string.
     """
-    collapsed = re.sub(r"\s+", " ", raw.strip())
+    collapsed = " ".join(raw.split())  # the same white space as ``\s``: str.isspace
     return collapsed.upper() if collapsed.isascii() else None
 
 
@@ -102,6 +101,9 @@ def _as_status(value: Status | str) -> Status:
 
 def combine(statuses: Iterable[Status]) -> Status:
     """The one canonical status of a registration from its category rows' statuses."""
+    statuses = tuple(statuses)
+    if len(statuses) == 1 and statuses[0].__class__ is Status:  # the usual case: one row
+        return statuses[0]
     present = {_as_status(s) for s in statuses}
     if not present:
         return Status.NOT_FOUND
