@@ -67,3 +67,27 @@ def test_an_unlisted_registration_queues_no_index_update(app):
         db.session.commit()
         assert count(SearchOutbox) == before
         assert count(ChangeFeedEntry) >= 1  # but the change is in the feed
+
+
+def test_directory_never_imports_the_importers():
+    """Dependencies point one way: ``importers/`` uses ``directory/``, never the reverse
+    (the importers join an app through ``importers.init_app``, named in ``INCLUDES``)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "directory"
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            offenders += [
+                f"{path.relative_to(root.parent)}: {name}"
+                for name in names
+                if name == "importers" or name.startswith("importers.")
+            ]
+    assert offenders == []
