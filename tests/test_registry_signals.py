@@ -12,6 +12,7 @@ from directory.notifications.models import ChangeFeedEntry
 from directory.registry.signals import registrations_changed
 from directory.search.models import SearchOutbox
 from directory.util.clock import utcnow
+from tests.source_imports import imports_under
 from tests.test_search_support import register_says, seed
 
 
@@ -72,22 +73,9 @@ def test_an_unlisted_registration_queues_no_index_update(app):
 def test_directory_never_imports_the_importers():
     """Dependencies point one way: ``importers/`` uses ``directory/``, never the reverse
     (the importers join an app through ``importers.init_app``, named in ``INCLUDES``)."""
-    import ast
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent / "directory"
-    offenders = []
-    for path in sorted(root.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            offenders += [
-                f"{path.relative_to(root.parent)}: {name}"
-                for name in names
-                if name == "importers" or name.startswith("importers.")
-            ]
+    offenders = [
+        f"{path}: {name}"
+        for path, name in imports_under("directory")
+        if name == "importers" or name.startswith("importers.")
+    ]
     assert offenders == []

@@ -166,27 +166,11 @@ def decide(
         at = belief_as_of  # applied as if given together with the answer it contradicts
     elif stale:
         # Older than what we already know: history only, the belief stays exactly as it is.
-        return Decision(
-            effect="ignored_stale",
-            before=before,
-            after=belief,
-            answer_status=_answer_status(result),
-            category_statuses=(),
-            copy_register_facts=False,
-            observed_at=observed_at,
-        )
+        return _ignored(before, belief, result, observed_at)
     if result.undated and not first_answer and _would_lift(belief, result):
         # An undated snapshot may be older than the adverse or pending answer the belief
         # rests on: it counts as older (history only), whatever its estimated date.
-        return Decision(
-            effect="ignored_stale",
-            before=before,
-            after=belief,
-            answer_status=_answer_status(result),
-            category_statuses=(),
-            copy_register_facts=False,
-            observed_at=observed_at,
-        )
+        return _ignored(before, belief, result, observed_at)
 
     # The fields this check changes, applied to the belief once at the end (bulk imports run
     # this for every row, so it avoids building intermediate beliefs).
@@ -296,6 +280,21 @@ def _would_lift(belief: Belief, result: LookupResult) -> bool:
     if belief.not_found_pending_since is not None:
         return True
     return belief.status != Status.ACTIVE.value and belief.status != answer.value
+
+
+def _ignored(
+    before: Belief | None, belief: Belief, result: LookupResult, observed_at: datetime
+) -> Decision:
+    """An answer that changes nothing: recorded in the history only (``ignored_stale``)."""
+    return Decision(
+        effect="ignored_stale",
+        before=before,
+        after=belief,
+        answer_status=_answer_status(result),
+        category_statuses=(),
+        copy_register_facts=False,
+        observed_at=observed_at,
+    )
 
 
 def _answer_status(result: LookupResult) -> Status | None:
