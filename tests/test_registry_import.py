@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing
@@ -512,6 +512,34 @@ def test_an_undated_old_export_never_lifts_a_newer_live_suspension(
     assert colour != "green" and verified == "false"
     assert summary["as_of_from"] == "file modification time"
     assert abs(datetime.fromisoformat(summary["as_of"]).timestamp() - stamp) < 1
+
+
+def test_an_undated_fresh_copy_of_an_old_export_never_turns_a_stale_registration_green(
+    any_app, tmp_path, fake_iregister
+):
+    """Issue 9, hole 1, the green side: an active registration last confirmed 40 days ago
+    (amber) is listed Active in an undated file copied today: it stays amber, never
+    "last confirmed today"."""
+    assert any_app.test_cli_runner().invoke(args=["registry", "verify", "MP0000101"]).exit_code == 0
+    old = utcnow() - timedelta(days=40)
+    with any_app.app_context():  # the register has not been reached since
+        db.session.execute(
+            update(Practitioner)
+            .where(Practitioner.registration_number == "MP0000101")
+            .values(verified_at=old, status_as_of=old, last_answer_at=old, last_checked_at=old)
+        )
+        db.session.commit()
+        assert not verdict(load("MP0000101")).verified
+    copied = write_csv(tmp_path, [person("MP0000101", "ACTIVE")])  # modified: now
+    result, lines = run_import(any_app, copied)
+    assert result.exit_code == 0, result.output
+    assert lines[-1]["unchanged"] == 1
+    with any_app.app_context():
+        after = load("MP0000101")
+        assert abs((after.verified_at - old).total_seconds()) < 1
+        assert verdict(after).tone == "stale"
+    colour, verified = _practitioner_page_badge(any_app, "MP0000101")
+    assert colour != "green" and verified == "false"
 
 
 def test_an_undated_export_still_records_adverse_news_and_confirms_agreement(

@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from directory.registry.checks import decide
+from directory.registry.verification import verdict
 from tests.test_rules import DAY, POLICY, T0, not_found, ok
 
 
@@ -56,12 +57,25 @@ def test_an_undated_answer_adds_a_new_registration():
     assert decision.effect == "created" and decision.after.status == "active"
 
 
-def test_an_undated_answer_confirms_one_that_agrees():
+def test_an_undated_answer_that_agrees_is_recorded_but_makes_no_confirmation_younger():
     for status in ("ACTIVE", "SUSPENDED"):
         before = believed(ok(status, at=T0))
         decision = decide(before, undated(ok(status, at=T0 + DAY)), POLICY, now=T0 + DAY)
         assert decision.effect == "unchanged", status
-        assert decision.after.verified_at == T0 + DAY
+        assert decision.after.verified_at == before.verified_at == T0
+        assert decision.after.status_as_of == before.status_as_of
+        assert decision.after.last_answer_at == before.last_answer_at
+
+
+def test_an_undated_active_answer_never_turns_a_stale_confirmation_green():
+    """Active, but last confirmed 40 days ago (amber): an undated export whose file is
+    "modified" today agrees, and the practitioner stays amber, never "confirmed today"."""
+    stale = believed(ok("ACTIVE", at=T0 - 40 * DAY))
+    decision = decide(stale, undated(ok("ACTIVE", at=T0)), POLICY, now=T0)
+    assert decision.effect == "unchanged"
+    assert decision.after.verified_at == T0 - 40 * DAY
+    judged = verdict(decision.after, now=T0, max_age_=POLICY.verification_max_age)
+    assert not judged.verified and judged.tone == "stale"
 
 
 def test_an_undated_answer_records_adverse_news():

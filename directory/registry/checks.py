@@ -23,7 +23,7 @@ decisions with Core statements, so both paths share one set of rules.
 An undated answer (a snapshot imported without ``--as-of``, dated by its file's modification
 time) counts as older than any answer when it would lift an adverse or pending status
 (``_would_lift``), and so changes nothing: it can add a registration, confirm one that
-agrees, and record adverse news, never more.
+agrees (without making its confirmation any younger), and record adverse news, never more.
 """
 
 from __future__ import annotations
@@ -233,6 +233,13 @@ def decide(
             clear_rows = True
         else:
             effect = "pending_not_found"
+
+    if result.undated and effect == "unchanged" and not first_answer:
+        # An undated snapshot that agrees is in the history, but its date is only an upper
+        # bound (a copied file is "modified" when copied): it makes no confirmation younger
+        # and moves no answer's time, so a stale registration stays amber.
+        for name in ("verified_at", "status_as_of", "last_answer_at"):
+            changes[name] = getattr(belief, name)
 
     if before is None and effect in ("changed", "unchanged"):
         effect = "created"
