@@ -45,8 +45,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from directory import models  # noqa: F401  (every model registered with the metadata)
     from directory.registry.cli import registry_group
-    from directory.web import web
+    from directory.web import hygiene, web
 
+    hygiene.init_app(app)  # before any route: bounded <int:> ids, NUL characters refused
     app.register_blueprint(web)
     app.cli.add_command(registry_group())
 
