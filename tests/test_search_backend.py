@@ -426,7 +426,7 @@ def test_an_index_that_followed_many_changes_answers_like_a_fresh_one(app, direc
     db.session.commit()
     register_says("MP0910004", at=NOW - timedelta(hours=1))  # stale -> verified
     db.session.commit()
-    register_says("MP0910012", surname="Aaronsample")  # first by name now
+    register_says("MP0910012", at=NOW, surname="Aaronsample")  # first by name now
     db.session.commit()
     acne = db.session.scalar(db.select(Service).where(Service.slug == "acne"))
     clinic = db.session.scalar(db.select(Clinic).where(Clinic.slug == "harbour-skin"))

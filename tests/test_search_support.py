@@ -189,7 +189,9 @@ def register_says(
 ) -> None:
     """The register answers for ``number`` through the one write path (``record_check``):
     the practitioner's current names and place with ``facts`` changed, and ``raw_status``.
-    Not committed (the caller commits, as a job would)."""
+    Not committed (the caller commits, as a job would). ``at`` defaults to the real now: a
+    test that searches ``now=NOW`` passes ``at=NOW`` (a confirmation more than
+    ``CLOCK_SKEW`` after the search's moment counts as from the future)."""
     practitioner = db.session.scalar(
         db.select(Practitioner).where(Practitioner.registration_number == number)
     )
