@@ -150,6 +150,12 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="write the snapshot and database here")
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument(
+        "--as-of",
+        default=None,
+        help="pass --as-of DATE to the import (default: none, as an operator's plain "
+        "`flask registry import PATH`: the snapshot is undated)",
+    )
+    parser.add_argument(
         "--workers", type=int, nargs="+", default=[1, 2], help="worker counts to measure"
     )
     args = parser.parse_args()
@@ -184,8 +190,7 @@ def main() -> None:
                 "registry",
                 "import",
                 str(snapshot),
-                "--as-of",
-                "2024-03-01",
+                *(["--as-of", args.as_of] if args.as_of else []),
                 "--json",
                 "--batch-size",
                 str(args.batch_size),
