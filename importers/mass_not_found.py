@@ -36,7 +36,7 @@ from collections import deque
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from directory.registry.lookups import LookupResult
@@ -155,7 +155,8 @@ def recent_answers(session: Session, window: int = WINDOW) -> list[bool]:
     not-found). They are the look-ups of registrations the register had confirmed: a
     not-found that marked one pending, or that moved one (pending before) to not found; a
     not-found the guard withheld (recorded as a failure, ``WITHHELD``); an answer with rows
-    for a registration already held (effect ``unchanged`` or ``changed``)."""
+    for a registration already held (effect ``unchanged`` or ``changed``). A snapshot's rows
+    (source ``snapshot:...``) are a file's content, not the register's answers: not counted."""
     check = aliased(VerificationCheck)
     earlier = aliased(VerificationCheck)
     was_pending = exists(
@@ -179,6 +180,9 @@ def recent_answers(session: Session, window: int = WINDOW) -> list[bool]:
         ),
     )
     rows = session.execute(
-        select(missed).where(counted).order_by(check.id.desc()).limit(window)
+        select(missed)
+        .where(counted, not_(check.source.startswith("snapshot:")))
+        .order_by(check.id.desc())
+        .limit(window)
     ).scalars()
     return [bool(miss) for miss in reversed(list(rows))]
