@@ -33,7 +33,7 @@ from directory.registry.recording import apply_answer
 from directory.registry.statuses import PATIENT_MEANING, Outcome, Status
 from directory.registry.verification import verdict
 from directory.util.clock import utcnow
-from importers.mass_not_found import MassNotFoundGuard, previously_confirmed
+from importers.mass_not_found import MassNotFoundGuard, previously_confirmed, recent_answers
 from importers.politeness.asking import Asker, Politeness, RegisterAskedToWait
 from importers.politeness.budget import BudgetUnavailable
 from importers.snapshot_import import BatchFailed, Note, SnapshotImporter
@@ -374,6 +374,7 @@ def verify_command(
     policy = RegistryPolicy.from_config(config)
     source = source_for_app(current_app)
     guard: MassNotFoundGuard[_Held] = MassNotFoundGuard(accept=accept_mass_not_found)
+    guard.seed(recent_answers(db.session, guard.window))  # what earlier runs saw
     exit_code = 0
 
     def report(line: dict[str, Any]) -> None:

@@ -6,6 +6,10 @@ adding a practitioner): the configured register, through the one politeness stac
 look-up retries at most once (``INTERACTIVE_ATTEMPTS``) and never waits out a Retry-After
 longer than ``INTERACTIVE_RETRY_AFTER_MAX`` seconds; it still waits for the register
 budget every process and host shares (``HPCSA_MAX_RATE``), and its 429s slow them all.
+
+A not-found for a registration the register had confirmed is judged by the mass not-found
+guard, started from the history like every run's: when it trips, the answer comes back as
+the guard's failure, so it is recorded as a failed look-up and moves nothing.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from flask import Flask
+from sqlalchemy import select
 
 from directory.extensions import db
 from directory.registry.lookups import LookupResult
+from directory.registry.models import Practitioner
 from directory.registry.statuses import Outcome
+from importers.mass_not_found import MassNotFoundGuard, previously_confirmed, recent_answers
 from importers.politeness.asking import Asker, Politeness
 from importers.politeness.budget import BudgetUnavailable
 from importers.sources import source_for_app
@@ -41,7 +48,7 @@ def politely_for(app: Flask):
         asker = Asker(replace(politeness, retry=retry), politeness.store(lambda: db.engine))
         source = source_for_app(app)
         try:
-            return asker.look_up(lambda: source.lookup(number)).result
+            return _judged(number, asker.look_up(lambda: source.lookup(number)).result)
         except BudgetUnavailable as exc:
             return LookupResult(
                 number,
@@ -54,3 +61,21 @@ def politely_for(app: Flask):
             source.close()
 
     return look_up
+
+
+def _judged(number: str, result: LookupResult) -> LookupResult:
+    """``result``, or the guard's failure when it is a not-found for a registration the
+    register had confirmed and the answers before it show the register answering "no rows"
+    for many such numbers."""
+    says_not_found = result.outcome is Outcome.NOT_FOUND or (
+        result.outcome is Outcome.OK and not result.rows
+    )
+    if not says_not_found:
+        return result
+    held = db.session.scalar(select(Practitioner).where(Practitioner.registration_number == number))
+    if held is None or not previously_confirmed(held):
+        return result
+    guard: MassNotFoundGuard[LookupResult] = MassNotFoundGuard()
+    guard.seed(recent_answers(db.session, guard.window))
+    guard.not_found(result)
+    return guard.as_failure(result) if guard.tripped else result

@@ -9,7 +9,14 @@ all as not found, delete their category rows and notify every clinic.
 The rule (used by ``flask registry recheck`` and ``flask registry verify`` alike): among
 the last ``window`` look-ups of registrations the register had confirmed (its rules' view:
 ``verified_at`` set and the status not ``not_found``), more than ``limit`` answered
-not-found trips the guard. Defaults: more than 10 of the last 20.
+not-found trips the guard. Defaults: more than 10 of the last 20. Only a not-found trips
+it: an answer with rows never does, so a healthy register recovers by answering.
+
+The window outlives a run: every run (a recheck, ``verify``, a clinic's live look-up) starts
+with it filled from the history (``recent_answers``: the last ``window`` answers that count,
+newest first in ``verification_checks``). So a run too short to see eleven not-founds by
+itself (a small directory, a frequent cron, ``verify`` one number at a time) still trips
+when the runs before it saw the pattern.
 
 So that nothing happens before the guard could have seen the pattern, a not-found for a
 previously confirmed registration is *held*, not applied: it is released (applied through
@@ -26,17 +33,23 @@ An operator who knows the register really removed many numbers passes ``accept=T
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import and_, exists, not_, or_, select
+from sqlalchemy.orm import Session, aliased
+
 from directory.registry.lookups import LookupResult
+from directory.registry.models import VerificationCheck
 from directory.registry.statuses import Outcome, Status
 
 T = TypeVar("T")
 
 WINDOW = 20
 LIMIT = 10
+
+# How a withheld not-found's failure begins (``as_failure``): the history finds them by it.
+WITHHELD = "answered not-found, not applied:"
 
 
 def previously_confirmed(row: Any) -> bool:
@@ -65,13 +78,11 @@ class MassNotFoundGuard(Generic[T]):
         self._seen = 0  # confirmed look-ups counted so far
         self._held: deque[tuple[int, T]] = deque()  # (the look-up's position, item)
 
-    @classmethod
-    def from_config(cls, config: Mapping, *, accept: bool = False) -> MassNotFoundGuard:
-        return cls(
-            window=int(config.get("REGISTER_NOT_FOUND_WINDOW", WINDOW)),
-            limit=int(config.get("REGISTER_NOT_FOUND_LIMIT", LIMIT)),
-            accept=accept,
-        )
+    def seed(self, answers: list[bool]) -> MassNotFoundGuard[T]:
+        """Start from earlier runs' answers (oldest first, True: a not-found), as
+        ``recent_answers`` reads them. Seeding never trips the guard: the next not-found may."""
+        self._recent.extend(answers)
+        return self
 
     @property
     def tripped(self) -> bool:
@@ -101,7 +112,7 @@ class MassNotFoundGuard(Generic[T]):
         self._recent.append(not_found)
         self._seen += 1
         misses = sum(self._recent)
-        if not self.tripped and misses > self.limit:
+        if not_found and not self.tripped and misses > self.limit:
             self.reason = (
                 f"the register answered not-found for {misses} of the last "
                 f"{len(self._recent)} registrations it had confirmed"
@@ -134,6 +145,44 @@ class MassNotFoundGuard(Generic[T]):
             outcome=Outcome.ERROR,
             rows=(),
             transient=False,
-            error=f"answered not-found, not applied: {self.reason} (a register fault; "
+            error=f"{WITHHELD} {self.reason} (a register fault; "
             "--accept-mass-not-found applies such answers)",
         )
+
+
+def recent_answers(session: Session, window: int = WINDOW) -> list[bool]:
+    """The last ``window`` answers the guard counts, from the history, oldest first (True: a
+    not-found). They are the look-ups of registrations the register had confirmed: a
+    not-found that marked one pending, or that moved one (pending before) to not found; a
+    not-found the guard withheld (recorded as a failure, ``WITHHELD``); an answer with rows
+    for a registration already held (effect ``unchanged`` or ``changed``). A snapshot's rows
+    (source ``snapshot:...``) are a file's content, not the register's answers: not counted."""
+    check = aliased(VerificationCheck)
+    earlier = aliased(VerificationCheck)
+    was_pending = exists(
+        select(earlier.id).where(
+            earlier.practitioner_id == check.practitioner_id,
+            earlier.id < check.id,
+            earlier.effect == "pending_not_found",
+        )
+    )
+    missed = or_(
+        check.effect == "pending_not_found",
+        and_(check.outcome == Outcome.ERROR.value, check.error.startswith(WITHHELD)),
+        and_(check.effect == "changed", check.status == Status.NOT_FOUND.value, was_pending),
+    )
+    counted = or_(
+        missed,
+        and_(
+            check.outcome == Outcome.OK.value,
+            check.effect.in_(("unchanged", "changed")),
+            check.status != Status.NOT_FOUND.value,
+        ),
+    )
+    rows = session.execute(
+        select(missed)
+        .where(counted, not_(check.source.startswith("snapshot:")))
+        .order_by(check.id.desc())
+        .limit(window)
+    ).scalars()
+    return [bool(miss) for miss in reversed(list(rows))]

@@ -17,7 +17,8 @@ The shape of a run (all in one asyncio loop, database work on one worker thread)
 * a not-found for a registration the register had confirmed is first held by the
   ``MassNotFoundGuard`` (its lease kept): applied once the guard has seen enough later
   answers to know the register is not answering "no rows" for everything, or recorded as
-  a failure when it has (the breaker opens with that reason);
+  a failure when it has (the breaker opens with that reason); the guard starts from the
+  answers earlier runs recorded, so a short run still sees the pattern;
 * after a commit that changed a status, the notifications outbox is asked to deliver
   (``directory.notifications.deliver_pending``, when that package is present) on a
   separate thread; a failure there is logged and never fails the run. The search index
@@ -59,7 +60,7 @@ from directory.registry.recording import apply_answer
 from directory.registry.statuses import Outcome
 from directory.util.clock import utcnow
 from directory.util.durations import parse_duration
-from importers.mass_not_found import MassNotFoundGuard, previously_confirmed
+from importers.mass_not_found import MassNotFoundGuard, previously_confirmed, recent_answers
 from importers.politeness.asking import AsyncAsker, Politeness
 from importers.politeness.retry import Attempted, with_retries
 from importers.recheck.breaker import CircuitBreaker
@@ -341,13 +342,14 @@ class RecheckRun:
             options.breaker_consecutive, options.breaker_window, options.breaker_ratio
         )
         # Used on the event loop only (never on the database thread, whose work may be
-        # retried when the database is busy).
+        # retried when the database is busy). It starts from the answers earlier runs saw.
         self.guard: MassNotFoundGuard[Pending] = MassNotFoundGuard(
             accept=options.accept_mass_not_found
         )
         self.politeness = options.politeness or Politeness.from_config(app.config)
         with app.app_context():
             engine = db.engine
+            self.guard.seed(recent_answers(db.session, self.guard.window))
         self.asker = AsyncAsker(
             self.politeness, self.politeness.store(lambda: engine), rate=options.rate
         )
