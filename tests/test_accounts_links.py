@@ -74,7 +74,7 @@ def test_a_claim_link_goes_only_to_the_clinics_address_on_record(app, client, un
         assert "clinic.claim_requested" in actions and "clinic.claim" in actions
     # the link works once
     again = app.test_client().get(link)
-    assert again.status_code == 400 and "already been claimed" in again.get_data(as_text=True)
+    assert again.status_code == 400 and "already been used" in again.get_data(as_text=True)
     tampered = app.test_client().get(link[:-3] + "abc")
     assert tampered.status_code == 400
 
@@ -276,3 +276,126 @@ def test_a_site_admin_rejects_a_held_listing_and_reads_any_clinics_audit_log(app
     assert accounts.site_admin in log and accounts.other_admin in log
     # and a clinic user cannot read another clinic's log
     assert clinic_user.get("/account/clinics/sample-skin/audit").status_code == 404
+
+
+# --- invitation and claim links are single-use and revocable (issued_links) ----------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_app(request):
+    """The app on SQLite, then on PostgreSQL: the link rules are database rules."""
+    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")
+
+
+def invite(app, accounts, address: str) -> tuple[str, str]:
+    """The clinic admin invites ``address``; returns (the emailed link, the admin's CSRF)."""
+    admin = app.test_client()
+    token = sign_in(admin, accounts.admin)
+    response = admin.post(
+        "/account/clinics/sample-skin/users",
+        data={"csrf_token": token, "email": address, "role": "clinic_staff"},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    sent = [m for m in mails(app) if m["To"] == address]
+    return link_in(sent[-1], "/account/invitation/"), admin
+
+
+def post_password(client, path: str):
+    """Posts a password to a link page, with a valid CSRF token of this client's session."""
+    token = csrf_of(client.get("/account/login").get_data(as_text=True))
+    return client.post(
+        path, data={"csrf_token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
+
+
+def user_id(app, address: str) -> int | None:
+    with app.app_context():
+        return db.session.scalar(db.select(User.id).where(User.email == address))
+
+
+def test_an_invitation_works_once_and_not_again_after_the_account_is_removed(any_app):
+    app = any_app
+    accounts = populate(app)
+    link, admin = invite(app, accounts, "temp.nurse@sample-skin.example")
+    assert choose_password(app.test_client(), link).status_code == 302  # works once
+    removed_id = user_id(app, "temp.nurse@sample-skin.example")
+    token = csrf_of(admin.get("/account/clinics/sample-skin/users").get_data(as_text=True))
+    removed = admin.post(
+        f"/account/clinics/sample-skin/users/{removed_id}/remove", data={"csrf_token": token}
+    )
+    assert removed.status_code == 302
+    assert user_id(app, "temp.nurse@sample-skin.example") is None
+
+    # the removed person still has the email: the link must not let them back in
+    again = app.test_client()
+    page = again.get(link)
+    assert page.status_code == 400 and "already been used" in page.get_data(as_text=True)
+    assert post_password(again, link).status_code == 400
+    assert user_id(app, "temp.nurse@sample-skin.example") is None
+
+
+def test_removing_a_user_cancels_their_unused_invitation_and_an_admin_can_cancel_one(any_app):
+    app = any_app
+    accounts = populate(app)
+    # a second invitation to someone who already joined once, then left
+    first, admin = invite(app, accounts, "locum@sample-skin.example")
+    assert choose_password(app.test_client(), first).status_code == 302
+    # an invitation cancelled from the users page no longer works
+    pending, admin = invite(app, accounts, "typo@sample-skin.exmaple")
+    page = admin.get("/account/clinics/sample-skin/users").get_data(as_text=True)
+    assert "Cancel the invitation to typo@sample-skin.exmaple" in page
+    cancel = re.search(r'action="(/account/clinics/sample-skin/invitations/[^"]+/cancel)"', page)
+    assert cancel, page
+    assert admin.post(cancel.group(1), data={"csrf_token": csrf_of(page)}).status_code == 302
+    refused = app.test_client().get(pending)
+    assert refused.status_code == 400 and "cancelled" in refused.get_data(as_text=True)
+    assert post_password(app.test_client(), pending).status_code == 400
+    assert user_id(app, "typo@sample-skin.exmaple") is None
+    with app.app_context():
+        actions = db.session.scalars(db.select(AuditEntry.action)).all()
+        assert "user.invite_cancel" in actions
+
+
+def test_an_invitation_to_a_suspended_clinic_is_refused(any_app):
+    app = any_app
+    accounts = populate(app)
+    link, _ = invite(app, accounts, "new.nurse@sample-skin.example")
+    site = app.test_client()
+    token = sign_in(site, accounts.site_admin)
+    site.post("/account/clinics/sample-skin/suspend", data={"csrf_token": token, "reason": "x"})
+    refused = app.test_client().get(link)
+    assert refused.status_code == 400 and "suspended" in refused.get_data(as_text=True)
+    assert user_id(app, "new.nurse@sample-skin.example") is None
+
+
+def test_a_claim_link_works_once_and_not_again_after_the_admin_is_deleted(any_app):
+    app = any_app
+    populate(app, users=False)
+    client = app.test_client()
+    token = csrf_of(client.get("/clinics/sample-skin/claim").get_data(as_text=True))
+    assert client.post("/clinics/sample-skin/claim", data={"csrf_token": token}).status_code == 200
+    link = link_in(mails(app)[0], "/account/claim/")
+    assert choose_password(app.test_client(), link).status_code == 302  # works once
+    first_admin = "front-desk@sample-skin.example"
+    assert user_id(app, first_admin) is not None
+
+    # a site admin creates an account and removes the clinic's first admin
+    with app.app_context():
+        from directory.accounts import services as svc
+
+        svc.create_user(db.session, "site@directory.example", PASSWORD, "site_admin")
+        db.session.commit()
+    site = app.test_client()
+    token = sign_in(site, "site@directory.example")
+    removed = site.post(
+        f"/account/clinics/sample-skin/users/{user_id(app, first_admin)}/remove",
+        data={"csrf_token": token},
+    )
+    assert removed.status_code == 302 and user_id(app, first_admin) is None
+
+    # the old claim link must not make a new admin
+    again = app.test_client()
+    page = again.get(link)
+    assert page.status_code == 400 and "already been used" in page.get_data(as_text=True)
+    assert post_password(again, link).status_code == 400
+    assert user_id(app, first_admin) is None

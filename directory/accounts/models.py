@@ -141,3 +141,19 @@ class ClinicSuspension(db.Model):
     listings: Mapped[list[dict]] = mapped_column(JSON, default=list)
 
     clinic: Mapped[Clinic] = relationship()
+
+
+class IssuedLink(db.Model):
+    """An invitation or claim link that was sent: its random id travels in the signed token,
+    so the link works only while this row is neither used nor revoked (one use, cancellable)."""
+
+    __tablename__ = "issued_links"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random, in the token
+    purpose: Mapped[str] = mapped_column(String(10))  # "invite" or "claim"
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -27,11 +27,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from directory.accounts import links
 from directory.accounts.models import (
     ApiToken,
     AuditEntry,
     ClinicSuspension,
     HeldListing,
+    IssuedLink,
     Role,
     User,
 )
@@ -298,7 +300,22 @@ def remove_user(session: Session, actor: Actor, clinic: Clinic, user_id: int) ->
         target=user.email,
         before={"email": user.email, "role": user.role},
     )
+    # an invitation still waiting for this address is cancelled with the account
+    links.revoke(session, "invite", clinic.id, user.email)
     session.delete(user)
+
+
+def cancel_invitation(session: Session, actor: Actor, clinic: Clinic, link_id: str) -> str:
+    """Cancels one unused invitation of the clinic; returns the address it was sent to."""
+    require_manage(actor, clinic)
+    row = session.get(IssuedLink, link_id)
+    if row is None or row.purpose != "invite" or row.clinic_id != clinic.id:
+        raise NotFound("There is no such invitation at this clinic.")
+    if row.used_at is not None or row.revoked_at is not None:
+        raise Invalid({"invitation": "this invitation is already used or cancelled"})
+    row.revoked_at = utcnow()
+    audit(session, actor, "user.invite_cancel", clinic=clinic, target=row.email)
+    return row.email
 
 
 # --- clinics -----------------------------------------------------------------------------

@@ -402,7 +402,7 @@ def users(slug: str):
             email = svc.normalise_email(form.email.data)
             if svc.user_by_email(db.session, email) is not None:
                 raise svc.Invalid({"email": f"{email} already has an account"})
-            token = links.make("invite", {"c": found.id, "e": email, "r": form.role.data})
+            token = links.issue(db.session, "invite", found, email, form.role.data)
             sent = mail.send(
                 email,
                 f"You are invited to manage {found.name} in the HPCSA practitioner directory",
@@ -433,6 +433,7 @@ def users(slug: str):
         clinic=found,
         form=form,
         users=svc.clinic_users(db.session, found),
+        invitations=links.pending(db.session, "invite", found.id),
         action=forms.ActionForm(),
         errors=errors,
     ), status
@@ -448,6 +449,22 @@ def remove_user(slug: str, user_id: int):
         svc.remove_user(db.session, actor(), found, user_id)
         db.session.commit()
         flash("The account is removed.")
+    except svc.AccountError as exc:
+        db.session.rollback()
+        abort(exc.status, description=exc.message)
+    return redirect(url_for("accounts.users", slug=found.slug))
+
+
+@accounts.post("/account/clinics/<slug>/invitations/<link_id>/cancel")
+@login_required
+def cancel_invitation(slug: str, link_id: str):
+    found = _manageable(slug)
+    if not forms.ActionForm().validate():
+        abort(400, description="The form had expired. Reload the page and try again.")
+    try:
+        email = svc.cancel_invitation(db.session, actor(), found, link_id)
+        db.session.commit()
+        flash(f"The invitation to {email} is cancelled: its link no longer works.")
     except svc.AccountError as exc:
         db.session.rollback()
         abort(exc.status, description=exc.message)
@@ -472,10 +489,12 @@ def _read_password(form) -> str:
 @accounts.route("/account/invitation/<token>", methods=["GET", "POST"])
 def accept_invitation(token: str):
     try:
-        payload = links.read("invite", token)
-        found = db.session.get(Clinic, payload.get("c"))
-        if found is None or svc.user_by_email(db.session, payload.get("e", "")) is not None:
+        issued = links.issued(db.session, "invite", links.read("invite", token))
+        found = db.session.get(Clinic, issued.clinic_id)
+        if found is None or svc.user_by_email(db.session, issued.email) is not None:
             raise links.LinkInvalid("This invitation has already been used.")
+        if svc.suspension_of(found) is not None:
+            raise links.LinkInvalid(f"{found.name} is suspended: this invitation cannot be used.")
     except links.LinkInvalid as exc:
         return render_template("accounts/message.html", title="Invitation", text=str(exc)), 400
     form = forms.PasswordForm()
@@ -485,21 +504,25 @@ def accept_invitation(token: str):
         try:
             user = svc.create_user(
                 db.session,
-                payload["e"],
+                issued.email,
                 _read_password(form),
-                payload.get("r", Role.CLINIC_STAFF.value),
+                issued.role or Role.CLINIC_STAFF.value,
                 found,
                 actor=svc.Actor(),
             )
+            links.mark_used(db.session, issued)
             db.session.commit()
         except svc.Invalid as exc:
             db.session.rollback()
             return _password_page("Accept the invitation", form, exc.errors, 422)
+        except links.LinkInvalid as exc:
+            db.session.rollback()
+            return render_template("accounts/message.html", title="Invitation", text=str(exc)), 400
         session.clear()
         session.permanent = True
         login_user(user)
         return redirect(url_for("accounts.home"))
-    return _password_page("Accept the invitation", form, {}, email=payload.get("e"))
+    return _password_page("Accept the invitation", form, {}, email=issued.email)
 
 
 @accounts.route("/account/reset", methods=["GET", "POST"])
@@ -576,7 +599,7 @@ def claim_start(slug: str):
         key = ("claim", str(found.id))
         if not limiter.hit(parse(current_app.config["LOGIN_LIMIT_PER_ACCOUNT"]), *key):
             return render_template("accounts/message.html", title="Claim", text=THROTTLED), 429
-        token = links.make("claim", {"c": found.id, "e": found.email})
+        token = links.issue(db.session, "claim", found, found.email)
         sent = mail.send(
             found.email,
             f"Is {found.name} your clinic? Confirm to manage its listings",
@@ -608,12 +631,14 @@ def claim_start(slug: str):
 @accounts.route("/account/claim/<token>", methods=["GET", "POST"])
 def claim_finish(token: str):
     try:
-        payload = links.read("claim", token)
-        found = db.session.get(Clinic, payload.get("c"))
-        if found is None or found.email != payload.get("e"):
+        issued = links.issued(db.session, "claim", links.read("claim", token))
+        found = db.session.get(Clinic, issued.clinic_id)
+        if found is None or found.email != issued.email:
             raise links.LinkInvalid("This link no longer matches the clinic's address on record.")
         if svc.count_admins(db.session, found) > 0:
             raise links.LinkInvalid("This clinic has already been claimed: ask its admin.")
+        if svc.suspension_of(found) is not None:
+            raise links.LinkInvalid(f"{found.name} is suspended: this link cannot be used.")
     except links.LinkInvalid as exc:
         return render_template("accounts/message.html", title="Claim", text=str(exc)), 400
     form = forms.PasswordForm()
@@ -637,10 +662,14 @@ def claim_finish(token: str):
                 target=found.slug,
                 after={"admin": user.email},
             )
+            links.mark_used(db.session, issued)
             db.session.commit()
         except svc.Invalid as exc:
             db.session.rollback()
             return _password_page("Claim " + found.name, form, exc.errors, 422)
+        except links.LinkInvalid as exc:
+            db.session.rollback()
+            return render_template("accounts/message.html", title="Claim", text=str(exc)), 400
         session.clear()
         session.permanent = True
         login_user(user)
