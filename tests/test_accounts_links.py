@@ -337,9 +337,23 @@ def test_an_invitation_works_once_and_not_again_after_the_account_is_removed(any
 def test_removing_a_user_cancels_their_unused_invitation_and_an_admin_can_cancel_one(any_app):
     app = any_app
     accounts = populate(app)
-    # a second invitation to someone who already joined once, then left
-    first, admin = invite(app, accounts, "locum@sample-skin.example")
+    # two invitations to one locum (the first email looked lost); they join with the first
+    first, _ = invite(app, accounts, "locum@sample-skin.example")
+    second, admin = invite(app, accounts, "locum@sample-skin.example")
+    assert first != second
     assert choose_password(app.test_client(), first).status_code == 302
+    page = admin.get("/account/clinics/sample-skin/users").get_data(as_text=True)
+    locum = user_id(app, "locum@sample-skin.example")
+    assert (
+        admin.post(
+            f"/account/clinics/sample-skin/users/{locum}/remove", data={"csrf_token": csrf_of(page)}
+        ).status_code
+        == 302
+    )
+    # removing the locum cancels the second invitation too: it does not let them back in
+    assert app.test_client().get(second).status_code == 400
+    assert post_password(app.test_client(), second).status_code == 400
+    assert user_id(app, "locum@sample-skin.example") is None
     # an invitation cancelled from the users page no longer works
     pending, admin = invite(app, accounts, "typo@sample-skin.exmaple")
     page = admin.get("/account/clinics/sample-skin/users").get_data(as_text=True)
