@@ -210,6 +210,56 @@ def test_a_name_that_does_not_match_the_register_is_held_until_a_site_admin_appr
     assert "DP0000201" in search_numbers(app, clinic="sample-skin")
 
 
+HELD_NAMES = [
+    ("MP0000105", "Anna"),  # ANNA PLACEHOLDER FICTIONAL-SMITH: a forename alone
+    ("DP0000201", "Dr Mock"),  # JOHAN MOCK FICTIONAL-BOTHA: a title and a middle name
+    ("PRC0000401", "Carl Sample Fictional-Petersen Someone Totally Different"),
+    ("MP0000105", "Anna Fictional-Smith Jones"),  # one extra word is enough
+    ("MP0000105", "Anna Smith"),  # half a double-barrelled surname
+    ("MP0000105", "Dr Fictional-Smith"),  # the surname with no forename or initial
+]
+
+
+@pytest.mark.parametrize(("number", "name"), HELD_NAMES)
+def test_a_name_that_only_shares_some_words_with_the_register_is_held(app, accounts, number, name):
+    """Reviewer's reproduction: these were listed at once, since one name's words were a
+    subset of the other's; each must wait for a site admin and stay out of public search."""
+    client = app.test_client()
+    token = sign_in(client, accounts.admin)
+    response = add(client, token, registration_number=number, name=name, services="Mesotherapy")
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert "not public until approved" in client.get(response.location).get_data(as_text=True)
+    with app.app_context():
+        held = db.session.scalars(db.select(HeldListing)).all()
+        assert [(h.registration_number, h.name_given, h.state) for h in held] == [
+            (number, name, "held")
+        ]
+        assert db.session.scalar(db.select(db.func.count(Listing.id))) == 2
+    assert number not in search_numbers(app, clinic="sample-skin")
+
+
+LISTED_NAMES = [
+    ("MP0000105", "Dr A. Placeholder Fictional-Smith"),
+    ("MP0000105", "anna fictional smith"),
+    ("MP0000105", "Anna Placeholder-Fictional Smith"),
+    ("MP0000105", "Prof. \u00c1nna Fictional-Smyth"),  # an accent and a typo
+    ("MP0000105", "FICTIONAL-SMITH, AP"),  # surname first, initials
+    ("DP0000201", "Mock Fictional-Botha"),  # the name the practitioner goes by
+]
+
+
+@pytest.mark.parametrize(("number", "name"), LISTED_NAMES)
+def test_the_register_name_written_differently_is_listed_at_once(app, accounts, number, name):
+    client = app.test_client()
+    token = sign_in(client, accounts.admin)
+    response = add(client, token, registration_number=number, name=name, services="Mesotherapy")
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert "is listed" in client.get(response.location).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(HeldListing.id))) == 0
+    assert number in search_numbers(app, clinic="sample-skin", service="mesotherapy")
+
+
 def client_public(app) -> str:
     return app.test_client().get("/clinics/sample-skin").get_data(as_text=True)
 

@@ -40,6 +40,22 @@ def test_held_listing_and_approval_on_postgresql(pg_app, accounts):
     )
 
 
+@pytest.mark.parametrize(("number", "name"), pages.HELD_NAMES[:3])
+def test_names_sharing_only_some_words_are_held_on_postgresql(pg_app, accounts, number, name):
+    pages.test_a_name_that_only_shares_some_words_with_the_register_is_held(
+        pg_app, accounts, number, name
+    )
+
+
+@pytest.mark.parametrize(("number", "name"), pages.LISTED_NAMES[:3])
+def test_register_names_written_differently_are_listed_on_postgresql(
+    pg_app, accounts, number, name
+):
+    pages.test_the_register_name_written_differently_is_listed_at_once(
+        pg_app, accounts, number, name
+    )
+
+
 def test_editing_and_removing_on_postgresql(pg_app, accounts):
     pages.test_editing_and_removing_a_listing_carry_its_version(
         pg_app, pg_app.test_client(), accounts

@@ -454,21 +454,55 @@ def _validated(rules: ListingRules, raw: dict[str, Any]):
         raise Invalid({exc.field: exc.reason}) from exc
 
 
-def _comparable_name(text: str) -> str:
+_TITLES = frozenset({"dr", "doctor", "prof", "professor", "mr", "mrs", "ms", "miss", "mx"})
+
+
+def _name_words(text: str) -> list[str]:
+    """Lower-case words without accents, punctuation or titles: "Dr Zoë O'Neil" -> zoe o neil."""
     decomposed = unicodedata.normalize("NFKD", text or "")
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-    words = re.findall(r"[a-z0-9]+", plain)
-    titles = {"dr", "doctor", "prof", "professor", "mr", "mrs", "ms", "miss", "mx"}
-    return " ".join(word for word in words if word not in titles)
+    return [word for word in re.findall(r"[a-z0-9]+", plain) if word not in _TITLES]
 
 
 def name_match(given: str, practitioner: Practitioner) -> tuple[float, str]:
-    """How well the clinic's spelling matches the register's (0-100), and the register's."""
+    """How well the clinic's spelling matches the register's (0-100), and the register's.
+
+    Titles, case, accents and punctuation are ignored. The score is that of the weakest of:
+    - the register's surname: a run of typed words (no more than the register's surname has),
+      joined without spaces and compared with rapidfuzz's ratio, so "Fictional Smith" and
+      "Fictional-Smyth" match FICTIONAL-SMITH but "Smith" or "Fictional-Smith Jones" do not;
+    - a forename: at least one other typed word must be one of the register's forenames
+      (fuzzily) or their initial(s) ("A", "A.P.", "AP");
+    - every other typed word: each must be a forename or initial too, so a word the register
+      does not hold scores low and holds the listing for a site admin.
+    A name with no forename, or no surname, scores 0.
+    """
     register_name = " ".join(
         part for part in (practitioner.full_names, practitioner.surname) if part
     )
-    score = fuzz.token_set_ratio(_comparable_name(given), _comparable_name(register_name))
-    return float(score), register_name
+    words = _name_words(given)
+    forenames = _name_words(practitioner.full_names or "")
+    surname_words = _name_words(practitioner.surname or "")
+    surname = "".join(surname_words)
+    initials = "".join(name[0] for name in forenames)
+    if not words or not forenames or not surname:
+        return 0.0, register_name
+
+    def as_forename(word: str) -> float:
+        if len(word) <= len(initials) and word in initials:
+            return 100.0  # "a", or "ap" for Anna Placeholder
+        return max(fuzz.ratio(word, name) for name in forenames)
+
+    best = 0.0
+    for start in range(len(words)):
+        for end in range(start + 1, min(len(words), start + len(surname_words)) + 1):
+            rest = words[:start] + words[end:]
+            if not rest:
+                continue
+            # the weakest typed word decides; ``rest`` holds the forename(s) required
+            weakest = min(as_forename(word) for word in rest)
+            best = max(best, min(fuzz.ratio("".join(words[start:end]), surname), weakest))
+    return float(best), register_name
 
 
 def add_listing(
