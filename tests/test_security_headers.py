@@ -102,3 +102,14 @@ def test_trusted_hosts_refuse_other_hosts(app_config):
     client = app.test_client()
     assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
     assert client.get("/", headers={"Host": "directory.example"}).status_code == 200
+
+
+def test_account_pages_are_never_cached(app):
+    """A clinic's own pages (and the one page that shows a new token) stay out of caches."""
+    client = app.test_client()
+    for path in ("/account/login", "/account/reset", "/account/"):
+        response = client.get(path)
+        assert response.status_code in (200, 302, 404)
+        assert response.headers["Cache-Control"] == "private, no-store", path
+    public = client.get("/")
+    assert "no-store" not in public.headers.get("Cache-Control", "")

@@ -40,6 +40,14 @@ THROTTLED = (
 )
 
 
+@accounts.after_request
+def _never_cached(response):
+    """Account pages show a person's own data (and a new token, once): no cache keeps them."""
+    if request.path.startswith("/account"):
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 # --- helpers ------------------------------------------------------------------------------
 
 
