@@ -208,3 +208,16 @@ def test_with_redis_the_throttle_is_shared_by_every_worker(app_config, tmp_path)
         )
         answers.append(response.status_code)
     assert answers == [401] * 5 + [429]
+
+
+def test_a_stranger_asking_for_resets_never_locks_the_owner_out(client, accounts):
+    """Reset requests are throttled apart from sign-ins: five resets asked for someone's
+    address leave their own sign-in working."""
+    for _ in range(6):
+        token = csrf_of(client.get("/account/reset").get_data(as_text=True))
+        client.post("/account/reset", data={"email": accounts.admin, "csrf_token": token})
+    token = csrf_of(client.get("/account/login").get_data(as_text=True))
+    response = client.post(
+        "/account/login", data={"email": accounts.admin, "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]

@@ -95,11 +95,14 @@ def public_guard():
 # --- signing in and out -------------------------------------------------------------------
 
 
-def _throttle_keys(email: str) -> list[tuple[str, ...]]:
+def _throttle_keys(email: str, kind: str = "login") -> list[tuple[str, ...]]:
+    """The limits one attempt counts against: per account and per client address. Reset
+    requests (``kind="reset"``) count apart from sign-ins, so that a stranger asking for
+    resets never locks the owner out of signing in."""
     config = current_app.config
     return [
-        (config["LOGIN_LIMIT_PER_ACCOUNT"], "login-account", email.strip().lower()[:254]),
-        (config["LOGIN_LIMIT_PER_ADDRESS"], "login-address", request.remote_addr or "unknown"),
+        (config["LOGIN_LIMIT_PER_ACCOUNT"], f"{kind}-account", email.strip().lower()[:254]),
+        (config["LOGIN_LIMIT_PER_ADDRESS"], f"{kind}-address", request.remote_addr or "unknown"),
     ]
 
 
@@ -541,7 +544,7 @@ def reset_request():
             abort(400, description="The form had expired. Reload the page and try again.")
         email = (form.email.data or "").strip().lower()[:300]
         limiter = current_app.extensions[LIMITER].limiter
-        keys = _throttle_keys(email)
+        keys = _throttle_keys(email, "reset")
         if not all(limiter.test(parse(limit), *key) for limit, *key in keys):
             return render_template("accounts/message.html", title="Reset", text=THROTTLED), 429
         for limit, *key in keys:
