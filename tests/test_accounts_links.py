@@ -4,21 +4,25 @@ time-limited links through the mail transport), moderation, suspension, status e
 from __future__ import annotations
 
 import email
+import json
 import re
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
 
-from directory.accounts.models import AuditEntry, User
+from directory.accounts.models import AuditEntry, ClinicSuspension, HeldListing, User
 from directory.extensions import db
+from directory.listings.imports import ListingRules
+from directory.listings.models import Clinic, Listing
 from directory.notifications.models import NotificationOutbox
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
 from directory.registry.recording import record_check
 from directory.search import SearchQuery, get_search_backend
 from importers.sources.hpcsa import HpcsaClient
-from tests.accounts_support import PASSWORD, csrf_of, populate, sign_in
+from tests.accounts_support import CLINICS, PASSWORD, csrf_of, populate, sign_in
+from tests.test_accounts_clinic_pages import add
 
 NEW_PASSWORD = "a brand new password"
 
@@ -261,8 +265,6 @@ def test_a_site_admin_rejects_a_held_listing_and_reads_any_clinics_audit_log(app
     admin = app.test_client()
     admin_token = sign_in(admin, accounts.site_admin)
     with app.app_context():
-        from directory.accounts.models import HeldListing
-
         held_id = db.session.scalar(db.select(HeldListing.id))
     admin.post(f"/account/moderation/{held_id}/reject", data={"csrf_token": admin_token})
     assert "Nothing is waiting" in admin.get("/account/moderation").get_data(as_text=True)
@@ -413,3 +415,108 @@ def test_a_claim_link_works_once_and_not_again_after_the_admin_is_deleted(any_ap
     assert page.status_code == 400 and "already been used" in page.get_data(as_text=True)
     assert post_password(again, link).status_code == 400
     assert user_id(app, first_admin) is None
+
+
+def test_a_bulk_import_leaves_a_suspended_clinics_listings_aside(app, accounts, tmp_path):
+    admin = app.test_client()
+    token = sign_in(admin, accounts.site_admin)
+    admin.post("/account/clinics/sample-skin/suspend", data={"csrf_token": token, "reason": "x"})
+    # the nightly file names the suspended clinic (with a new listing) and another clinic
+    lines = [dict(record) for record in CLINICS]
+    lines[0] = {
+        **CLINICS[0],
+        "listings": [
+            *CLINICS[0]["listings"],
+            {"registration_number": "MP0000102", "services": ["mesotherapy"]},
+        ],
+    }
+    lines[1] = {
+        **CLINICS[1],
+        "listings": [{"registration_number": "MP0000102", "services": ["mesotherapy"]}],
+    }
+    path = tmp_path / "listings.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["directory", "import-listings", str(path)])
+    assert "clinic sample-skin is suspended: its line is not imported" in result.output
+    assert result.exit_code == 1  # the suspended clinic's line was not imported
+    assert search_numbers(app, "sample-skin") == set()
+    assert app.test_client().get("/clinics/sample-skin").status_code == 404
+    with app.app_context():  # the other clinic's line was imported all the same
+        other = db.session.scalar(
+            db.select(Listing).join(Clinic).where(Clinic.slug == "other-aesthetics")
+        )
+        assert [s.slug for s in other.services] == ["mesotherapy"]
+    restored = admin.post("/account/clinics/sample-skin/restore", data={"csrf_token": token})
+    assert restored.status_code == 302
+    assert search_numbers(app, "sample-skin") == {"MP0000101"}
+
+
+def test_restoring_a_clinic_with_a_listing_already_back_updates_it(app, accounts):
+    """A listing written while the clinic was suspended (by an import before the import
+    knew of suspensions) does not make the restore fail: the set-aside listing updates it."""
+    admin = app.test_client()
+    token = sign_in(admin, accounts.site_admin)
+    admin.post("/account/clinics/sample-skin/suspend", data={"csrf_token": token, "reason": "x"})
+    with app.app_context():
+        clinic = db.session.scalar(db.select(Clinic).where(Clinic.slug == "sample-skin"))
+        practitioner = db.session.scalar(
+            db.select(Practitioner).where(Practitioner.registration_number == "MP0000101")
+        )
+        rules = ListingRules(db.session)
+        item = rules.validate_listing(1, {"registration_number": "MP0000101", "services": ["prp"]})
+        rules.write_listing(clinic, practitioner, item, None)
+        db.session.commit()
+    restored = admin.post("/account/clinics/sample-skin/restore", data={"csrf_token": token})
+    assert restored.status_code == 302
+    assert search_numbers(app, "sample-skin") == {"MP0000101"}
+    with app.app_context():
+        listings = db.session.scalars(
+            db.select(Listing).join(Clinic).where(Clinic.slug == "sample-skin")
+        ).all()
+        assert [[s.slug for s in listing.services] for listing in listings] == [["mesotherapy"]]
+        assert db.session.scalar(db.select(ClinicSuspension)) is None
+
+
+def test_a_held_listing_of_a_suspended_clinic_cannot_be_approved_until_it_is_restored(
+    app, accounts
+):
+    clinic_user, admin = app.test_client(), app.test_client()
+    user_token = sign_in(clinic_user, accounts.admin)
+    add(
+        clinic_user,
+        user_token,
+        registration_number="DP0000201",
+        name="Jane Someone-Else",
+        services="Dermal fillers",
+    )
+    with app.app_context():
+        held_id = db.session.scalar(db.select(HeldListing.id))
+    token = sign_in(admin, accounts.site_admin)
+    admin.post("/account/clinics/sample-skin/suspend", data={"csrf_token": token, "reason": "x"})
+    refused = admin.post(
+        f"/account/moderation/{held_id}/approve",
+        data={"csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "this listing cannot be approved now" in refused.get_data(as_text=True)
+    assert search_numbers(app, "sample-skin") == set()
+    with app.app_context():
+        assert db.session.get(HeldListing, held_id).state == "held"
+        assert (
+            db.session.scalar(
+                db.select(db.func.count())
+                .select_from(Listing)
+                .join(Clinic)
+                .where(Clinic.slug == "sample-skin")
+            )
+            == 0
+        )
+    admin.post("/account/clinics/sample-skin/restore", data={"csrf_token": token})
+    admin.post(f"/account/moderation/{held_id}/approve", data={"csrf_token": token})
+    assert search_numbers(app, "sample-skin") == {"MP0000101", "DP0000201"}
+
+
+def search_numbers(app, clinic: str) -> set[str]:
+    with app.app_context():
+        query = SearchQuery(clinic=clinic, include_unverified=True)
+        return {h.registration_number for h in get_search_backend().search(query).hits}

@@ -96,3 +96,17 @@ def test_two_edits_of_one_profile_at_the_same_moment_one_is_refused(pg_app, acco
             second.close()
         clinic = db.session.scalar(db.select(Clinic).where(Clinic.slug == "sample-skin"))
         assert (clinic.city, clinic.name, clinic.version) == ("Paarl", "Sample Skin Clinic", 2)
+
+
+def test_an_import_leaves_a_suspended_clinic_aside_on_postgresql(pg_app, accounts, tmp_path):
+    links.test_a_bulk_import_leaves_a_suspended_clinics_listings_aside(pg_app, accounts, tmp_path)
+
+
+def test_restore_updates_a_listing_already_back_on_postgresql(pg_app, accounts):
+    links.test_restoring_a_clinic_with_a_listing_already_back_updates_it(pg_app, accounts)
+
+
+def test_no_approval_while_suspended_on_postgresql(pg_app, accounts):
+    links.test_a_held_listing_of_a_suspended_clinic_cannot_be_approved_until_it_is_restored(
+        pg_app, accounts
+    )

@@ -675,6 +675,14 @@ def decide_held(session: Session, actor: Actor, held_id: int, approve: bool) -> 
     if held is None or held.state != "held":
         raise NotFound("That listing is not waiting for review (someone may have decided it).")
     clinic = held.clinic
+    if approve and suspension_of(clinic) is not None:
+        raise Invalid(
+            {
+                "listing": f"{clinic.name} is suspended: its listings stay out of the "
+                "directory, so this listing cannot be approved now; decide it after the "
+                "clinic is restored"
+            }
+        )
     if approve:
         practitioner = session.scalar(
             select(Practitioner).where(Practitioner.registration_number == held.registration_number)
@@ -789,7 +797,14 @@ def restore_clinic(session: Session, actor: Actor, clinic: Clinic) -> int:
             item = rules.validate_listing(1, raw)
         except FieldError:
             continue
-        rules.write_listing(clinic, practitioner, item, None)
+        # a listing may be back already (written by an import before the import knew of
+        # suspensions): the set-aside listing updates it rather than adding a second one
+        existing = session.scalar(
+            select(Listing).where(
+                Listing.clinic_id == clinic.id, Listing.practitioner_id == practitioner.id
+            )
+        )
+        rules.write_listing(clinic, practitioner, item, existing)
         restored += 1
     session.delete(suspension)
     session.flush()

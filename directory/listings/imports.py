@@ -37,6 +37,7 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from directory.accounts.models import ClinicSuspension
 from directory.listings.models import Clinic, Listing, Service
 from directory.listings.places import canonical_province, provinces
 from directory.listings.vocabulary import (
@@ -430,6 +431,15 @@ class _Importer:
             self.problem(line, warning, severity="warning", clinic=slug, field="latitude")
         self.slug_lines[slug] = line
 
+        if self.is_suspended(slug):
+            self.reject_line(
+                line,
+                f"clinic {slug} is suspended: its line is not imported (its listings stay out "
+                "of the directory until a site admin restores it; import it again after that)",
+                listings=listing_count,
+                clinic=slug,
+            )
+            return
         parsed, rejected_numbers, unreadable = self.validate_listings(line, slug, raw_listings)
         clinic = self.upsert_clinic(values)
         kept = self.upsert_listings(line, clinic, parsed)
@@ -491,6 +501,16 @@ class _Importer:
 
     def validate_listing(self, position: int, raw: dict[str, Any]) -> _ParsedListing:
         return self.rules.validate_listing(position, raw)
+
+    def is_suspended(self, slug: str) -> bool:
+        """A suspended clinic's listings are set aside (``ClinicSuspension``) and only its
+        restore writes them back: an import must not put them into the directory before."""
+        found = self.session.scalar(
+            select(ClinicSuspension.clinic_id)
+            .join(Clinic, Clinic.id == ClinicSuspension.clinic_id)
+            .where(Clinic.slug == slug)
+        )
+        return found is not None
 
     def upsert_clinic(self, values: dict[str, Any]) -> Clinic:
         clinic = self.session.scalar(select(Clinic).where(Clinic.slug == values["slug"]))
