@@ -383,20 +383,32 @@ def tokens(slug: str):
     ), status
 
 
-@accounts.post("/account/clinics/<slug>/tokens/<int:token_id>/revoke")
-@login_required
-def revoke_token(slug: str, token_id: int):
+def _manage(slug: str, change, done: str, back: str):
+    """A clinic admin's one-button change (revoke a token, remove a user, cancel an
+    invitation): the form's CSRF token checked, ``change(found)`` applied and committed, or
+    refused with its own status; then back to the ``back`` page."""
     found = _manageable(slug)
     if not forms.ActionForm().validate():
         abort(400, description="The form had expired. Reload the page and try again.")
     try:
-        svc.revoke_token(db.session, actor(), found, token_id)
+        said = change(found)
         db.session.commit()
-        flash("The token is revoked: it no longer works.")
+        flash(done.format(said))
     except svc.AccountError as exc:
         db.session.rollback()
         abort(exc.status, description=exc.message)
-    return redirect(url_for("accounts.tokens", slug=found.slug))
+    return redirect(url_for(back, slug=found.slug))
+
+
+@accounts.post("/account/clinics/<slug>/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(slug: str, token_id: int):
+    return _manage(
+        slug,
+        lambda found: svc.revoke_token(db.session, actor(), found, token_id),
+        "The token is revoked: it no longer works.",
+        "accounts.tokens",
+    )
 
 
 @accounts.route("/account/clinics/<slug>/users", methods=["GET", "POST"])
@@ -453,33 +465,23 @@ def users(slug: str):
 @accounts.post("/account/clinics/<slug>/users/<int:user_id>/remove")
 @login_required
 def remove_user(slug: str, user_id: int):
-    found = _manageable(slug)
-    if not forms.ActionForm().validate():
-        abort(400, description="The form had expired. Reload the page and try again.")
-    try:
-        svc.remove_user(db.session, actor(), found, user_id)
-        db.session.commit()
-        flash("The account is removed.")
-    except svc.AccountError as exc:
-        db.session.rollback()
-        abort(exc.status, description=exc.message)
-    return redirect(url_for("accounts.users", slug=found.slug))
+    return _manage(
+        slug,
+        lambda found: svc.remove_user(db.session, actor(), found, user_id),
+        "The account is removed.",
+        "accounts.users",
+    )
 
 
 @accounts.post("/account/clinics/<slug>/invitations/<link_id>/cancel")
 @login_required
 def cancel_invitation(slug: str, link_id: str):
-    found = _manageable(slug)
-    if not forms.ActionForm().validate():
-        abort(400, description="The form had expired. Reload the page and try again.")
-    try:
-        email = svc.cancel_invitation(db.session, actor(), found, link_id)
-        db.session.commit()
-        flash(f"The invitation to {email} is cancelled: its link no longer works.")
-    except svc.AccountError as exc:
-        db.session.rollback()
-        abort(exc.status, description=exc.message)
-    return redirect(url_for("accounts.users", slug=found.slug))
+    return _manage(
+        slug,
+        lambda found: svc.cancel_invitation(db.session, actor(), found, link_id),
+        "The invitation to {} is cancelled: its link no longer works.",
+        "accounts.users",
+    )
 
 
 # --- links sent by email: invitations, password resets, claims ----------------------------
