@@ -28,8 +28,15 @@ from typing import Any
 from whoosh.query import Query
 
 from directory.registry.verification import VerifiedWindow
-from directory.search.whoosh import impacts
 from directory.search.whoosh.documents import PRACTITIONER_KIND, epoch_us
+
+
+def _impacts():
+    """``impacts`` (numpy), imported by the first search that needs it, not at start-up: a
+    command that never searches (an import, a recheck) never loads numpy."""
+    from directory.search.whoosh import impacts
+
+    return impacts
 
 
 class LRU(OrderedDict):
@@ -81,7 +88,7 @@ class SegmentCache:
         self.strengths: dict[str, dict[int, int]] = {}
         self.orders: dict[Any, list[int]] = {}
         self.scored = LRU(100_000, budget=score_budget)
-        self.postings = impacts.SegmentPostings()
+        self.postings = _impacts().SegmentPostings()
         self.stored = LRU(50_000 if size else 0)
         self.verified: dict[str, tuple[list[int], list[int]]] = {}
 
@@ -92,7 +99,7 @@ class SegmentCache:
         subtracts its own deletions), read from the postings a block at a time."""
         found = self.term_sets.get((fieldname, value))
         if found is None:
-            ids, _ = impacts.read_postings(leaf.reader(), fieldname, value)
+            ids, _ = _impacts().read_postings(leaf.reader(), fieldname, value)
             found = frozenset(ids.tolist())
             self.term_sets[(fieldname, value)] = found
         return found
@@ -127,7 +134,7 @@ class SegmentCache:
     def strength(self, leaf, slug: str) -> dict[int, int]:
         found = self.strengths.get(slug)
         if found is None:
-            ids, weights = impacts.read_postings(leaf.reader(), "strength", slug)
+            ids, weights = _impacts().read_postings(leaf.reader(), "strength", slug)
             found = dict(zip(ids.tolist(), weights.astype(int).tolist(), strict=True))
             self.strengths[slug] = found
         return found
@@ -139,9 +146,9 @@ class SegmentCache:
         phrase) by whoosh's searcher."""
         found = self.scored.get_(key)
         if found is None:
-            terms = impacts.plain_terms(query)
-            if terms is not None and impacts.supports(leaf):
-                found = impacts.score_terms(self.postings, leaf, terms)
+            terms = _impacts().plain_terms(query)
+            if terms is not None and _impacts().supports(leaf):
+                found = _impacts().score_terms(self.postings, leaf, terms)
             else:
                 results = leaf.search(query, limit=None, terms=False)
                 found = {docnum: score for score, docnum in results.top_n}
