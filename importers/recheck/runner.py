@@ -277,20 +277,14 @@ class PostCommitHooks:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self._deliver: Callable[[], object] | None = deliver_pending
+        self._deliver: Callable[[], object] = deliver_pending
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recheck-hooks")
         self._queued = False
         self._lock = threading.Lock()
         self.calls = 0
         self.failures = 0
 
-    @property
-    def available(self) -> bool:
-        return self._deliver is not None
-
     def kick(self) -> None:
-        if self._deliver is None:
-            return
         with self._lock:
             if self._queued:
                 return
@@ -300,7 +294,6 @@ class PostCommitHooks:
     def _call(self) -> None:
         with self._lock:
             self._queued = False
-        assert self._deliver is not None
         self.calls += 1
         try:
             with self.app.app_context():
