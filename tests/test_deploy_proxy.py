@@ -10,6 +10,7 @@ import contextlib
 import gzip
 import http.client
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -71,8 +72,12 @@ def render_site(tmp: Path, *, listen: int, upstream: int) -> Path:
     temp = {name: tmp / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
     for path in temp.values():
         path.mkdir()
+    # Started by root, nginx's workers would drop to "nobody", who may not read a checkout
+    # in a private folder (mktemp's 0700): they keep this test's own user instead.
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
     main.write_text(
         f"""
+{user}
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
 worker_processes 1;
