@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -74,6 +75,20 @@ def result_of(process: subprocess.Popen) -> dict:
     return result
 
 
+def wait_until_asked(register, timeout: float = 30.0) -> None:
+    """Return once the register has received the first look-up of NUMBER.
+
+    The second look-up starts only then, so the one the register answers first is also the
+    one that went out first: each look-up is dated when its request went out, and two
+    processes starting together could otherwise send in one order and arrive in the other
+    (a few milliseconds apart), which makes the later-dated answer the first one given.
+    """
+    deadline = time.monotonic() + timeout
+    while not register.requests_for(NUMBER):
+        assert time.monotonic() < deadline, "the first look-up never reached the register"
+        time.sleep(0.02)
+
+
 def assert_overlapped(register) -> None:
     first, second = register.requests_for(NUMBER)
     assert second.at < first.at + SLOW, "the look-ups did not overlap: the machine is too slow"
@@ -85,12 +100,14 @@ def test_a_slow_active_and_a_fast_suspended_look_up_leave_one_answer(
 ):
     app, register = db_app, fake_iregister.register
     confirmed_weeks_ago(app)
-    # whichever look-up reaches the register first is answered ACTIVE, slowly; the other,
-    # asked while the first waits, is answered SUSPENDED at once
+    # the first look-up is answered ACTIVE, slowly; the second, asked while the first
+    # waits, is answered SUSPENDED at once
     register.answer_next(NUMBER, "ACTIVE", delay=SLOW)
     register.answer_next(NUMBER, "SUSPENDED")
 
-    processes = [start_verify(app, fake_iregister, tmp_path) for _ in range(2)]
+    first = start_verify(app, fake_iregister, tmp_path)
+    wait_until_asked(register)
+    processes = [first, start_verify(app, fake_iregister, tmp_path)]
     lines = [result_of(process) for process in processes]
     assert_overlapped(register)
 
@@ -143,6 +160,7 @@ def test_a_slow_recheck_and_a_fast_verify_of_one_number_leave_one_answer(
         app.config["SQLALCHEMY_DATABASE_URI"], fake_iregister.url, tmp_path, HPCSA_TIMEOUT=20
     )
     recheck = start_recheck(env, "--json")
+    wait_until_asked(register)
     verify_line = result_of(start_verify(app, fake_iregister, tmp_path))
     stdout, stderr = recheck.communicate(timeout=60)
     assert recheck.returncode == 0, stderr
