@@ -186,10 +186,13 @@ def test_search_lists_only_verified_practitioners_by_default(api):
     assert response.status_code == 200
     body = response.get_json()
     numbers_found = {r["registration_number"] for r in body["results"]}
-    assert numbers_found == {"MP0000101", "DP0000201"}
+    # The dentist (DP0000201) is verified, but mesotherapy is of unknown scope for a dentist:
+    # a search for a treatment lists by default only the verified AND within scope.
+    assert numbers_found == {"MP0000101"}
     assert all(r["verified"] for r in body["results"])
+    assert all(r["scope"]["scope"] == "within" for r in body["results"])
     assert body["page"] == 1 and body["per_page"] == 20
-    assert body["total"] == 2
+    assert body["total"] == 1
     assert set(body) >= {"results", "total", "page", "per_page", "facets", "did_you_mean"}
 
 
@@ -204,6 +207,23 @@ def test_search_with_unverified_shows_each_status(api):
     assert by_number["PRC0000401"]["verified"] is False  # stale: active is not enough
     assert by_number["PS0000301"]["verified"] is False  # pending not-found
     assert by_number["MP0000101"]["verified"] is True
+    # Everyone, each with their scope for the treatment searched.
+    assert by_number["DP0000201"]["verified"] is True
+    assert by_number["DP0000201"]["scope"]["scope"] == "unknown"
+    assert by_number["DP0000201"]["profession"] == "Dentist"
+    assert by_number["PS0000301"]["scope"]["scope"] == "outside"
+    assert by_number["PS0000301"]["scope"]["summary"] == (
+        "This treatment is not within what a registered psychologist may do"
+    )
+    assert by_number["PRC0000401"]["scope"]["scope"] == "outside"
+    assert by_number["MP0000101"]["scope"] == {
+        "service": "mesotherapy",
+        "scope": "within",
+        "summary": "This treatment is within what a registered medical doctor may do",
+        "reason": by_number["MP0000101"]["scope"]["reason"],
+        "sources": by_number["MP0000101"]["scope"]["sources"],
+    }
+    assert any("Health Professions Act" in s for s in by_number["MP0000101"]["scope"]["sources"])
 
 
 def test_search_result_fields_and_page_url(api):
@@ -241,8 +261,15 @@ def test_search_filters_and_facets(api):
     body = api.get("/api/v1/search?city=Cape Town&include_unverified=true").get_json()
     numbers_found = {r["registration_number"] for r in body["results"]}
     assert numbers_found == {"MP0000101", "DP0000201", "PS0000301", "MP0000106"}
+    # PRP by a dentist is of unknown scope: not in the default list, in "everyone" with it.
     prp = api.get("/api/v1/search?service=prp&province=Western Cape").get_json()
-    assert [r["registration_number"] for r in prp["results"]] == ["DP0000201"]
+    assert prp["results"] == [] and prp["total"] == 0
+    prp = api.get(
+        "/api/v1/search?service=prp&province=Western Cape&include_unverified=true"
+    ).get_json()
+    assert [(r["registration_number"], r["scope"]["scope"]) for r in prp["results"]] == [
+        ("DP0000201", "unknown")
+    ]
     assert "services" in body["facets"] and "cities" in body["facets"]
     for facet in body["facets"]["services"]:
         assert set(facet) == {"value", "label", "count"}
@@ -366,10 +393,12 @@ def test_practitioner_document(api):
         "fictional-rosebank-skin-clinic",
         "fictional-sea-point-wellness",
     ]
-    assert body["clinics"][0]["services"] == [
-        {"slug": "botulinum-toxin", "name": "Botulinum toxin"},
-        {"slug": "mesotherapy", "name": "Mesotherapy"},
+    assert [(s["slug"], s["name"], s["scope"]["scope"]) for s in body["clinics"][0]["services"]] == [
+        ("botulinum-toxin", "Botulinum toxin", "within"),
+        ("mesotherapy", "Mesotherapy", "within"),
     ]
+    assert body["profession"] == "Medical doctor"
+    assert all(s["scope"]["scope"] == "within" for s in body["services"])
     assert {s["slug"] for s in body["services"]} == {
         "botulinum-toxin",
         "mesotherapy",
@@ -498,7 +527,8 @@ def test_a_suspension_the_index_has_not_seen_is_neither_shown_nor_counted(own_ap
     still holds the practitioner as verified). The verified-only answer leaves them out and
     its ``total`` counts what it shows; the service document agrees."""
     api = own_app.test_client()
-    before = api.get("/api/v1/search?q=mesotherapy").get_json()
+    # A search by place (no treatment, so no scope of practice to apply): both verified.
+    before = api.get("/api/v1/search?city=Cape Town").get_json()
     assert {r["registration_number"] for r in before["results"]} == {"MP0000101", "DP0000201"}
     own_app.config["SEARCH_APPLY_AFTER_COMMIT"] = False
     with own_app.app_context():
@@ -518,9 +548,9 @@ def test_a_suspension_the_index_has_not_seen_is_neither_shown_nor_counted(own_ap
         from directory.search import get_search_backend
         from directory.search.backend import SearchQuery
 
-        lagging = get_search_backend().search(SearchQuery(text="mesotherapy"))
+        lagging = get_search_backend().search(SearchQuery(city="Cape Town"))
         assert "DP0000201" in {h.registration_number for h in lagging.hits if h.verified}
-    body = api.get("/api/v1/search?q=mesotherapy").get_json()
+    body = api.get("/api/v1/search?city=Cape Town").get_json()
     assert [r["registration_number"] for r in body["results"]] == ["MP0000101"]
     assert body["total"] == 1 and body["pages"] == 1
     service = api.get("/api/v1/services/mesotherapy").get_json()
@@ -569,10 +599,13 @@ def test_clinic_document(api):
     assert by_number["MP0000101"]["verified"] is True
     assert by_number["MP0000106"]["verified"] is False
     assert by_number["MP0000106"]["status"] == "unknown"
-    assert by_number["DP0000201"]["services"] == [
-        {"slug": "mesotherapy", "name": "Mesotherapy"},
-        {"slug": "prp", "name": "PRP (platelet-rich plasma)"},
+    assert [(s["slug"], s["name"], s["scope"]["scope"]) for s in by_number["DP0000201"]["services"]] == [
+        ("mesotherapy", "Mesotherapy", "unknown"),
+        ("prp", "PRP (platelet-rich plasma)", "unknown"),
     ]
+    assert by_number["DP0000201"]["profession"] == "Dentist"
+    [psychologist] = [by_number[n] for n in by_number if n.startswith("PS")]
+    assert [s["scope"]["scope"] for s in psychologist["services"]] == ["outside"]
     assert by_number["DP0000201"]["url"].endswith("/practitioners/DP0000201")
 
 
@@ -598,11 +631,10 @@ def test_services_list(api):
 def test_service_document_lists_verified_practitioners(api):
     body = api.get("/api/v1/services/mesotherapy").get_json()
     assert body["name"] == "Mesotherapy"
-    assert {p["registration_number"] for p in body["practitioners"]} == {
-        "MP0000101",
-        "DP0000201",
-    }
-    assert body["total_practitioners"] == 2
+    # Verified and within scope: the verified dentist (mesotherapy: unknown scope) is not.
+    assert {p["registration_number"] for p in body["practitioners"]} == {"MP0000101"}
+    assert body["practitioners"][0]["scope"]["scope"] == "within"
+    assert body["total_practitioners"] == 1
     assert body["search_url"] == "http://localhost/api/v1/search?service=mesotherapy"
 
 

@@ -8,7 +8,7 @@ from directory.api.base import ApiBlueprint
 from directory.api.present import (
     clinic_ref,
     practitioner_url,
-    service_refs,
+    scoped_service_refs,
     verification_fields,
 )
 from directory.api.problems import ApiProblem
@@ -65,7 +65,7 @@ def clinic(slug: str):
             {
                 **verification_fields(listing.practitioner, judged),
                 "headline": judged.headline,
-                "services": service_refs(listing.services),
+                "services": scoped_service_refs(listing.services, listing.practitioner),
                 "description": listing.description or "",
                 "url": practitioner_url(listing.practitioner.registration_number),
             }

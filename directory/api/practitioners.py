@@ -99,6 +99,6 @@ def practitioner(registration_number: str):
             for c in profile.history
         ],
         "clinics": [listing_fields(listing) for listing in listings],
-        "services": union_of_services(listings),
+        "services": union_of_services(found, listings),
         "url": practitioner_url(canonical),
     }

@@ -13,7 +13,9 @@ import orjson
 from flask import Response, current_app, url_for
 
 from directory.listings.models import Clinic, Listing, Service
+from directory.listings.scope import scope_of
 from directory.registry.models import Practitioner
+from directory.registry.professions import profession_of
 from directory.registry.verification import Standing, Verdict
 
 
@@ -53,6 +55,7 @@ def verification_fields(practitioner: Practitioner | Standing, verdict: Verdict)
     return {
         "registration_number": practitioner.registration_number,
         "name": practitioner.display_name or practitioner.registration_number,
+        "profession": profession_of(practitioner.registration_number, practitioner.category),
         "status": str(verdict.status),
         "verified": verdict.verified,
         "verified_at": verdict.verified_at,
@@ -73,6 +76,21 @@ def service_refs(services: Iterable[Service]) -> list[dict[str, str]]:
     return [{"slug": s.slug, "name": s.name} for s in services]
 
 
+def scoped_service_refs(services: Iterable[Service], practitioner: Practitioner) -> list[dict]:
+    """The treatments a practitioner is listed for, each with its scope of practice for them
+    (``listings.scope``)."""
+    return [
+        {
+            "slug": s.slug,
+            "name": s.name,
+            "scope": scope_of(
+                s.slug, practitioner.registration_number, practitioner.category
+            ).as_dict(),
+        }
+        for s in services
+    ]
+
+
 def clinic_ref(clinic: Clinic) -> dict[str, str]:
     return {
         "slug": clinic.slug,
@@ -85,11 +103,11 @@ def clinic_ref(clinic: Clinic) -> dict[str, str]:
 def listing_fields(listing: Listing) -> dict[str, Any]:
     return {
         **clinic_ref(listing.clinic),
-        "services": service_refs(listing.services),
+        "services": scoped_service_refs(listing.services, listing.practitioner),
         "description": listing.description or "",
     }
 
 
-def union_of_services(listings: Iterable[Listing]) -> list[dict[str, str]]:
+def union_of_services(practitioner: Practitioner, listings: Iterable[Listing]) -> list[dict]:
     by_slug = {s.slug: s for listing in listings for s in listing.services}
-    return service_refs(sorted(by_slug.values(), key=lambda s: s.name))
+    return scoped_service_refs(sorted(by_slug.values(), key=lambda s: s.name), practitioner)

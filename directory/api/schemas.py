@@ -7,6 +7,7 @@ import unicodedata
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from directory.listings.scope import SCOPES
 from directory.listings.vocabulary import service_terms
 from directory.registry.statuses import Status
 from directory.search.backend import MAX_PER_PAGE, SORT_ORDERS
@@ -74,7 +75,9 @@ class SearchArgsSchema(Ordered):
         error_messages={"invalid": "must be true or false"},
         metadata={
             "description": "Also list practitioners this directory cannot currently "
-            "vouch for, each with its status. Default: only currently verified ones."
+            "vouch for, each with its status, and, in a search for a treatment, those for "
+            "whom it is outside (or of unknown) scope of practice, each with its `scope`. "
+            "Default: only currently verified ones, within scope for the treatment searched."
         },
     )
     page = fields.Integer(
@@ -106,6 +109,43 @@ class ServiceRefSchema(Ordered):
     name = fields.String(required=True)
 
 
+class ScopeSchema(Ordered):
+    service = fields.String(required=True, metadata={"description": "The treatment's slug"})
+    scope = fields.String(
+        required=True,
+        metadata={
+            "description": "Whether this treatment is within what the practitioner's "
+            "profession may do: `within`, `outside`, or `unknown` where the rules this "
+            "directory read do not settle it. This directory's reading of the documents in "
+            "`sources`, not the HPCSA's word.",
+            "enum": list(SCOPES),
+        },
+    )
+    summary = fields.String(
+        required=True,
+        metadata={
+            "description": "In words, e.g. `This treatment is not within what a registered "
+            "physiotherapist may do`"
+        },
+    )
+    reason = fields.String(required=True, metadata={"description": "Why, in plain words"})
+    sources = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "The documents the answer rests on, named in full"},
+    )
+
+
+class ScopedServiceSchema(Ordered):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    scope = fields.Nested(
+        ScopeSchema,
+        required=True,
+        metadata={"description": "This practitioner's scope of practice for this treatment"},
+    )
+
+
 class ClinicRefSchema(Ordered):
     slug = fields.String(required=True)
     name = fields.String(required=True)
@@ -118,6 +158,13 @@ class VerificationFieldsSchema(Ordered):
         required=True, metadata={"description": "Canonical form, e.g. `MP0012345`"}
     )
     name = fields.String(required=True, metadata={"description": "As the register writes it"})
+    profession = fields.String(
+        required=True,
+        metadata={
+            "description": "The profession in words, from the register's prefix and category "
+            "(e.g. `Medical doctor`, `Physiotherapist`)"
+        },
+    )
     status = fields.String(
         required=True,
         metadata={"description": "The register's status, canonical", "enum": list(STATUSES)},
@@ -145,6 +192,15 @@ class SearchResultSchema(VerificationFieldsSchema):
     snippet = fields.String(
         required=True,
         metadata={"description": "HTML: a passage with `<mark>` around the words that matched"},
+    )
+    scope = fields.Nested(
+        ScopeSchema,
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Scope of practice for the treatment searched (the least favourable "
+            "when the search names several); null when the search names no treatment"
+        },
     )
     url = fields.String(
         required=True, metadata={"format": "uri", "description": "The practitioner's page"}
@@ -260,7 +316,7 @@ class VerdictSchema(Ordered):
 
 
 class ListingSchema(ClinicRefSchema):
-    services = fields.List(fields.Nested(ServiceRefSchema), required=True)
+    services = fields.List(fields.Nested(ScopedServiceSchema), required=True)
     description = fields.String(required=True, metadata={"description": "The clinic's words"})
 
 
@@ -298,7 +354,7 @@ class PractitionerSchema(VerificationFieldsSchema):
         required=True,
         metadata={"description": "Where the practitioner is listed (the clinics' own words)"},
     )
-    services = fields.List(fields.Nested(ServiceRefSchema), required=True)
+    services = fields.List(fields.Nested(ScopedServiceSchema), required=True)
     url = fields.String(
         required=True, metadata={"format": "uri", "description": "The practitioner's page"}
     )
@@ -309,7 +365,7 @@ class PractitionerSchema(VerificationFieldsSchema):
 
 class ClinicPractitionerSchema(VerificationFieldsSchema):
     headline = fields.String(required=True)
-    services = fields.List(fields.Nested(ServiceRefSchema), required=True)
+    services = fields.List(fields.Nested(ScopedServiceSchema), required=True)
     description = fields.String(required=True)
     url = fields.String(required=True, metadata={"format": "uri"})
 
@@ -347,7 +403,11 @@ class ServiceListSchema(Ordered):
 
 class ServiceDetailSchema(ServiceSchema):
     total_practitioners = fields.Integer(
-        required=True, metadata={"description": "Currently verified practitioners offering it"}
+        required=True,
+        metadata={
+            "description": "Currently verified practitioners offering it, within scope of "
+            "practice for it"
+        },
     )
     practitioners = fields.List(
         fields.Nested(SearchResultSchema),

@@ -68,6 +68,7 @@ def result_item(entry: Entry, url_of) -> dict[str, Any]:
         # as they are.
         "clinics": hit.clinics if hit else (),
         "snippet": str(hit.snippet) if hit else "",  # Markup: a str subclass orjson refuses
+        "scope": entry.scope.as_dict() if entry.scope else None,
         "url": url_of(entry.registration_number),
     }
 
@@ -99,7 +100,11 @@ def search(args: dict[str, Any]):
 
     Free text (`q`) and a place (`where`) as a person types them, plus exact filters. By
     default only practitioners the register currently confirms are listed in `results`;
-    with `include_unverified=true` everyone is, each with `status` and `verified`. When the
+    with `include_unverified=true` everyone is, each with `status` and `verified`. A search
+    for a treatment (`service`, or a treatment named in `q`) lists by default only
+    practitioners who are verified **and** within scope of practice for it; each result
+    carries its `scope` for that treatment, and `include_unverified=true` lists everyone,
+    in scope or not. When the
     words of `q` name practitioners (a registration number, or a practitioner's names),
     `named` lists them apart on the first page, verified or not.
     """

@@ -195,6 +195,7 @@ def _standings_query(count: int) -> Select:
         Practitioner.title,
         Practitioner.full_names,
         Practitioner.surname,
+        Practitioner.category,
         Practitioner.status,
         Practitioner.verified_at,
         Practitioner.not_found_pending_since,
@@ -208,6 +209,8 @@ class Standing:
     registration_number: str
     display_name: str
     verdict: Verdict
+    category: str | None = None  # the register's (first) category: with the prefix, the
+    # profession and the scope of practice
 
 
 def current_standings(
@@ -236,6 +239,7 @@ def current_standings(
             row.registration_number,
             format_display_name(row.title, row.full_names, row.surname) or row.registration_number,
             verdict(row, now=now, max_age_=limit),
+            row.category,
         )
         for row in rows
     }

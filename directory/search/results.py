@@ -8,7 +8,12 @@ Every view of search results (the results page, a service page, ``/api/v1/search
   word, judged by ``verification.verdict``), never with the index's copy. In a verified-only
   view (``include_unverified`` false) a hit whose practitioner is not verified now is left
   out, whatever the index says: the index may lag a suspension by seconds (an outbox not yet
-  applied, a bulk write whose index update has not run), a card may not. A hit whose
+  applied, a bulk write whose index update has not run), a card may not. A search for a
+  treatment keeps, in that view, only practitioners who are verified **and** within scope of
+  practice for it (``listings.scope``, judged from the database's prefix and category; the
+  engine filters by the same answer, stored in its index). Every entry of a search for a
+  treatment carries its ``scope`` for it (the least favourable, when several are searched),
+  in every view. A hit whose
   practitioner is gone from the database, or a second hit for the same number, is left out
   in every view.
 - **The total** is the engine's count less the hits of this page that were left out: a
@@ -30,7 +35,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from directory.listings import vocabulary
+from directory.listings.scope import ScopeAnswer, least_favourable, scope_of
 from directory.registry import numbers
+from directory.registry.professions import profession_of
 from directory.registry.verification import Standing, Verdict, current_standings
 from directory.search import text
 from directory.search.backend import (
@@ -69,10 +76,21 @@ class Entry:
     hit: SearchHit | None
     standing: Standing
     named_by: str | None = None  # "name" or "registration_number" for a named practitioner
+    # Scope of practice for the treatment searched (None: the search names no treatment).
+    scope: ScopeAnswer | None = None
 
     @property
     def verdict(self) -> Verdict:
         return self.standing.verdict
+
+    @property
+    def profession(self) -> str:
+        return profession_of(self.standing.registration_number, self.standing.category)
+
+    @property
+    def shown_by_default(self) -> bool:
+        """Verified, and within scope for the treatment searched (if any)."""
+        return self.verdict.verified and (self.scope is None or self.scope.within)
 
     @property
     def registration_number(self) -> str:
@@ -150,6 +168,20 @@ def _has_name(standing: Standing, words: Sequence[str]) -> bool:
     return set(words) <= set(text.words(standing.display_name))
 
 
+def searched_services(results: SearchResults) -> tuple[str, ...]:
+    """The treatments (slugs) a search is for: its service filter and the ones its words
+    name, as the engine understood them."""
+    return tuple(s for s in results.understood.get("service", "").split(",") if s)
+
+
+def treatment_scope(services: Sequence[str], standing: Standing) -> ScopeAnswer | None:
+    """The scope of practice of this registration for the treatments searched (the least
+    favourable of them), or None when the search names no treatment."""
+    return least_favourable(
+        scope_of(slug, standing.registration_number, standing.category) for slug in services
+    )
+
+
 def shown_results(
     backend: SearchBackend, query: SearchQuery, results: SearchResults
 ) -> ShownResults:
@@ -168,6 +200,7 @@ def shown_results(
         ]
     )
 
+    services = searched_services(results)
     entries: list[Entry] = []
     seen: set[str] = set()
     for hit in results.hits:
@@ -175,9 +208,10 @@ def shown_results(
         if standing is None or hit.registration_number in seen:
             continue  # gone from the database (the index lags a deletion), or a stale twin
         seen.add(hit.registration_number)
-        if not query.include_unverified and not standing.verdict.verified:
-            continue  # the index still calls it verified; the database no longer does
-        entries.append(Entry(hit, standing))
+        entry = Entry(hit, standing, scope=treatment_scope(services, standing))
+        if not query.include_unverified and not entry.shown_by_default:
+            continue  # the index still calls it verified (or in scope); the database does not
+        entries.append(entry)
     left_out = len(results.hits) - len(entries)
     shown = replace(results, total=max(results.total - left_out, 0))
 
@@ -187,7 +221,15 @@ def shown_results(
         hits = {hit.registration_number: hit for hit in [*results.hits, *candidates]}
         for number in wanted.numbers:
             if number in standings and number not in shown_numbers:
-                named.append(Entry(hits.get(number), standings[number], "registration_number"))
+                standing = standings[number]
+                named.append(
+                    Entry(
+                        hits.get(number),
+                        standing,
+                        "registration_number",
+                        treatment_scope(services, standing),
+                    )
+                )
     for hit in candidates:
         standing = standings.get(hit.registration_number)
         if (
@@ -196,6 +238,6 @@ def shown_results(
             and _has_name(standing, wanted.words)
         ):
             shown_numbers.add(hit.registration_number)
-            named.append(Entry(hit, standing, "name"))
+            named.append(Entry(hit, standing, "name", treatment_scope(services, standing)))
     named.sort(key=lambda entry: entry.verdict.verified)  # stable: not verified first
     return ShownResults(shown, entries, named[:MAX_NAMED], len(named) > MAX_NAMED)

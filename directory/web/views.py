@@ -24,11 +24,13 @@ from directory import search as search_package
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing, Service, listing_services
 from directory.listings.queries import listings_of_practitioner
+from directory.listings.scope import ScopeAnswer, scope_of
 from directory.registry import numbers
+from directory.registry.professions import profession_of
 from directory.registry.profile import find_practitioner, read_profile, register_record_url
 from directory.registry.verification import verdict
 from directory.search.backend import QueryError, SearchQuery, SearchResults
-from directory.search.results import ShownResults, shown_results
+from directory.search.results import ShownResults, searched_services, shown_results
 from directory.web import presenters
 from directory.web.params import (
     KEYS,
@@ -52,6 +54,18 @@ MAX_NUMBER_TYPED = 100
 
 for _name in ("long_date", "long_datetime", "iso", "marked"):
     web.add_app_template_filter(getattr(presenters, _name), _name)
+
+
+@web.app_template_global("scope_for")
+def scope_for(service_slug: str, practitioner) -> ScopeAnswer:
+    """The scope of practice of one (treatment, practitioner) pair, for every page."""
+    return scope_of(service_slug, practitioner.registration_number, practitioner.category)
+
+
+@web.app_template_global("profession_of")
+def profession_in_words(practitioner) -> str:
+    """ "Medical doctor", "Physiotherapist": from the register's prefix and category."""
+    return profession_of(practitioner.registration_number, practitioner.category)
 
 
 @web.context_processor
@@ -192,6 +206,7 @@ def search():
         "cards": [],
         "named": [],
         "named_more": False,
+        "scope_filtered": False,
         "error": None,
         "understood": [],
         # A new search keeps how the reader chose to see results, not the old filters.
@@ -222,6 +237,7 @@ def search():
         pagination=_pagination(parsed, results) if results.pages > 1 else [],
         beyond_last=results.total > 0 and parsed.query.page > results.pages,
         title=_results_title(parsed, results),
+        scope_filtered=bool(searched_services(results)),
     )
     context["understood"], remarks = _understood(results)
     parsed.notices.extend(remarks)

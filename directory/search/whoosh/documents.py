@@ -24,6 +24,7 @@ from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 from whoosh.support.charset import accent_map
 
 from directory.listings.models import Clinic, Listing, Service, listing_services
+from directory.listings.scope import within_services
 from directory.registry.models import Practitioner
 from directory.search import text
 from directory.search.outbox import INDEXED_PRACTITIONER_COLUMNS
@@ -91,6 +92,10 @@ def make_schema() -> Schema:
         # A service repeated once per listing offering it and per description naming it:
         # its postings' weights rank "who does this treatment most" without scoring text.
         strength=KEYWORD(commas=True, scorable=True),
+        # The services within this registration's scope of practice, as ``listings.scope``
+        # says (the rule's one home; the index only keeps its answer): a verified-only
+        # search for a treatment keeps only practitioners within scope for it.
+        within=KEYWORD(commas=True),
         status=ID(),
         pending=ID(),
         verified_at=NUMERIC(int, bits=64, signed=False, sortable=True),  # microseconds, 0=never
@@ -282,6 +287,7 @@ def document_for(p: dict[str, Any], listings: list[_Listing]) -> dict[str, Any]:
         "clinic": ",".join(clinics),
         "postcode": ",".join(sorted(postcodes)),
         "strength": ",".join(strength),
+        "within": ",".join(within_services(services, number, p.get("category"))),
         "status": payload["status"],
         "pending": "1" if p["not_found_pending_since"] is not None else "0",
         "verified_at": payload["verified_at"],

@@ -364,6 +364,10 @@ class WhooshSearch:
             sets.append(view.term_set(searcher, "status", plan.status))
         if not everyone:
             sets.append(view.verified_set(searcher, cut))
+            # Verified AND within scope for each treatment searched (listings.scope's answer,
+            # stored per document).
+            for slug in plan.services:
+                sets.append(view.term_set(searcher, "within", slug))
         for scored in self._scored(view, searcher, plan):
             sets.append(scored.scores.keys())  # type: ignore[arg-type]
         if sets:

@@ -55,7 +55,21 @@ def current_generation(root: Path) -> Path | None:
     if not name.startswith(PREFIX) or "/" in name:
         return None
     path = root / name
-    return path if whoosh_index.exists_in(str(path)) else None
+    return path if _current_schema(path) else None
+
+
+def _current_schema(path: Path) -> bool:
+    """A complete index with every field this code writes and reads. A generation built by
+    an older version (a field added since, e.g. ``within``) counts as no index: the next
+    search or ``flask search sync`` builds a new one instead of failing on the missing field."""
+    try:
+        ix = whoosh_index.open_dir(str(path))
+    except (whoosh_index.EmptyIndexError, OSError, ValueError):
+        return False
+    try:
+        return set(make_schema().names()) <= set(ix.schema.names())
+    finally:
+        ix.close()
 
 
 def new_generation(root: Path) -> tuple[Path, FileIndex]:
