@@ -393,7 +393,9 @@ def test_practitioner_document(api):
         "fictional-rosebank-skin-clinic",
         "fictional-sea-point-wellness",
     ]
-    assert [(s["slug"], s["name"], s["scope"]["scope"]) for s in body["clinics"][0]["services"]] == [
+    assert [
+        (s["slug"], s["name"], s["scope"]["scope"]) for s in body["clinics"][0]["services"]
+    ] == [
         ("botulinum-toxin", "Botulinum toxin", "within"),
         ("mesotherapy", "Mesotherapy", "within"),
     ]
@@ -599,7 +601,9 @@ def test_clinic_document(api):
     assert by_number["MP0000101"]["verified"] is True
     assert by_number["MP0000106"]["verified"] is False
     assert by_number["MP0000106"]["status"] == "unknown"
-    assert [(s["slug"], s["name"], s["scope"]["scope"]) for s in by_number["DP0000201"]["services"]] == [
+    assert [
+        (s["slug"], s["name"], s["scope"]["scope"]) for s in by_number["DP0000201"]["services"]
+    ] == [
         ("mesotherapy", "Mesotherapy", "unknown"),
         ("prp", "PRP (platelet-rich plasma)", "unknown"),
     ]
