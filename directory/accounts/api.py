@@ -100,6 +100,15 @@ class OwnListingSchema(Ordered):
     services = fields.List(fields.String(), required=True, metadata={"description": "Slugs"})
     description = fields.String(required=True)
     version = fields.Integer(required=True)
+    scope_notes = fields.List(
+        fields.String(),
+        required=True,
+        metadata={
+            "description": "One message per treatment outside (or of unknown) scope of "
+            "practice for this practitioner: the listing is kept, but a patient's default "
+            "search for that treatment leaves it out (docs/scope.md)"
+        },
+    )
 
 
 class OwnListingsSchema(Ordered):
@@ -207,6 +216,7 @@ def _listing(listing: Listing) -> dict:
         "services": sorted(s.slug for s in listing.services),
         "description": listing.description or "",
         "version": listing.version,
+        "scope_notes": svc.scope_notes(listing),
     }
 
 

@@ -420,6 +420,14 @@ def listing_view(listing: Listing) -> dict[str, Any]:
     }
 
 
+def scope_notes(listing: Listing) -> list[str]:
+    """What the clinic is told about its listing: each treatment outside (or of unknown)
+    scope of practice for the practitioner (``ListingRules.scope_notes``). The listing is
+    kept; the note says why a patient's default search for that treatment leaves it out."""
+    slugs = [s.slug for s in listing.services]
+    return [note for _, note in ListingRules.scope_notes(listing.practitioner, slugs)]
+
+
 def find_listing(session: Session, clinic: Clinic, number: Any) -> Listing:
     try:
         canonical = numbers.normalise(str(number or ""))

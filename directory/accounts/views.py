@@ -256,6 +256,8 @@ def add_listing(slug: str):
             )
         else:
             flash(f"{outcome.register_name} is listed.")
+            for note in svc.scope_notes(outcome.listing):
+                flash(note)
         return redirect(url_for("accounts.clinic", slug=found.slug))
     except svc.Invalid as exc:
         db.session.rollback()
@@ -292,9 +294,13 @@ def edit_listing(slug: str, number: str):
             "description": form.description.data or "",
         }
         try:
-            svc.update_listing(db.session, actor(), found, number, changes, form.version.data)
+            saved = svc.update_listing(
+                db.session, actor(), found, number, changes, form.version.data
+            )
             db.session.commit()
             flash("The listing is saved.")
+            for note in svc.scope_notes(saved):
+                flash(note)
             return redirect(url_for("accounts.clinic", slug=found.slug))
         except svc.Invalid as exc:
             db.session.rollback()

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, selectinload
 from directory.accounts.models import ClinicSuspension
 from directory.listings.models import Clinic, Listing, Service
 from directory.listings.places import canonical_province, provinces
+from directory.listings.scope import outside_scope_notes
 from directory.listings.vocabulary import (
     SLUG_SHAPE,
     ensure_services,
@@ -314,6 +315,15 @@ class ListingRules:
         description = _text(raw.get("description"), "description", 4000, multiline=True) or ""
         return _ParsedListing(position, number, slugs, description)
 
+    @staticmethod
+    def scope_notes(practitioner: Practitioner, service_slugs: list[str]) -> list[tuple[str, str]]:
+        """(slug, message) for each treatment outside (or of unknown) scope of practice for
+        this practitioner (``listings.scope``): accepted, but reported to whoever writes the
+        listing, because a patient's default search for that treatment leaves it out."""
+        return outside_scope_notes(
+            service_slugs, practitioner.registration_number, practitioner.category
+        )
+
     def write_listing(
         self,
         clinic: Clinic,
@@ -581,6 +591,8 @@ class _Importer:
                     severity="warning",
                     **where,
                 )
+            for _slug, note in self.rules.scope_notes(practitioner, item.service_slugs):
+                self.problem(line, note, severity="warning", field="services", **where)
             listing, change = self.rules.write_listing(
                 clinic, practitioner, item, existing.get(practitioner.id)
             )
