@@ -238,10 +238,10 @@ class WhooshSearch:
 
     def warm(self) -> None:
         """Read now what first queries would otherwise read: the index's segments (filter
-        sets, columns, the verified window's lists, the name, recency and service orders,
-        field lengths), the names from the database and the suggestion words. Called once
-        in gunicorn's master before it forks (``config/gunicorn.conf.py``), so every worker
-        starts with them."""
+        sets, the within-scope sets, columns, the verified window's lists, the name, recency
+        and service orders, field lengths), the names from the database and the suggestion
+        words. Called once in gunicorn's master before it forks (``config/gunicorn.conf.py``),
+        so every worker starts with them."""
         state = self._state()
         view = self._view(state)
         searcher = state.searcher
@@ -259,6 +259,8 @@ class WhooshSearch:
                 view.term_set(searcher, fieldname, value)
         for slug in view.field_values(searcher, "service"):
             view.strength_order(searcher, slug)
+        for slug in view.field_values(searcher, "within"):
+            view.term_set(searcher, "within", slug)
         for part, leaf in zip(view.parts, view.leaves(searcher), strict=True):
             for fieldname in TEXT_FIELDS:
                 part.cache.postings.field_lengths(leaf.reader(), fieldname)
