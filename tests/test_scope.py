@@ -420,3 +420,18 @@ def test_a_treatment_the_data_does_not_know_is_never_within():
     """Belt and braces: a treatment the data does not know is never "within" for anyone."""
     for prefix in numbers.known_prefixes():
         assert scope_of("not-a-treatment", f"{prefix}0900001").scope == "unknown"
+
+
+def test_the_demo_data_shows_an_outside_scope_listing():
+    from directory.demo import generator
+
+    practitioners = generator.demo_practitioners()
+    pairs = [
+        (listing["registration_number"], slug)
+        for record in generator.demo_clinic_records(practitioners)
+        for listing in record["listings"]
+        for slug in listing["services"]
+        if listing["registration_number"].startswith("PT")
+    ]
+    outside = [pair for pair in pairs if scope_of(pair[1], pair[0]).scope == "outside"]
+    assert {slug for _, slug in outside} == {"botulinum-toxin", "dermal-fillers"}

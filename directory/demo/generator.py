@@ -484,7 +484,39 @@ def demo_clinic_records(practitioners: list[DemoPractitioner], seed: int = SEED)
                 }
             )
         records.append({"clinic": clinic, "listings": listings})
+    _add_scope_examples(records, practitioners)
     return records
+
+
+# Listings of treatments outside a profession's scope of practice, as the directory meets them
+# in real clinics' files (docs/scope.md): kind of clinic, register prefix, treatments.
+SCOPE_EXAMPLES = (
+    ("Aesthetic Clinic", "PT", ("botulinum-toxin", "dermal-fillers")),
+    ("Weight & Wellness Clinic", "DI", ("iv-therapy", "weight-loss")),
+)
+
+
+def _add_scope_examples(records: list[dict], practitioners: list[DemoPractitioner]) -> None:
+    """A verified physiotherapist listed for injectables, and a dietitian for IV drips, at the
+    first clinic of each kind: the default search leaves them out, "show everyone" shows them
+    with their scope. Chosen without the random generator, so nothing else changes."""
+    for kind, prefix, services in SCOPE_EXAMPLES:
+        record = next(r for r in records if r["clinic"]["name"].endswith(kind))
+        listed = {listing["registration_number"] for listing in record["listings"]}
+        person = next(
+            p
+            for p in practitioners
+            if p.prefix == prefix and p.scenario == "fresh" and p.registration_number not in listed
+        )
+        name = f"{person.full_names.split()[0].title()} {person.surname.title()}"
+        record["listings"].append(
+            {
+                "registration_number": person.registration_number,
+                "services": list(services),
+                "description": f"{name} offers {_plain_name(services[0])} at this clinic "
+                "(a fictional listing of a treatment outside this profession's scope).",
+            }
+        )
 
 
 def _clinics_per_city() -> list[int]:
