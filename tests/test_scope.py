@@ -196,6 +196,14 @@ def test_show_everyone_shows_each_with_status_and_scope(db_app, people):
     )
 
 
+def test_the_treatment_page_lists_the_verified_within_scope(db_app, people):
+    page = db_app.test_client().get("/services/botulinum-toxin").get_data(as_text=True)
+    cards = cards_of(page)
+    assert people["physio"] not in cards and people["dentist"] not in cards
+    assert people["active"] in cards and 'data-scope="within"' in cards[people["active"]]
+    assert "and their profession covers this treatment" in words(page)
+
+
 def test_a_search_without_a_treatment_applies_no_scope(db_app, people):
     page = db_app.test_client().get("/search?where=Cape+Town").get_data(as_text=True)
     cards = cards_of(page)

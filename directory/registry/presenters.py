@@ -6,6 +6,7 @@ from typing import Any
 
 from directory.registry import numbers
 from directory.registry.models import Practitioner
+from directory.registry.professions import profession
 from directory.registry.verification import Verdict
 
 
@@ -22,6 +23,7 @@ def registration_facts(practitioner: Practitioner, judged: Verdict) -> dict[str,
         "registration_number": p.registration_number,
         "register_format": numbers.register_format(p.registration_number),
         "register": numbers.register_name(prefix),
+        "profession": profession(prefix, p.category),
         "name": p.display_name,
         "title": p.title,
         "surname": p.surname,
