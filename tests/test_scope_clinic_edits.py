@@ -9,6 +9,7 @@ import re
 import pytest
 
 from tests.accounts_support import csrf_of, populate, sign_in
+from tests.test_accounts_api import bearer, new_token
 from tests.test_scope import words
 
 
@@ -18,13 +19,8 @@ def accounts(app):
 
 
 def test_a_clinics_api_edit_reports_an_outside_scope_treatment(app, client, accounts):
-    token = sign_in(client, accounts.admin)
-    page = client.post(
-        "/account/clinics/sample-skin/tokens", data={"csrf_token": token, "name": "System"}
-    )
-    plain = re.search(r'<code id="new-token">([^<]+)</code>', page.get_data(as_text=True))[1]
     api = app.test_client()
-    headers = {"Authorization": f"Bearer {plain}"}
+    headers = bearer(new_token(client, accounts))
     base = "/api/v1/clinics/sample-skin/listings"
     mine = api.get(base, headers=headers).get_json()["listings"]
     assert [item["scope_notes"] for item in mine] == [[]]  # a doctor's mesotherapy: within

@@ -136,9 +136,7 @@ class ScopeSchema(Ordered):
     )
 
 
-class ScopedServiceSchema(Ordered):
-    slug = fields.String(required=True)
-    name = fields.String(required=True)
+class ScopedServiceSchema(ServiceRefSchema):
     scope = fields.Nested(
         ScopeSchema,
         required=True,
