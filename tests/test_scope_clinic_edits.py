@@ -82,3 +82,19 @@ def test_a_clinics_page_edit_reports_an_outside_scope_treatment(app, client, acc
     assert "Chemical peels is not within what a registered psychologist may do." in words(
         saved.get_data(as_text=True)
     )
+
+
+@pytest.mark.postgres
+def test_a_clinics_api_edit_reports_scope_on_postgresql(pg_app):
+    accounts = populate(pg_app)
+    test_a_clinics_api_edit_reports_an_outside_scope_treatment(
+        pg_app, pg_app.test_client(), accounts
+    )
+
+
+@pytest.mark.postgres
+def test_a_clinics_page_edit_reports_scope_on_postgresql(pg_app):
+    accounts = populate(pg_app)
+    test_a_clinics_page_edit_reports_an_outside_scope_treatment(
+        pg_app, pg_app.test_client(), accounts
+    )
