@@ -266,6 +266,21 @@ def test_api_search_default_and_everyone_with_scope(db_app, people):
     assert all(r["scope"] is None for r in no_treatment["results"])
 
 
+def test_a_treatment_facet_counts_what_its_link_finds(db_app, people):
+    """In the default view a treatment's facet counts only the practitioners within scope
+    for it (a click on it finds exactly that many); showing everyone counts everyone."""
+    api = db_app.test_client()
+
+    def botox_facet(query: str) -> int:
+        body = api.get(f"/api/v1/search?where=Cape Town{query}").get_json()
+        return {f["value"]: f["count"] for f in body["facets"]["services"]}["botulinum-toxin"]
+
+    assert botox_facet("") == 1
+    found = api.get("/api/v1/search?where=Cape Town&service=botulinum-toxin").get_json()
+    assert found["total"] == 1
+    assert botox_facet("&include_unverified=true") == 3
+
+
 def test_api_listing_treatments_carry_their_scope(db_app, people):
     api = db_app.test_client()
     physio = api.get(f"/api/v1/practitioners/{people['physio']}").get_json()

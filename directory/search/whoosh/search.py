@@ -253,14 +253,12 @@ class WhooshSearch:
         )
         view.name_order(searcher)
         view.recency_order(searcher)
-        for fieldname in ("service", "city", "province"):
+        for fieldname in ("service", "within", "city", "province"):
             view.doc_values(searcher, fieldname)
             for value in view.field_values(searcher, fieldname):
                 view.term_set(searcher, fieldname, value)
         for slug in view.field_values(searcher, "service"):
             view.strength_order(searcher, slug)
-        for slug in view.field_values(searcher, "within"):
-            view.term_set(searcher, "within", slug)
         for part, leaf in zip(view.parts, view.leaves(searcher), strict=True):
             for fieldname in TEXT_FIELDS:
                 part.cache.postings.field_lengths(leaf.reader(), fieldname)
@@ -385,20 +383,25 @@ class WhooshSearch:
                 )
         else:
             docs = view.all_docs(searcher)
-        matches = Matches(docs, self._facets(view, searcher, docs))
+        matches = Matches(docs, self._facets(view, searcher, docs, everyone))
         view.matches.put(key, matches)
         return matches
 
-    def _facets(self, view, searcher, docs: frozenset[int]) -> dict[str, list[FacetValue]]:
-        """Counts per service and city over the exact matching set."""
+    def _facets(
+        self, view, searcher, docs: frozenset[int], everyone: bool
+    ) -> dict[str, list[FacetValue]]:
+        """Counts per service and city over the exact matching set. In a verified-only view a
+        treatment counts only the practitioners within scope for it (field ``within``): the
+        count its link then finds."""
         vocab = self.vocab()
         counts: dict[str, Counter] = {}
-        for fieldname in ("service", "city"):
+        fields = {"service": "service" if everyone else "within", "city": "city"}
+        for facet, fieldname in fields.items():
             if len(docs) <= FACET_PER_DOC_LIMIT:
                 per_doc = view.doc_values(searcher, fieldname)
-                counts[fieldname] = Counter(chain.from_iterable(map(per_doc.__getitem__, docs)))
+                counts[facet] = Counter(chain.from_iterable(map(per_doc.__getitem__, docs)))
             else:
-                counts[fieldname] = Counter(
+                counts[facet] = Counter(
                     {
                         value: len(docs & view.term_set(searcher, fieldname, value))
                         for value in view.field_values(searcher, fieldname)
