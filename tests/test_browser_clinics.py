@@ -154,17 +154,28 @@ def test_a_clinic_claims_signs_in_adds_and_edits_and_patients_find_it(new_page, 
     page.get_by_label("Name, as the register spells it").fill("Carl Fictional-Petersen")
     page.get_by_label("Treatments (separated by commas)").fill("Mesotherapy")
     page.get_by_role("button", name="Add the practitioner").click()
-    expect(page.locator(".notice")).to_contain_text("is listed")
+    expect(page.locator(".notice").first).to_contain_text("is listed")
+    # A registered counsellor listed for mesotherapy: accepted, and the clinic is told.
+    expect(page.locator(".notice").nth(1)).to_contain_text(
+        "Mesotherapy is not within what a registered counsellor may do."
+    )
 
     page.get_by_role("link", name="Edit PRC0000401").click()
     page.get_by_label("Treatments (separated by commas)").fill("Mesotherapy, PRP")
     page.get_by_role("button", name="Save the listing").click()
-    expect(page.locator(".notice")).to_contain_text("The listing is saved")
+    expect(page.locator(".notice").first).to_contain_text("The listing is saved")
 
+    # Patients see the listing when they show everyone: registered (the badge), and PRP is
+    # outside what a registered counsellor may do (the scope line). Not in the default list.
     patient = new_page()
-    wait_for_card(patient, "/search?service=prp&clinic=sample-skin", "Fictional-Petersen")
+    everyone = "/search?service=prp&clinic=sample-skin&all=1"
+    wait_for_card(patient, everyone, "Fictional-Petersen")
     card = patient.locator("ol.results article.card", has_text="Fictional-Petersen")
     expect(card.locator(".badge")).to_contain_text("Registered with the HPCSA: active")
+    expect(card.locator('[data-scope="outside"]')).to_contain_text(
+        "This treatment is not within what a registered counsellor may do"
+    )
+    wait_for_card(patient, "/search?service=prp&clinic=sample-skin", "Fictional-Petersen", False)
 
 
 def test_a_mismatched_name_waits_for_a_site_admin_before_it_is_public(new_page, site):
@@ -179,7 +190,8 @@ def test_a_mismatched_name_waits_for_a_site_admin_before_it_is_public(new_page, 
     expect(clinic.locator(".notice")).to_contain_text("waits for a site admin")
 
     patient = new_page()
-    search = "/search?service=dermal-fillers&clinic=other-aesthetics"
+    # Dermal fillers by a dentist: of unknown scope, so only "show everyone" lists it.
+    search = "/search?service=dermal-fillers&clinic=other-aesthetics&all=1"
     wait_for_card(patient, search, "Fictional-Botha", present=False, seconds=2)
 
     admin = new_page()

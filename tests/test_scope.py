@@ -128,6 +128,9 @@ def test_the_words_of_each_scope():
         "This treatment is within what a registered physiotherapist may do"
     )
     assert scope("nutrition", "DI").within and scope("weight-loss", "DI").within
+    assert scope("botulinum-toxin", "PRC").summary == (
+        "This treatment is not within what a registered counsellor may do"
+    )
 
 
 def test_an_intern_or_an_unknown_register_is_never_within():

@@ -71,6 +71,7 @@ def profession_of(registration_number: str, category: str | None = None) -> str:
 
 
 def registered(words: str) -> str:
-    """ "a registered physiotherapist", "an ..." : the profession inside a sentence."""
+    """ "a registered physiotherapist" ("a registered counsellor", not "registered registered
+    counsellor"): the profession inside a sentence."""
     lowered = words[0].lower() + words[1:] if words else words
-    return f"a registered {lowered}"
+    return f"a {lowered}" if lowered.startswith("registered ") else f"a registered {lowered}"
