@@ -10,7 +10,6 @@ to look at.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from directory.extensions import db
 from directory.registry.policy import RegistryPolicy
 from directory.search import SearchQuery, get_search_backend
 from tests import web_fixtures as wf
+from tests.browser_support import served
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -49,8 +49,6 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[str]:
     """The app, with the fictional directory, served on an ephemeral loopback port."""
-    from werkzeug.serving import make_server
-
     root = tmp_path_factory.mktemp("browser-site")
     app = create_app(
         {
@@ -65,16 +63,8 @@ def site(tmp_path_factory) -> Iterator[str]:
         db.create_all()
         wf.build_directory(db.session, RegistryPolicy.from_config(app.config))
         assert get_search_backend().search(SearchQuery(service="mesotherapy")).total == 3
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="browser-site", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

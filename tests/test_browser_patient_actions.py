@@ -9,7 +9,6 @@ Screenshots go to /tmp (``web-report-phone.png``, ``web-live-check-phone.png``,
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -20,17 +19,16 @@ from directory.extensions import db
 from directory.listings.models import Clinic
 from directory.registry.policy import RegistryPolicy
 from tests import web_fixtures as wf
+from tests.browser_support import served
 from tests.fake_iregister import FakeIRegister, FakeRegister
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, SCREENSHOTS, no_sideways_scrolling
+from tests.test_browser import (  # noqa: F401  (browser: the fixture, shared)
+    PHONE,
+    SCREENSHOTS,
+    browser,
+    no_sideways_scrolling,
+    pytestmark,
+)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="browser tests skipped: Debian's Chromium is not at /usr/bin/chromium "
-        "(`make system-deps` installs it with apt where it can)",
-    ),
-]
 HARBOUR = "fictional-harbour-skin-clinic"
 
 
@@ -44,8 +42,6 @@ def register() -> Iterator[FakeIRegister]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, register) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
     root = tmp_path_factory.mktemp("browser-actions")
     app = create_app(
         {
@@ -67,31 +63,12 @@ def site(tmp_path_factory, register) -> Iterator[str]:
             .values(latitude=-33.90421, longitude=18.41939, phone="+27975550101")
         )
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="browser-actions", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(params=[True, False], ids=["with-js", "without-js"])
-def phone(request, browser, site):
+def phone(request, browser, site):  # noqa: F811  (the fixture imported above)
     context = browser.new_context(base_url=site, java_script_enabled=request.param, **PHONE)
     page = context.new_page()
     page.set_default_timeout(10_000)
