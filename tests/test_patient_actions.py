@@ -7,6 +7,7 @@ for. On SQLite here; the database-touching parts again on PostgreSQL at the end.
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -439,3 +440,46 @@ def test_reports_and_live_checks_on_postgresql(pg_app, fake_iregister):
     with pg_app.app_context():
         count = db.session.scalar(select(func.count()).select_from(Practitioner))
     assert count == len(wf.PEOPLE) + 1
+
+
+# --- the throttle's storage -------------------------------------------------------------------
+
+
+def test_the_report_limit_is_shared_by_every_app_using_the_same_redis(app_config):
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=2).ping()
+    except redis.exceptions.RedisError as exc:
+        pytest.skip(f"Redis is not reachable at 127.0.0.1:6379: {exc}")
+    from directory import create_app
+
+    config = {
+        **app_config,
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+        "REPORT_LIMIT_PER_CLIENT": "2 per minute",  # keys expire within a minute
+    }
+    first, second = create_app(config), create_app(config)
+    with first.app_context():
+        db.create_all()
+        wf.build_directory(db.session, RegistryPolicy.from_config(first.config))
+    client_address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"  # this test's own
+    path = f"/practitioners/{ACTIVE}/report"
+    answers = [
+        report(app.test_client(), path, remote=client_address, reason="other").status_code
+        for app in (first, second, second, first)
+    ]
+    assert answers == [303, 303, 429, 429]
+    assert len(reports_in(first)) == 2
+
+
+def test_a_report_is_accepted_when_the_throttles_storage_is_down(app_config, caplog):
+    from directory import create_app
+
+    app = create_app({**app_config, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"})
+    with app.app_context():
+        db.create_all()
+        wf.build_directory(db.session, RegistryPolicy.from_config(app.config))
+    response = report(app.test_client(), f"/practitioners/{ACTIVE}/report", reason="other")
+    assert response.status_code == 303
+    assert len(reports_in(app)) == 1
+    assert "rate-limit storage unavailable" in caplog.text

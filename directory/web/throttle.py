@@ -3,13 +3,19 @@
 Counts are kept by the app's one Flask-Limiter (``app.extensions["accounts_limiter"]``, the
 one sign-in uses: memory, or Redis with RATELIMIT_STORAGE_URI, shared by every worker and
 host). Everything this package knows about that limiter is in ``allowed``, so that when the
-limiter moves to a site-wide home only this function changes.
+limiter moves to a site-wide home only this function changes. When the storage cannot be
+reached the action is allowed, with a warning in the log: a live check still waits in the
+register budget, and no patient meets a 500 for it.
 """
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app, request
 from limits import parse
+
+log = logging.getLogger(__name__)
 
 LIMITER = "accounts_limiter"
 SITE = "site"  # the key of a limit that counts every client together
@@ -38,10 +44,13 @@ def allowed(action: str, limits: dict[str, str]) -> bool:
         )
         for setting, key in limits.items()
     ]
-    if not all(strategy.test(limit, *keys) for limit, *keys in checks):
-        return False
-    for limit, *keys in checks:
-        strategy.hit(limit, *keys)
+    try:
+        if not all(strategy.test(limit, *keys) for limit, *keys in checks):
+            return False
+        for limit, *keys in checks:
+            strategy.hit(limit, *keys)
+    except Exception:  # the counts' storage (Redis) is down: a patient is not refused for it
+        log.warning("rate-limit storage unavailable; %s allowed unthrottled", action, exc_info=True)
     return True
 
 
