@@ -122,6 +122,19 @@ def test_a_report_never_cuts_short_the_back_off_of_a_register_that_is_failing(si
     assert next_check(site, FLAKY) == week_away
 
 
+def test_a_report_never_pushes_back_a_check_that_is_already_due(site, client):
+    overdue = utcnow() - timedelta(hours=3)
+    with site.app_context():
+        db.session.execute(
+            update(Practitioner)
+            .where(Practitioner.registration_number == SUSPENDED)
+            .values(next_check_at=overdue)
+        )
+        db.session.commit()
+    assert report(client, f"/practitioners/{SUSPENDED}/report", reason="other").status_code == 303
+    assert as_utc(next_check(site, SUSPENDED)) == overdue
+
+
 def test_a_clinic_report_is_stored_without_moving_any_check(site, client):
     response = report(client, f"/clinics/{HARBOUR}/report", reason="wrong_details")
     assert response.status_code == 303
@@ -224,6 +237,24 @@ def test_site_admins_see_reports_escaped_and_mark_them_handled(site, client):
         follow_redirects=True,
     )
     assert "not open" in again.get_data(as_text=True)
+
+
+def test_a_clinic_user_cannot_mark_a_report_handled(site, client):
+    from directory.accounts import services as svc
+
+    report(client, f"/clinics/{HARBOUR}/report", reason="wrong_details")
+    (stored,) = reports_in(site)
+    with site.app_context():
+        clinic = db.session.scalar(select(Clinic).where(Clinic.slug == HARBOUR))
+        svc.create_user(db.session, "admin@harbour.example", PASSWORD, "clinic_admin", clinic)
+        db.session.commit()
+    token = sign_in(client, "admin@harbour.example")
+    assert client.get("/account/moderation").status_code == 403
+    refused = client.post(
+        f"/account/moderation/reports/{stored.id}/handled", data={"csrf_token": token}
+    )
+    assert refused.status_code == 403
+    assert reports_in(site)[0].handled_at is None
 
 
 def test_only_site_admins_reach_the_reports(site, client):
