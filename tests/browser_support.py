@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from flask import Flask
 
@@ -27,3 +28,16 @@ def served(app: Flask) -> Iterator[str]:
         thread.join(timeout=10)
         with app.app_context():
             db.engine.dispose()
+
+
+def site_config(root: Path, **extra) -> dict:
+    """An app's settings for a browser test: its own database, index and mail folder under
+    ``root``; ``extra`` on top (e.g. ``HPCSA_URL`` of a fake iRegister)."""
+    return {
+        "SECRET_KEY": "browser-test",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'directory.sqlite3'}",
+        "SEARCH_INDEX_DIR": str(root / "search-index"),
+        "HPCSA_URL": "http://127.0.0.1:9/never-called",
+        "MAIL_FILE_DIR": str(root / "mail"),
+        **extra,
+    }

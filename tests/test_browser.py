@@ -20,7 +20,7 @@ from directory.extensions import db
 from directory.registry.policy import RegistryPolicy
 from directory.search import SearchQuery, get_search_backend
 from tests import web_fixtures as wf
-from tests.browser_support import served
+from tests.browser_support import served, site_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -50,15 +50,7 @@ pytestmark = [
 def site(tmp_path_factory) -> Iterator[str]:
     """The app, with the fictional directory, served on an ephemeral loopback port."""
     root = tmp_path_factory.mktemp("browser-site")
-    app = create_app(
-        {
-            "SECRET_KEY": "browser-test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'directory.sqlite3'}",
-            "SEARCH_INDEX_DIR": str(root / "search-index"),
-            "HPCSA_URL": "http://127.0.0.1:9/never-called",
-            "MAIL_FILE_DIR": str(root / "mail"),
-        }
-    )
+    app = create_app(site_config(root))
     with app.app_context():
         db.create_all()
         wf.build_directory(db.session, RegistryPolicy.from_config(app.config))

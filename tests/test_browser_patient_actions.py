@@ -19,7 +19,7 @@ from directory.extensions import db
 from directory.listings.models import Clinic
 from directory.registry.policy import RegistryPolicy
 from tests import web_fixtures as wf
-from tests.browser_support import served
+from tests.browser_support import served, site_config
 from tests.fake_iregister import FakeIRegister, FakeRegister
 from tests.test_browser import (  # noqa: F401  (browser: the fixture, shared)
     PHONE,
@@ -44,15 +44,7 @@ def register() -> Iterator[FakeIRegister]:
 def site(tmp_path_factory, register) -> Iterator[str]:
     root = tmp_path_factory.mktemp("browser-actions")
     app = create_app(
-        {
-            "SECRET_KEY": "browser-test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'directory.sqlite3'}",
-            "SEARCH_INDEX_DIR": str(root / "search-index"),
-            "HPCSA_URL": register.url,
-            "HPCSA_TIMEOUT": 2.0,
-            "HPCSA_MAX_RATE": 1000.0,
-            "MAIL_FILE_DIR": str(root / "mail"),
-        }
+        site_config(root, HPCSA_URL=register.url, HPCSA_TIMEOUT=2.0, HPCSA_MAX_RATE=1000.0)
     )
     with app.app_context():
         db.create_all()
