@@ -181,6 +181,18 @@ def test_reports_for_what_the_directory_does_not_hold_are_404s_not_500s(site, cl
         assert client.get(path).status_code == 404, path
 
 
+def test_a_suspended_clinic_has_no_report_form_while_it_is_hidden(site, client):
+    from directory.accounts import services as svc
+
+    with site.app_context():
+        clinic = db.session.scalar(select(Clinic).where(Clinic.slug == HARBOUR))
+        admin = svc.create_user(db.session, "ops@directory.example", PASSWORD, "site_admin")
+        svc.suspend_clinic(db.session, svc.Actor(user=admin), clinic, "fictional reason")
+        db.session.commit()
+    assert client.get(f"/clinics/{HARBOUR}").status_code == 404
+    assert client.get(f"/clinics/{HARBOUR}/report").status_code == 404
+
+
 def test_reports_are_throttled_per_client(site, client):
     path = f"/practitioners/{ACTIVE}/report"
     for _ in range(3):

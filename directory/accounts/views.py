@@ -82,8 +82,9 @@ def site_admin_required(view):
 
 
 def public_guard():
-    """A suspended clinic's public page and API answer 404 while it is suspended."""
-    if request.endpoint in ("web.clinic", "clinics.clinic"):
+    """A suspended clinic's public page, its report form and API answer 404 while it is
+    suspended."""
+    if request.endpoint in ("web.clinic", "web.report_clinic", "clinics.clinic"):
         slug = (request.view_args or {}).get("slug", "")
         suspended = db.session.scalar(
             db.select(ClinicSuspension.clinic_id)
