@@ -178,8 +178,9 @@ class DefaultConfig:
     # (e.g. behind a proxy that terminates TLS); it is Secure over HTTPS regardless.
     SESSION_COOKIE_SECURE = False
     SESSION_LIFETIME = "12h"  # how long a sign-in lasts without activity
-    # Where the sign-in throttle keeps its counts: "memory://" (one process) or a Redis
-    # URL such as "redis://127.0.0.1:6379/0" (shared by every worker and host).
+    # Where the sign-in throttle (and the public pages' throttles: reports, live checks)
+    # keeps its counts: "memory://" (one process) or a Redis URL such as
+    # "redis://127.0.0.1:6379/0" (shared by every worker and host).
     RATELIMIT_STORAGE_URI = "memory://"
     LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"  # sign-in attempts for one email address
     LOGIN_LIMIT_PER_ADDRESS = "20 per 15 minutes"  # sign-in attempts from one client address
