@@ -352,6 +352,14 @@ def test_a_failing_register_says_could_not_check_never_not_found(
     assert held(app, "MP0000101") is None  # nothing recorded, nothing moved
 
 
+def test_the_profile_address_of_a_never_checked_number_offers_the_live_check(app, client):
+    page = client.get("/practitioners/MP0000101")
+    assert page.status_code == 404
+    html = page.get_data(as_text=True)
+    assert 'action="/check/live"' in html and 'value="MP0000101"' in html
+    assert "Check MP0000101 at the register now" in html
+
+
 def test_a_live_check_without_its_csrf_token_asks_nobody(app, client, fake_iregister):
     response = client.post("/check/live", data={"number": "MP0000101"})
     assert response.status_code == 400
