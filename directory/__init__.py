@@ -48,6 +48,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from directory.web import hygiene, web
 
     hygiene.init_app(app)  # before any route: bounded <int:> ids, NUL characters refused
+    from directory import ratelimits
+
+    ratelimits.init_app(app)  # per-client limits; the Limiter the sign-in throttle counts with
     app.register_blueprint(web)
     app.cli.add_command(registry_group())
 
