@@ -72,6 +72,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     accounts.init_app(app, api)  # sign-in, /account/ pages, the clinic API, `flask users`
     security.init_app(app)  # security headers; absolute URLs from PUBLIC_BASE_URL
 
+    from directory import status
+
+    status.init_app(app)  # /status, and /account/status for site admins
+
     from directory.listings.cli import directory_cli
 
     app.cli.add_command(directory_cli)
