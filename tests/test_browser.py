@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,6 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[str]:
     """The app, with the fictional directory, served on an ephemeral loopback port."""
-    from werkzeug.serving import make_server
-
     root = tmp_path_factory.mktemp("browser-site")
     app = create_app(
         {
@@ -65,6 +64,15 @@ def site(tmp_path_factory) -> Iterator[str]:
         db.create_all()
         wf.build_directory(db.session, RegistryPolicy.from_config(app.config))
         assert get_search_backend().search(SearchQuery(service="mesotherapy")).total == 3
+    with serving(app) as url:
+        yield url
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` served by a real HTTP server thread on an ephemeral loopback port: its URL."""
+    from werkzeug.serving import make_server
+
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="browser-site", daemon=True)
     thread.start()

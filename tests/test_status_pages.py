@@ -5,7 +5,6 @@ numbers the history holds) and a browser showing that the strict CSP blocks noth
 from __future__ import annotations
 
 import re
-import threading
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from datetime import timedelta
@@ -301,8 +300,8 @@ def test_the_operators_page_charts_the_last_30_days_and_the_registrations(any_ap
 
 
 @pytest.fixture
-def served(app_config, tmp_path):
-    from werkzeug.serving import make_server
+def served(app_config):
+    from tests.test_browser import serving
 
     app = create_app({**app_config, "TESTING": False})
     with app.app_context():
@@ -311,16 +310,8 @@ def served(app_config, tmp_path):
     with app.app_context():
         svc.create_user(db.session, "ops@directory.example", PASSWORD, "site_admin")
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app) as url:
+        yield url
 
 
 @pytest.mark.browser

@@ -82,20 +82,8 @@ def lookups_by_day(days: int, now: datetime | None = None) -> list[DayCounts]:
     now = now or utcnow()
     first = now.date() - timedelta(days=days - 1)
     since = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
-    check = VerificationCheck
-    day = func.date(check.recorded_at)
-    rows = db.session.execute(
-        select(
-            day,
-            check.outcome,
-            func.count(),
-            func.sum(check.duration_ms),
-            func.count(check.duration_ms),
-            func.max(check.duration_ms),
-        )
-        .where(check.recorded_at >= since, _is_lookup())
-        .group_by(day, check.outcome)
-    )
+    day = func.date(VerificationCheck.recorded_at)
+    rows = _lookup_counts(since, day)
     by_day = {first + timedelta(days=n): DayCounts(first + timedelta(days=n)) for n in range(days)}
     for when, outcome, count, duration_sum, timed, longest in rows:
         entry = by_day.get(_as_date(when))
@@ -104,11 +92,13 @@ def lookups_by_day(days: int, now: datetime | None = None) -> list[DayCounts]:
     return list(by_day.values())
 
 
-def lookups_since(since: datetime) -> Counts:
+def _lookup_counts(since: datetime, *group_by):
+    """Look-ups recorded since ``since`` by ``group_by`` and outcome: each row is the group's
+    values, the outcome, the count, the sum, count and maximum of the timed durations."""
     check = VerificationCheck
-    counts = Counts()
-    rows = db.session.execute(
+    return db.session.execute(
         select(
+            *group_by,
             check.outcome,
             func.count(),
             func.sum(check.duration_ms),
@@ -116,9 +106,13 @@ def lookups_since(since: datetime) -> Counts:
             func.max(check.duration_ms),
         )
         .where(check.recorded_at >= since, _is_lookup())
-        .group_by(check.outcome)
+        .group_by(*group_by, check.outcome)
     )
-    for outcome, count, duration_sum, timed, longest in rows:
+
+
+def lookups_since(since: datetime) -> Counts:
+    counts = Counts()
+    for outcome, count, duration_sum, timed, longest in _lookup_counts(since):
         counts.add(outcome, count, duration_sum, timed, longest)
     return counts
 
