@@ -349,3 +349,17 @@ def test_no_csp_violation_on_the_status_pages_in_a_browser(served):
             assert violations == []
         finally:
             browser.close()
+
+
+def test_the_public_pages_numbers_are_reused_for_a_minute_per_process(app, monkeypatch):
+    """A crowd reading /status while the register is down costs one query a minute."""
+    client = app.test_client()
+    calls = []
+    original = queries.register_health
+    monkeypatch.setattr(queries, "register_health", lambda: calls.append(1) or original())
+    for _ in range(3):
+        assert client.get("/status").status_code == 200
+    assert len(calls) == 1
+    app.extensions["status_health"]["until"] = 0.0  # a minute later
+    client.get("/status")
+    assert len(calls) == 2

@@ -14,7 +14,9 @@ them (server-rendered SVG, no script, no external asset). docs/operations.md.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, render_template
+import time
+
+from flask import Blueprint, Flask, current_app, render_template
 
 from directory.accounts.views import site_admin_required
 from directory.status import charts, queries
@@ -26,7 +28,9 @@ OUTCOME_SERIES = (  # (key, name) of the look-ups' outcomes, stacked in this ord
     ("not_found", "answered: not found"),
     ("error", "failed"),
 )
-PUBLIC_MAX_AGE = 60  # seconds a browser or proxy may reuse the public page
+# Seconds a browser or proxy may reuse the public page, and each process its numbers: a
+# crowd reading /status (the register is down, everyone wonders why) costs one query a minute.
+PUBLIC_MAX_AGE = 60
 
 
 def _day_labels(days: list[queries.DayCounts]) -> list[str]:
@@ -50,9 +54,18 @@ def error_rate_chart(title: str, days: list[queries.DayCounts]):
     return charts.line_chart(title, _day_labels(days), series, unit="%", top=100)
 
 
+def _recent_health() -> queries.RegisterHealth:
+    """``queries.register_health()``, computed at most once per PUBLIC_MAX_AGE per process."""
+    cache = current_app.extensions.setdefault("status_health", {})
+    now = time.monotonic()
+    if cache.get("until", 0.0) <= now:
+        cache.update(health=queries.register_health(), until=now + PUBLIC_MAX_AGE)
+    return cache["health"]
+
+
 @status_pages.get("/status")
 def public_status():
-    health = queries.register_health()
+    health = _recent_health()
     response = render_template(
         "status/public.html",
         health=health,
