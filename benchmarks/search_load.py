@@ -289,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         "DIRECTORY_SEARCH_INDEX_DIR": str(index_dir.resolve()),
         "FLASK_APP": "wsgi:app",
         "PYTHONPATH": str(ROOT),
+        # wrk is one client at 127.0.0.1: measured is the site, not the per-client limits
+        "DIRECTORY_RATE_LIMIT_PAGES": "null",
+        "DIRECTORY_RATE_LIMIT_API": "null",
+        "DIRECTORY_RATE_LIMIT_SEARCH": "null",
     }
     if args.no_cache:
         env["DIRECTORY_SEARCH_CACHE_SIZE"] = "0"
