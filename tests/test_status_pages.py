@@ -8,6 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -363,3 +364,50 @@ def test_the_public_pages_numbers_are_reused_for_a_minute_per_process(app, monke
     app.extensions["status_health"]["until"] = 0.0  # a minute later
     client.get("/status")
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize(("state", "word"), [(None, "unknown"), (True, "open"), (False, "closed")])
+def test_the_operators_page_shows_the_recheck_breaker_when_this_host_can_see_it(
+    app, monkeypatch, state, word
+):
+    from directory.observability import metrics
+
+    monkeypatch.setattr(metrics, "breaker_open", lambda: state)
+    accounts = populate(app)
+    client = app.test_client()
+    sign_in(client, accounts.site_admin)
+    assert f'data-breaker="{word}"' in client.get("/account/status").get_data(as_text=True)
+
+
+BREAKER = """
+from directory.observability import metrics
+seen = [metrics.breaker_open()]
+metrics.set_breaker_open(True)
+seen.append(metrics.breaker_open())
+metrics.set_breaker_open(False)
+seen.append(metrics.breaker_open())
+print(seen)
+"""
+
+
+@pytest.mark.parametrize(
+    ("folder", "expected"), [(True, "[False, True, False]"), (False, "[None, None, None]")]
+)
+def test_the_breaker_is_read_from_the_hosts_metrics_folder(tmp_path, folder, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS")}
+    if folder:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
+    done = subprocess.run(
+        [sys.executable, "-c", BREAKER],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected

@@ -79,6 +79,7 @@ def public_status():
 @status_pages.get("/account/status")
 @site_admin_required
 def operators():
+    from directory.observability.metrics import breaker_open
     from directory.observability.state import index_state, registrations_by_age
 
     days = queries.lookups_by_day(queries.OPERATORS_DAYS)
@@ -116,6 +117,7 @@ def operators():
         latest=queries.latest_lookups(),
         health=queries.register_health(),
         index=index_state(),
+        breaker=breaker_open(),
         operators_days=queries.OPERATORS_DAYS,
     )
     return response, 200, {"Cache-Control": "no-store"}
