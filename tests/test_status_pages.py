@@ -411,3 +411,19 @@ def test_the_breaker_is_read_from_the_hosts_metrics_folder(tmp_path, folder, exp
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
+
+
+def test_the_axis_labels_the_newest_day_and_shortens_large_values():
+    labels = [f"day {n}" for n in range(30)]
+    svg = parse(
+        str(charts.line_chart("Answer time", labels, [charts.Series("mean", "mean", [15000] * 30)]))
+    )
+    texts = [t.text for t in svg.iter(f"{NS}text")]
+    shown = [t for t in texts if t.startswith("day ")]
+    assert shown[-1] == "day 29" and len(shown) <= charts.MAX_LABELS
+    assert [t.text for t in svg.iter(f"{NS}text") if t.get("class") == "chart__axis"] == [
+        "0",
+        "10k",
+        "20k",
+    ]
+    assert marks(svg)[("day 29", "mean")] == "15000"  # the marks keep the exact value

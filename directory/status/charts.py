@@ -36,6 +36,11 @@ def number(value: float | None) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
+def axis_number(value: float) -> str:
+    """A value on the axis, short: 15000 is "15k"."""
+    return f"{number(value / 1000)}k" if value >= 10_000 else number(value)
+
+
 def nice_ceiling(value: float) -> float:
     """The smallest of 1, 2, 2.5, 5 x 10^k at least ``value`` (1 for nothing)."""
     if value <= 0:
@@ -82,11 +87,12 @@ class _Frame:
             parts.append(f'<line class="chart__grid"{grid}/>')
             parts.append(
                 f'<text class="chart__axis"{_attrs(x=LEFT - 6, y=_r(y + 4), text_anchor="end")}>'
-                f"{escape(number(value) + unit)}</text>"
+                f"{escape(axis_number(value) + unit)}</text>"
             )
         every = max(1, math.ceil(len(self.labels) / MAX_LABELS))
+        last = len(self.labels) - 1
         for index, label in enumerate(self.labels):
-            if index % every and index != len(self.labels) - 1:
+            if (last - index) % every:  # counted from the newest, which is always labelled
                 continue
             parts.append(
                 f'<text class="chart__label"'
