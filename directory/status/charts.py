@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 16, 64  # room for the value axis, the legend, the labels
+LEFT, RIGHT, TOP, BOTTOM = 56, 32, 16, 64  # room for the value axis, the legend, the labels
 MAX_LABELS = 8  # at most this many category labels under the axis (every n-th otherwise)
 
 
