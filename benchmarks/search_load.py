@@ -290,9 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "FLASK_APP": "wsgi:app",
         "PYTHONPATH": str(ROOT),
         # wrk is one client at 127.0.0.1: measured is the site, not the per-client limits
-        "DIRECTORY_RATE_LIMIT_PAGES": "null",
-        "DIRECTORY_RATE_LIMIT_API": "null",
-        "DIRECTORY_RATE_LIMIT_SEARCH": "null",
+        "DIRECTORY_RATELIMIT_ENABLED": "false",
     }
     if args.no_cache:
         env["DIRECTORY_SEARCH_CACHE_SIZE"] = "0"

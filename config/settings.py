@@ -189,6 +189,9 @@ class DefaultConfig:
     # counted as a page or an API request). Several limits: "10 per second; 300 per minute".
     # null: no limit. Over a limit: 429 with Retry-After. /healthz, /readyz, /metrics and
     # static files count against nothing.
+    # false: no per-client limit at all (a load test from one address); the sign-in
+    # throttle (LOGIN_LIMIT_*) counts on.
+    RATELIMIT_ENABLED = True
     RATE_LIMIT_PAGES: str | None = "300 per minute"
     RATE_LIMIT_API: str | None = "300 per minute"
     RATE_LIMIT_SEARCH: str | None = "120 per minute"

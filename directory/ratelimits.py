@@ -114,6 +114,17 @@ class SiteLimiter(Limiter):
 
     _resilient: ResilientCounts | None = None
 
+    def init_app(self, app: Flask) -> None:
+        """Flask-Limiter's own ``RATELIMIT_ENABLED = False`` would leave it with no storage,
+        and the sign-in throttle with nothing to count in: here that setting turns off the
+        per-client limits only (``buckets_for_request``), and the throttle counts on."""
+        enabled = app.config.get("RATELIMIT_ENABLED", True)
+        app.config["RATELIMIT_ENABLED"] = True
+        try:
+            super().init_app(app)
+        finally:
+            app.config["RATELIMIT_ENABLED"] = enabled
+
     @property
     def limiter(self) -> RateLimiter:
         if self._resilient is None:
@@ -215,8 +226,13 @@ def init_app(app: Flask) -> SiteLimiter:
     """The site's Limiter (also ``app.extensions["accounts_limiter"]``) and the per-client
     limits on every request. Call before any blueprint's own before-request hooks."""
     uri = check_storage_uri(app.config)
+    enabled = app.config.get("RATELIMIT_ENABLED", True)
+    if not isinstance(enabled, bool):
+        raise RuntimeError(
+            f"invalid setting: RATELIMIT_ENABLED must be true or false, not {enabled!r}"
+        )
     buckets = {
-        name: Bucket(name, parse_limits(key, app.config.get(key)))
+        name: Bucket(name, parse_limits(key, app.config.get(key)) if enabled else ())
         for name, key in LIMIT_SETTINGS.items()
     }
     options = {}

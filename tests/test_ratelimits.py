@@ -99,6 +99,20 @@ def test_without_limits_set_nothing_is_counted(app_config):
     assert {client.get("/api/v1/services").status_code for _ in range(10)} == {200}
 
 
+def test_ratelimit_enabled_false_turns_the_limits_off_but_not_the_sign_in_throttle(app_config):
+    app = limited_app(app_config, RATELIMIT_ENABLED=False, RATE_LIMIT_PAGES="1 per minute")
+    assert app.config["RATELIMIT_ENABLED"] is False
+    client = client_at(app, "10.0.4.2")
+    assert {client.get("/services").status_code for _ in range(5)} == {200}
+    assert {client.get("/api/v1/services").status_code for _ in range(5)} == {200}
+    codes = []
+    for _ in range(6):
+        token = csrf_of(client.get("/account/login").get_data(as_text=True))
+        data = {"email": "nobody@x.example", "password": "x" * 12, "csrf_token": token}
+        codes.append(client.post("/account/login", data=data).status_code)
+    assert codes == [401] * 5 + [429]
+
+
 def test_the_client_is_the_address_the_trusted_proxy_reports(app_config):
     behind_proxy = limited_app(app_config, PROXY_HOPS=1, RATE_LIMIT_PAGES="1 per minute")
     proxy = client_at(behind_proxy, "127.0.0.1")
@@ -145,6 +159,7 @@ def test_memory_storage_by_default_and_one_limiter_for_the_site(app):
         ("RATE_LIMIT_API", "0 per minute"),
         ("RATE_LIMIT_SEARCH", "5 per fortnight"),
         ("RATELIMIT_STORAGE_URI", "http://127.0.0.1:8001/"),
+        ("RATELIMIT_ENABLED", "no"),
     ],
 )
 def test_a_bad_limit_setting_stops_start_up_by_name(app_config, key, value):
