@@ -42,8 +42,10 @@ LIMIT_SETTINGS = {
     "api": "RATE_LIMIT_API",
     "search": "RATE_LIMIT_SEARCH",
 }
-# Endpoints that count against nothing: probes, metrics, files.
-EXEMPT_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.metrics_view"})
+# Endpoints that count against nothing: probes, metrics, files (and blueprints' "static").
+EXEMPT_ENDPOINTS = frozenset(
+    {"health.healthz", "health.readyz", "metrics.metrics_view", "api-docs.swagger_ui_asset"}
+)
 SEARCH_ENDPOINTS = frozenset({"web.search", "search.search"})
 API_PREFIX = "/api/"
 # A Redis that does not answer is left alone this long before it is tried again.
@@ -173,8 +175,6 @@ def buckets_for_request() -> list[Bucket]:
     """The buckets this request counts against (none for probes, metrics and files)."""
     endpoint = request.endpoint or ""
     if endpoint in EXEMPT_ENDPOINTS or endpoint == "static" or endpoint.endswith(".static"):
-        return []
-    if request.path.startswith(API_PREFIX + "v1/docs/assets/"):  # Swagger UI's own files
         return []
     buckets: dict[str, Bucket] = current_app.extensions[EXTENSION]["buckets"]
     names = ["api" if request.path.startswith(API_PREFIX) else "pages"]
