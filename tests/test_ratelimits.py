@@ -255,3 +255,59 @@ def test_the_openapi_document_lists_the_429_on_every_operation(app):
             }
     problem = document["components"]["responses"]["TOO_MANY_REQUESTS"]["content"]
     assert "application/problem+json" in problem
+
+
+@pytest.mark.parametrize("storage", ["redis", "memory"])
+def test_under_gunicorn_every_worker_counts_in_the_one_redis(app, redis_prefix, tmp_path, storage):
+    """Two gunicorn worker processes, requests spread over both. With Redis exactly the limit
+    is answered, then 429s, as if one process counted them all; with memory storage (the
+    control: it shows both workers answered) each worker lets the limit through on its own."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    from tests.test_deploy_proxy import free_port, wait_for_port
+
+    root = Path(__file__).resolve().parent.parent
+    port = free_port()
+    uri = "redis://127.0.0.1:6379/0" if storage == "redis" else "memory://"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DIRECTORY_")},
+        "DIRECTORY_SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "DIRECTORY_SEARCH_INDEX_DIR": app.config["SEARCH_INDEX_DIR"],
+        "DIRECTORY_MAIL_FILE_DIR": app.config["MAIL_FILE_DIR"],
+        "DIRECTORY_INCLUDES": "[]",
+        "DIRECTORY_RATELIMIT_STORAGE_URI": uri,
+        "DIRECTORY_RATELIMIT_KEY_PREFIX": redis_prefix,
+        "DIRECTORY_RATE_LIMIT_PAGES": "6 per minute",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "2",
+    }
+    log_path = tmp_path / "gunicorn.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_for_port(port, server, log_path)
+        codes = []
+        for _ in range(24):  # a new connection each time: either worker may answer
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/services") as answer:
+                    codes.append(answer.status)
+            except urllib.error.HTTPError as refused:
+                codes.append(refused.code)
+                assert int(refused.headers["Retry-After"]) >= 1
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(15)
+    assert set(codes) == {200, 429}
+    if storage == "redis":
+        assert codes == [200] * 6 + [429] * 18
+    else:
+        assert 6 < codes.count(200) <= 12, codes
