@@ -28,6 +28,14 @@ OUTCOME_SERIES = (  # (key, name) of the look-ups' outcomes, stacked in this ord
     ("not_found", "answered: not found"),
     ("error", "failed"),
 )
+# observability.state.registrations_by_age's buckets, in words
+AGE_NAMES = {
+    "under_1d": "under 1 day",
+    "under_7d": "1 to 7 days",
+    "under_30d": "7 to 30 days",
+    "30d_or_more": "30 days or more",
+    "never": "never",
+}
 # Seconds a browser or proxy may reuse the public page, and each process its numbers: a
 # crowd reading /status (the register is down, everyone wonders why) costs one query a minute.
 PUBLIC_MAX_AGE = 60
@@ -85,13 +93,6 @@ def operators():
     days = queries.lookups_by_day(queries.OPERATORS_DAYS)
     labels = _day_labels(days)
     ages = registrations_by_age()
-    age_names = {
-        "under_1d": "under 1 day",
-        "under_7d": "1 to 7 days",
-        "under_30d": "7 to 30 days",
-        "30d_or_more": "30 days or more",
-        "never": "never",
-    }
     latency = charts.line_chart(
         "The register's answer time per day (milliseconds)",
         labels,
@@ -103,7 +104,7 @@ def operators():
     )
     by_age = charts.bar_chart(
         "Registrations by how long ago the register last confirmed them",
-        [age_names[k] for k in ages],
+        [AGE_NAMES[k] for k in ages],
         [charts.Series("registrations", "registrations", list(ages.values()))],
     )
     response = render_template(
@@ -113,12 +114,13 @@ def operators():
         error_rate=error_rate_chart("Share of look-ups that failed, per day", days),
         latency=latency,
         by_age=by_age,
-        ages=[(age_names[k], v) for k, v in ages.items()],
+        ages=[(AGE_NAMES[k], v) for k, v in ages.items()],
         latest=queries.latest_lookups(),
-        health=queries.register_health(),
+        health=queries.register_health(days=days),
         index=index_state(),
         breaker=breaker_open(),
         operators_days=queries.OPERATORS_DAYS,
+        public_days=queries.PUBLIC_DAYS,
     )
     return response, 200, {"Cache-Control": "no-store"}
 
