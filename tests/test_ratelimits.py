@@ -5,7 +5,10 @@ counts shared through Redis, and a Redis that does not answer never a 500."""
 from __future__ import annotations
 
 import logging
-import socket
+import os
+import signal
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -14,6 +17,7 @@ from limits.storage import MemoryStorage
 from directory import create_app, ratelimits
 from directory.extensions import db
 from tests.accounts_support import csrf_of
+from tests.test_deploy_proxy import free_port, start_gunicorn, wait_for_port
 
 
 def limited_app(app_config, **settings):
@@ -204,17 +208,11 @@ def test_with_redis_the_limit_is_shared_by_two_app_instances(app_config, redis_p
     assert keys, "the counts were not kept in Redis"
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_redis_that_does_not_answer_is_never_a_500(app_config, caplog):
     """Decision: the counts fall back to this process's memory (a warning, once), so pages,
     the API and the sign-in throttle keep answering and keep a per-process limit."""
     pytest.importorskip("redis")
-    uri = f"redis://127.0.0.1:{_closed_port()}/0"
+    uri = f"redis://127.0.0.1:{free_port()}/0"
     app = limited_app(app_config, RATELIMIT_STORAGE_URI=uri, PROPAGATE_EXCEPTIONS=False)
     client = client_at(app, "10.0.6.1")
     with caplog.at_level(logging.WARNING, logger="directory.ratelimits"):
@@ -228,7 +226,7 @@ def test_a_redis_that_does_not_answer_is_never_a_500(app_config, caplog):
 
 def test_the_sign_in_throttle_survives_a_redis_outage(app_config):
     pytest.importorskip("redis")
-    uri = f"redis://127.0.0.1:{_closed_port()}/0"
+    uri = f"redis://127.0.0.1:{free_port()}/0"
     app = limited_app(
         app_config, RATELIMIT_STORAGE_URI=uri, RATE_LIMIT_PAGES=None, PROPAGATE_EXCEPTIONS=False
     )
@@ -257,22 +255,12 @@ def test_the_openapi_document_lists_the_429_on_every_operation(app):
     assert "application/problem+json" in problem
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("storage", ["redis", "memory"])
 def test_under_gunicorn_every_worker_counts_in_the_one_redis(app, redis_prefix, tmp_path, storage):
     """Two gunicorn worker processes, requests spread over both. With Redis exactly the limit
     is answered, then 429s, as if one process counted them all; with memory storage (the
     control: it shows both workers answered) each worker lets the limit through on its own."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import urllib.error
-    import urllib.request
-    from pathlib import Path
-
-    from tests.test_deploy_proxy import free_port, wait_for_port
-
-    root = Path(__file__).resolve().parent.parent
     port = free_port()
     uri = "redis://127.0.0.1:6379/0" if storage == "redis" else "memory://"
     env = {
@@ -288,11 +276,7 @@ def test_under_gunicorn_every_worker_counts_in_the_one_redis(app, redis_prefix, 
         "GUNICORN_WORKERS": "2",
     }
     log_path = tmp_path / "gunicorn.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    server = start_gunicorn(env, log_path)
     try:
         wait_for_port(port, server, log_path)
         codes = []
