@@ -198,9 +198,9 @@ def test_two_web_hosts_and_three_recheck_runners_on_one_postgresql(
                 lambda base=base: http("GET", f"{base}/readyz")[0] == 200, 90, f"host {name} ready"
             )
 
-        # Two runners on the web hosts (their commits go to that host's index at once), one
-        # on a host of its own without an index.
-        runner_dirs = [hosts["a"][1], hosts["b"][1], tmp_path / "runner-only" / "search-index"]
+        # The runners on hosts of their own (no index there): a web host learns of their
+        # changes, and of the other web host's, only by following the outbox.
+        runner_dirs = [tmp_path / f"runner-{i}" / "search-index" for i in range(3)]
         recheck = [str(FLASK), "registry", "recheck", "--json", "--rate", "5", "--concurrency", "2"]
         runners = [
             processes.start(f"recheck-{i}", recheck, env_for(d), stdout=subprocess.PIPE)
