@@ -47,6 +47,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
+@pytest.fixture
 def receiver():
     with WebhookReceiver(SECRET) as server:
         yield server

@@ -19,6 +19,12 @@ from importers.sources.snapshot import RowProblem, Snapshot, SnapshotError
 HEADER = "Title,Surname,Fullname,Registration,City,Postal Code,Category,Status"
 
 
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
 def row(number: str, status: str = "ACTIVE", category: str = "INDEPENDENT PRACTICE") -> str:
     return f"DR,FICTIONAL-{number},TEST PERSON,{number},CAPE TOWN,8001,{category},{status}"
 
