@@ -206,18 +206,25 @@ def test_a_host_away_longer_than_the_retention_rebuilds_instead_of_serving_stale
         assert get_index_keeper().check().drift is False
 
 
-def test_sync_on_a_host_behind_the_retention_rebuilds_it(db_app, tmp_path):
-    """The search-sync timer alone brings such a host back (no web request needed)."""
-    host_b = second_host(db_app, tmp_path)
-    with db_app.app_context():
+def suspended_while_b_was_away(app, tmp_path, days: float) -> str:
+    """Host B builds its index and goes away; the register suspends MP0910002 (host A
+    applies it), the outbox rows become ``days`` old and host A's sync prunes what it may.
+    Returns host B's generation from before."""
+    with app.app_context():
         seed()
-    with host_b.app_context():
-        get_index_keeper().rebuild()
-    with db_app.app_context():
+    with second_host(app, tmp_path).app_context():
+        generation = get_index_keeper().rebuild().generation
+    with app.app_context():
         register_says("MP0910002", "SUSPENDED")
         db.session.commit()
-        age_outbox(8)
-        assert db_app.test_cli_runner().invoke(args=["search", "sync"]).exit_code == 0
+        age_outbox(days)
+        assert app.test_cli_runner().invoke(args=["search", "sync"]).exit_code == 0
+    return generation
+
+
+def test_sync_on_a_host_behind_the_retention_rebuilds_it(db_app, tmp_path):
+    """The search-sync timer alone brings such a host back (no web request needed)."""
+    suspended_while_b_was_away(db_app, tmp_path, days=8)
     host_b = second_host(db_app, tmp_path)  # back, as a new process
     with host_b.app_context():
         before = get_index_keeper().status().generation
@@ -231,16 +238,9 @@ def test_sync_on_a_host_behind_the_retention_rebuilds_it(db_app, tmp_path):
 
 
 def test_a_host_away_for_less_than_the_retention_just_catches_up(db_app, tmp_path):
+    # 6 days: older than the window, younger than the retention
+    first = suspended_while_b_was_away(db_app, tmp_path, days=6)
     host_b = second_host(db_app, tmp_path)
-    with db_app.app_context():
-        seed()
-    with host_b.app_context():
-        first = get_index_keeper().rebuild().generation
-    with db_app.app_context():
-        register_says("MP0910002", "SUSPENDED")
-        db.session.commit()
-        age_outbox(6)  # older than the window, younger than the retention
-        assert db_app.test_cli_runner().invoke(args=["search", "sync"]).exit_code == 0
     with host_b.app_context():
         get_index_keeper().ready()
         assert get_index_keeper().apply_pending(blocking=False).state == "applied"
