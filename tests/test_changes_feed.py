@@ -25,12 +25,6 @@ from directory.util.clock import utcnow
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
-@pytest.fixture
-def app(either_app):
-    """Every test here on SQLite and on PostgreSQL."""
-    return either_app
-
-
 def answer(number: str, raw_status: str, observed_at) -> LookupResult:
     row = RegisterRow(
         number, "DR", "TESTPERSON", "FICTIONAL", "PRETORIA", "0002",

@@ -44,12 +44,6 @@ UNUSABLE = ["error_field", "wrong_number", "missing_column", "not_json_object"]
 
 
 @pytest.fixture
-def app(either_app):
-    """Every test here on SQLite and on PostgreSQL."""
-    return either_app
-
-
-@pytest.fixture
 def app_config(app_config):
     return {**app_config, **FAST, "HPCSA_TIMEOUT": 0.5}
 

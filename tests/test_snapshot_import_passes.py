@@ -168,8 +168,11 @@ def _wal_autocheckpoint_of_this_worker() -> int:
     return session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
 
 
-def test_workers_checkpoint_the_wal_less_often_and_only_they_do(app):
+def test_workers_checkpoint_the_wal_less_often_and_only_they_do(sqlite_app):
+    """SQLite's write-ahead log (PostgreSQL has no such setting per connection)."""
     from importers.snapshot_import import WORKER_WAL_AUTOCHECKPOINT
+
+    app = sqlite_app
 
     with app.app_context(), _importer(app, workers=2) as importer:
         in_worker = importer._pool.apply(_wal_autocheckpoint_of_this_worker)
