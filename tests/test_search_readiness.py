@@ -6,9 +6,14 @@ one database with their own index directories are two hosts."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -20,6 +25,7 @@ from directory.search.interfaces import IndexBehind, NoIndex
 from directory.search.models import SearchOutbox
 from directory.search.outbox import prune_outbox
 from directory.search.whoosh import index as whoosh_keeper
+from directory.search.whoosh import store
 from directory.search.whoosh.following import Cursor, missed_pruned_rows
 from directory.util.clock import utcnow
 from tests.test_search_support import numbers_of, register_says, seed
@@ -246,3 +252,58 @@ def test_a_host_away_for_less_than_the_retention_just_catches_up(db_app, tmp_pat
         assert get_index_keeper().apply_pending(blocking=False).state == "applied"
         assert get_index_keeper().status().generation == first  # no rebuild was needed
         assert "MP0910002" not in numbers_of(get_search_backend().search(SearchQuery(text="botox")))
+
+
+# --- the follower: flask search sync --every ---------------------------------------------------
+
+
+def test_the_follower_builds_follows_and_stops_cleanly_on_sigterm(app, tmp_path):
+    """``flask search sync --every``: builds a new host's index, applies what another host
+    writes, reports only passes that did something, and exits 0 on SIGTERM."""
+    from tests.test_recheck_support import FLASK, ROOT
+
+    with app.app_context():
+        seed()
+    host = second_host(app, tmp_path, name="follower")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DIRECTORY_")},
+        "FLASK_APP": "wsgi:app",
+        "PYTHONUNBUFFERED": "1",
+        "DIRECTORY_SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "DIRECTORY_SEARCH_INDEX_DIR": host.config["SEARCH_INDEX_DIR"],
+        "DIRECTORY_INCLUDES": "[]",
+    }
+    follower = subprocess.Popen(
+        [str(FLASK), "search", "sync", "--every", "0.2s", "--json"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with host.app_context():
+            wait_until(lambda: store.current_generation(Path(host.config["SEARCH_INDEX_DIR"])))
+        with app.app_context():  # "host A" writes
+            register_says("MP0910002", "SUSPENDED")
+            db.session.commit()
+        with host.app_context():
+            wait_until(lambda: get_index_keeper().status().backlog == 0)
+            assert get_index_keeper().status().documents > 0
+            hits = get_search_backend().search(SearchQuery(text="botox", include_unverified=True))
+            assert {h.registration_number: h.status for h in hits.hits}["MP0910002"] == "suspended"
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0, err
+    passes = [json.loads(line) for line in out.splitlines()]
+    assert passes and all(p["event"] == "sync" and p["rows"] for p in passes), passes
+
+
+def test_the_follower_refuses_a_bad_interval(runner):
+    for bad in ("0", "soon", "-1s"):
+        result = runner.invoke(args=["search", "sync", "--every", bad])
+        assert result.exit_code == 2 and "--every" in result.output, result.output
+
+
+def wait_until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
