@@ -58,9 +58,9 @@ def http(method: str, url: str, *, body: dict | None = None, token: str | None =
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
+            return response.status, json.loads(response.read() or b"null"), response.headers
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+        return error.code, json.loads(error.read() or b"null"), error.headers
 
 
 def word_for(i: int) -> str:
@@ -69,7 +69,7 @@ def word_for(i: int) -> str:
 
 
 def searched(base: str, **params) -> list[str]:
-    status, body = http("GET", f"{base}/api/v1/search?{urllib.parse.urlencode(params)}")
+    status, body, _ = http("GET", f"{base}/api/v1/search?{urllib.parse.urlencode(params)}")
     assert status == 200, body
     return [r["registration_number"] for r in body["results"]]
 
@@ -182,7 +182,7 @@ def test_two_web_hosts_and_three_recheck_runners_on_one_postgresql(
             index_dir = tmp_path / f"host-{name}" / "search-index"  # empty: a new host
             port = free_port()
             env = {**env_for(index_dir), "GUNICORN_BIND": f"127.0.0.1:{port}",
-                   "GUNICORN_WORKERS": "2"}  # fmt: skip
+                   "GUNICORN_WORKERS": "2", "DIRECTORY_SEARCH_BUILD_WAIT": "0"}  # fmt: skip
             web = processes.start(
                 f"web-{name}",
                 [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
@@ -194,11 +194,24 @@ def test_two_web_hosts_and_three_recheck_runners_on_one_postgresql(
             )
             hosts[name] = (f"http://127.0.0.1:{port}", index_dir)
 
-        # New hosts on empty index directories: not ready, then ready by themselves.
+        # New hosts on empty index directories get ready by themselves; meanwhile a search
+        # is answered 503 with Retry-After or from the whole index, never from none.
         for name, (base, _) in hosts.items():
-            eventually(
-                lambda base=base: http("GET", f"{base}/readyz")[0] == 200, 90, f"host {name} ready"
-            )
+            answers: Counter = Counter()
+
+            def ready(base=base, answers=answers) -> bool:
+                query = "service=mesotherapy&include_unverified=true&per_page=100"
+                status, body, headers = http("GET", f"{base}/api/v1/search?{query}")
+                if status == 200:
+                    assert body["total"] == REGISTRATIONS, body["total"]
+                else:
+                    assert status == 503 and int(headers["Retry-After"]) > 0, (status, body)
+                    assert body["code"] == "index_not_ready"
+                answers[status] += 1
+                return http("GET", f"{base}/readyz")[0] == 200
+
+            eventually(ready, 90, f"host {name} ready")
+            print(f"host {name} while getting ready: search answers {dict(answers)}")
 
         # The runners on hosts of their own (no index there): a web host learns of their
         # changes, and of the other web host's, only by following the outbox.
@@ -222,12 +235,12 @@ def test_two_web_hosts_and_three_recheck_runners_on_one_postgresql(
             for i in batch:
                 number = numbers[i]
                 url = f"{hosts[writer][0]}/api/v1/clinics/{SLUG}/listings/{number}"
-                status, listing = http("GET", url, token=token)
+                status, listing, _ = http("GET", url, token=token)
                 if status != 200:
                     errors.append(f"GET {number}: {status} {listing}")
                     continue
                 description = f"Fictional listing, changed: {word_for(i)} evenings."
-                status, body = http(
+                status, body, _ = http(
                     "PATCH", url, token=token,
                     body={"version": listing["version"], "description": description},
                 )  # fmt: skip
