@@ -166,6 +166,7 @@ class WhooshSearch:
         if state is None or state.pid != os.getpid() or state.signature != signature:
             if state is not None and state.pid == os.getpid():
                 state.searcher.close()
+                self._local.state = None  # closed: never reused, even if no index follows
             generation = store.current_generation(self.root)
             if generation is None:  # replaced between the two looks: the next one has it
                 raise NoIndex(NO_INDEX)
