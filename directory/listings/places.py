@@ -138,6 +138,21 @@ def gazetteer() -> dict[str, Place]:
     return index
 
 
+@cache
+def curated_keys() -> frozenset[str]:
+    """The ``term_key`` of every name in ``places.json``: names chosen on purpose (a short
+    form, a suburb, an old name), unlike GeoNames' every small town (some are first names)."""
+    curated = _data("places.json")
+    names = [
+        *(n for r in curated["renames"] for n in (r["old"], r["current"])),
+        *(n for b in curated["both_names"] for n in b["names"]),
+        *(n for s in curated["suburbs"] for n in (s["name"], *s.get("aliases", ()))),
+        *curated["metros"],
+        *curated["short_forms"],
+    ]
+    return frozenset(term_key(n) for n in names)
+
+
 def find_place(text: str | None) -> Place | None:
     """``"port elizabeth"``, ``"PE"``, ``"Sandton"``, ``"Jozi"`` -> the place; None if not one."""
     if not text:
