@@ -95,6 +95,9 @@ def make_schema() -> Schema:
         pending=ID(),
         verified_at=NUMERIC(int, bits=64, signed=False, sortable=True),  # microseconds, 0=never
         sort_name=ID(sortable=True),
+        # The clinics' coordinates, "lat,lon;lat,lon" ("" for none): a column, so that
+        # distances for a whole matching set are read without the stored fields.
+        geo=ID(sortable=True),
         # Unstemmed folded words of the document: the vocabulary for "did you mean".
         words=KEYWORD(commas=False, lowercase=True),
         payload=STORED(),
@@ -112,6 +115,8 @@ class _Listing:
     postal_code: str
     description: str
     services: list[tuple[str, str, list[str]]]  # (slug, name, synonyms)
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 def epoch_us(value: datetime | None) -> int:
@@ -172,6 +177,8 @@ def _build(conn: Connection, ids: list[int] | None) -> dict[int, dict[str, Any]]
         Clinic.city,
         Clinic.province,
         Clinic.postal_code,
+        Clinic.latitude,
+        Clinic.longitude,
     ).join(Clinic, Clinic.id == Listing.clinic_id)
     if ids is not None:
         listing_q = listing_q.where(Listing.practitioner_id.in_(ids))
@@ -192,11 +199,11 @@ def _build(conn: Connection, ids: list[int] | None) -> dict[int, dict[str, Any]]
         services_of[listing_id].append((slug, name, list(synonyms or [])))
 
     listings_of: dict[int, list[_Listing]] = defaultdict(list)
-    for lid, pid, description, c_slug, c_name, city, province, postal in listing_rows:
+    for lid, pid, description, c_slug, c_name, city, province, postal, lat, lon in listing_rows:
         listings_of[pid].append(
             _Listing(
                 c_slug, c_name, city or "", province or "", postal or "",
-                description or "", services_of.get(lid, []),
+                description or "", services_of.get(lid, []), lat, lon,
             )
         )  # fmt: skip
 
@@ -222,13 +229,18 @@ def document_for(p: dict[str, Any], listings: list[_Listing]) -> dict[str, Any]:
 
     services: dict[str, tuple[str, list[str]]] = {}
     strength: list[str] = []
-    clinics: dict[str, tuple[str, str, str]] = {}
+    clinics: dict[str, tuple[str, str, str, float | None, float | None]] = {}
     descriptions: list[str] = []
     postcodes: set[str] = set()
     for listing in listings:
+        located = listing.latitude is not None and listing.longitude is not None
         clinics.setdefault(
-            listing.clinic_slug, (listing.clinic_name, listing.city, listing.province)
-        )
+            listing.clinic_slug,
+            (
+                listing.clinic_name, listing.city, listing.province,
+                listing.latitude if located else None, listing.longitude if located else None,
+            ),
+        )  # fmt: skip
         if listing.postal_code:
             postcodes.add(listing.postal_code.strip())
         if listing.description.strip():
@@ -286,6 +298,7 @@ def document_for(p: dict[str, Any], listings: list[_Listing]) -> dict[str, Any]:
         "pending": "1" if p["not_found_pending_since"] is not None else "0",
         "verified_at": payload["verified_at"],
         "sort_name": f"{text.fold(p.get('surname') or '')}\t{text.fold(name)}\t{number}",
+        "geo": ";".join(f"{c[3]:.5f},{c[4]:.5f}" for c in clinics.values() if c[3] is not None),
         "words": " ".join(sorted(vocabulary)),
         "payload": payload,
     }
