@@ -177,3 +177,18 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     )
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def parse_coordinates(text: str) -> tuple[float, float]:
+    """``"-26.1076,28.0567"`` (latitude, longitude; spaces allowed) -> the pair. Raises
+    ValueError with plain words for anything else."""
+    parts = [part.strip() for part in str(text).split(",")]
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lat, lon = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError("a location is a latitude and a longitude: -26.1076,28.0567") from None
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ValueError("a location is a latitude (-90 to 90) and a longitude (-180 to 180)")
+    return (lat, lon)
