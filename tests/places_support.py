@@ -66,3 +66,31 @@ def seed_places() -> None:
             )
         )
     db.session.commit()
+
+
+def places_app(base, database_url: str | None = None):
+    """An app over this directory (SQLite under ``base`` unless ``database_url``), its
+    tables created and seeded; the caller disposes of it with ``drop_places_app``."""
+    from directory import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "places-test",
+            "SQLALCHEMY_DATABASE_URI": database_url or f"sqlite:///{base / 'places.sqlite3'}",
+            "SEARCH_INDEX_DIR": str(base / "ix"),
+            "HPCSA_URL": "http://127.0.0.1:9/never-called",
+            "MAIL_FILE_DIR": str(base / "mail"),
+        }
+    )
+    with app.app_context():
+        db.create_all()
+        seed_places()
+    return app
+
+
+def drop_places_app(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()

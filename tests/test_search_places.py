@@ -12,7 +12,7 @@ import pytest
 from directory.search import get_search_backend
 from directory.search.backend import NoOrigin, QueryError, SearchQuery
 from directory.search.null import NullSearch
-from tests.places_support import seed_places
+from tests.places_support import drop_places_app, places_app
 from tests.test_search_support import NOW, numbers_of
 
 GQEBERHA = {"MP0920001", "MP0920002"}
@@ -21,25 +21,12 @@ JOHANNESBURG_BOTOX = {"MP0920003", "MP0920004", "MP0920005", "MP0920006"}
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def backend(request, tmp_path_factory):
-    from directory import create_app
-    from directory.extensions import db
-
     base = tmp_path_factory.mktemp(f"places-{request.param}")
-    url = (
-        f"sqlite:///{base / 'places.sqlite3'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_database_url")
-    )
-    app = create_app(
-        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SEARCH_INDEX_DIR": str(base / "ix")}
-    )
+    url = request.getfixturevalue("pg_database_url") if request.param == "postgresql" else None
+    app = places_app(base, url)
     with app.app_context():
-        db.create_all()
-        seed_places()
         yield get_search_backend()
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
+    drop_places_app(app)
 
 
 def search(backend, **kwargs):

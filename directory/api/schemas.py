@@ -64,7 +64,8 @@ class SearchArgsSchema(Ordered):
     )
     where = text_field(
         MAX_FILTER_LENGTH,
-        "A place, as typed: a city, a province or a postal code.",
+        "A place, as typed: a town, city or suburb (old names such as `Port Elizabeth` and "
+        "short forms such as `Jozi` too), a province or a postal code.",
         load_default="",
     )
     # The document lists the vocabulary's slugs: an unknown service is a 400 problem, so the
