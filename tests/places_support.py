@@ -63,6 +63,7 @@ def seed_places() -> None:
                 practitioner=people[number],
                 clinic=clinics[clinic],
                 services=[services[s] for s in slugs],
+                description=f"{services[slugs[0]].name} by appointment (fictional text).",
             )
         )
     db.session.commit()
