@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,6 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[str]:
     """The app, with the fictional directory, served on an ephemeral loopback port."""
-    from werkzeug.serving import make_server
-
     root = tmp_path_factory.mktemp("browser-site")
     app = create_app(
         {
@@ -65,6 +64,17 @@ def site(tmp_path_factory) -> Iterator[str]:
         db.create_all()
         wf.build_directory(db.session, RegistryPolicy.from_config(app.config))
         assert get_search_backend().search(SearchQuery(service="mesotherapy")).total == 3
+    with served(app) as address:
+        yield address
+    with app.app_context():
+        db.engine.dispose()
+
+
+@contextmanager
+def served(app) -> Iterator[str]:
+    """``app`` served by a real HTTP server on an ephemeral loopback port, in a thread."""
+    from werkzeug.serving import make_server
+
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="browser-site", daemon=True)
     thread.start()
@@ -73,8 +83,6 @@ def site(tmp_path_factory) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -10,46 +10,28 @@ A screenshot of the results at phone size is written to /tmp/web-results-places-
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 
 import pytest
 
+from tests import test_browser
 from tests.places_support import drop_places_app, places_app
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, SCREENSHOTS, no_sideways_scrolling
+from tests.test_browser import CHROMIUM, PHONE, SCREENSHOTS, no_sideways_scrolling, served
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed"),
 ]
 SCREEN_HEIGHT = PHONE["viewport"]["height"]
+browser = test_browser.browser  # the shared Chromium (a module-scoped fixture)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
     app = places_app(tmp_path_factory.mktemp("browser-places"))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="places-site", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        drop_places_app(app)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with served(app) as address:
+        yield address
+    drop_places_app(app)
 
 
 def phone_page(browser, site, **options):
