@@ -162,3 +162,21 @@ def test_the_null_engine_accepts_distances_and_finds_nothing():
                     sort="distance")
     )  # fmt: skip
     assert (found.hits, found.total, found.origin) == ([], 0, None)
+
+
+def test_a_clinic_that_moves_is_measured_from_where_it_is_now(backend):
+    from directory.extensions import db
+    from directory.listings.models import Clinic
+
+    clinic = db.session.scalar(db.select(Clinic).where(Clinic.slug == "cbd-example"))
+    before = (clinic.latitude, clinic.longitude)
+    try:
+        clinic.latitude, clinic.longitude = -26.1080, 28.0570  # next door to Sandton's centre
+        db.session.commit()
+        hits = {h.registration_number: h for h in search(backend, text="botox sandton").hits}
+        assert hits["MP0920004"].distance_km < 0.5
+    finally:
+        clinic.latitude, clinic.longitude = before
+        db.session.commit()
+    hits = {h.registration_number: h for h in search(backend, text="botox sandton").hits}
+    assert hits["MP0920004"].distance_km > 10
