@@ -263,6 +263,8 @@ class WhooshSearch:
                 view.term_set(searcher, fieldname, value)
         for slug in view.field_values(searcher, "service"):
             view.strength_order(searcher, slug)
+        self._city_doc_groups(view, searcher)  # city facets by city (suburbs, old names)
+        view.geo(searcher)  # clinic coordinates, for searches with a place
         for part, leaf in zip(view.parts, view.leaves(searcher), strict=True):
             for fieldname in TEXT_FIELDS:
                 part.cache.postings.field_lengths(leaf.reader(), fieldname)
@@ -409,6 +411,23 @@ class WhooshSearch:
             view.term_sets[("city~", group)] = found
         return found
 
+    def _city_doc_groups(self, view, searcher) -> list[tuple[str, ...]]:
+        """docnum -> the city groups of its clinics (each once), once per generation: city
+        facets count as fast as service facets."""
+        found = view.per_doc.get("city~")
+        if found is None:
+            group_of = {
+                value: group
+                for group, values in self._city_groups(view, searcher).items()
+                for value in values
+            }
+            found = [
+                tuple(dict.fromkeys(group_of[v] for v in values))
+                for values in view.doc_values(searcher, "city")
+            ]
+            view.per_doc["city~"] = found
+        return found
+
     @staticmethod
     def _city_groups(view, searcher) -> dict[str, tuple[str, ...]]:
         found = view.values.get("city~")
@@ -426,14 +445,12 @@ class WhooshSearch:
         vocab = self.vocab()
         counts: dict[str, Counter] = {}
         groups = self._city_groups(view, searcher)
-        group_of = {value: group for group, values in groups.items() for value in values}
         if len(docs) <= FACET_PER_DOC_LIMIT:
-            per_doc = view.doc_values(searcher, "service")
-            counts["service"] = Counter(chain.from_iterable(map(per_doc.__getitem__, docs)))
-            per_doc = view.doc_values(searcher, "city")
-            counts["city"] = Counter(
-                chain.from_iterable({group_of[v] for v in per_doc[d]} for d in docs)
-            )
+            for fieldname, per_doc in (
+                ("service", view.doc_values(searcher, "service")),
+                ("city", self._city_doc_groups(view, searcher)),
+            ):
+                counts[fieldname] = Counter(chain.from_iterable(map(per_doc.__getitem__, docs)))
         else:
             counts["service"] = Counter(
                 {
