@@ -5,6 +5,7 @@ is the fictional one in tests/places_support.py."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -180,3 +181,21 @@ def test_a_clinic_that_moves_is_measured_from_where_it_is_now(backend):
         db.session.commit()
     hits = {h.registration_number: h for h in search(backend, text="botox sandton").hits}
     assert hits["MP0920004"].distance_km > 10
+
+
+def test_flask_search_query_measures_too(backend):
+    from flask import current_app
+
+    runner = current_app.test_cli_runner()
+    result = runner.invoke(
+        args=["search", "query", "botox", "--place", "Sandton", "--sort", "distance", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [line.get("registration_number") for line in lines[:2]] == ["MP0920003", "MP0920005"]
+    assert lines[0]["distance_km"] == 0.0
+    assert lines[-1]["origin"] == "Sandton, Johannesburg"
+    near = runner.invoke(args=["search", "query", "--near", "-33.93,18.42", "--radius", "5"])
+    assert near.exit_code == 0 and "MP0920007" in near.output
+    bad = runner.invoke(args=["search", "query", "botox", "--near", "north"])
+    assert bad.exit_code == 1 and "a location is a latitude" in bad.output
