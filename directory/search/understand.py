@@ -158,7 +158,9 @@ def validate(query: SearchQuery) -> None:
     if query.radius_km is not None and not (
         _number(query.radius_km) and 0 < query.radius_km <= MAX_RADIUS_KM
     ):
-        raise QueryError(f"a distance limit is a number of kilometres from 1 to {MAX_RADIUS_KM}")
+        raise QueryError(
+            f"a distance limit is a number of kilometres, more than 0 and at most {MAX_RADIUS_KM}"
+        )
     if query.status:
         try:
             Status(str(query.status).strip().lower())
@@ -269,7 +271,7 @@ def understand(
     # Places in the text: "... in <place>", or a place ending the text after a service, or
     # a text that is only a place. A lone surname that is also a town stays a word.
     keys = [text.key(t) for t in tokens]
-    origins: list[Place] = []
+    origins: list[tuple[str, Place | None] | None] = []  # (city key, the gazetteer's place)
     place_hit = _find_place(keys, places, service_seen=bool(services))
     if place_hit is not None:
         start, end, kind, place_key = place_hit
