@@ -24,7 +24,7 @@ from directory.registry.models import Practitioner
 from directory.registry.recording import record_check
 from directory.registry.statuses import PATIENT_MEANING, Outcome, Status
 from directory.registry.verification import verdict
-from directory.search.backend import MAX_PER_PAGE, SearchResults
+from directory.search.backend import MAX_PER_PAGE, FacetValue, SearchResults
 from directory.util.clock import utcnow
 from directory.web.params import MAX_PAGE, MAX_TEXT
 from directory.web.presenters import long_date
@@ -686,6 +686,24 @@ def test_facets_are_options_of_one_form_and_chips_remove_them(client, stub, app,
     # The chosen values are the checked options.
     assert re.search(r'name="city" id="[^"]+" value="Cape Town" checked', filtered)
     assert re.search(r'name="service" id="[^"]+" value="mesotherapy" checked', filtered)
+
+
+def test_facets_show_the_five_largest_and_the_rest_under_more(client, stub, app, directory_data):
+    with app.app_context():
+        hit = wf.hit_for(load(app, directory_data["active"]))
+    cities = [FacetValue(f"Town {i}", f"Town {i}", 10 - i) for i in range(8)]
+    stub.results = wf.results_with([hit], facets={"services": [], "cities": cities})
+    html = client.get("/search?q=meso").data.decode()
+    fieldset = re.search(r'<fieldset class="facet" id="facet-cities">.*?</fieldset>', html, re.S)
+    shown, _, more = fieldset.group(0).partition('<details class="facet__more">')
+    assert re.findall(r'value="(Town \d)"', shown) == [f"Town {i}" for i in range(5)]
+    assert "<summary>More cities (3)</summary>" in more
+    assert re.findall(r'value="(Town \d)"', more) == ["Town 5", "Town 6", "Town 7"]
+    # A value chosen from "more" opens it; a chosen value the facets no longer hold stays.
+    chosen = client.get("/search?q=meso&city=Town+6").data.decode()
+    assert '<details class="facet__more" open>' in chosen
+    gone = client.get("/search?q=meso&city=Atlantis").data.decode()
+    assert re.search(r'name="city" id="[^"]+" value="Atlantis" checked', gone)
 
 
 def test_pagination_links_keep_the_search_and_mark_the_current_page(
