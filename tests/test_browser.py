@@ -129,6 +129,9 @@ def test_patient_finds_mesotherapy_in_cape_town_filters_and_sees_the_badge(phone
     expect(cards).to_have_count(2)
     expect(page.locator(".summary")).to_contain_text("2 practitioners")
     assert no_sideways_scrolling(page)
+    # Compact results: the first card's name and badge on the first screen (was 769 px down).
+    badge = cards.first.locator(".badge").bounding_box()
+    assert cards.first.bounding_box()["y"] < 600 and badge["y"] + badge["height"] < 844
 
     # Filter: open "Sort and filter", pick a treatment, show the results.
     page.get_by_text("Sort and filter").click()
