@@ -100,7 +100,9 @@ def _check_settings(app: Flask) -> None:
     """Fail at start-up, with the setting's name, rather than at the first request."""
     from config.settings import check_durations
     from directory.registry.policy import RegistryPolicy
+    from directory.web import throttle
 
+    throttle.check_settings(app.config)  # the public actions' rate limits
     try:
         check_durations(app.config)
         RegistryPolicy.from_config(app.config)

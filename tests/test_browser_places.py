@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests import test_browser
+from tests.browser_support import served
 from tests.places_support import drop_places_app, places_app
-from tests.test_browser import CHROMIUM, PHONE, SCREENSHOTS, no_sideways_scrolling, served
+from tests.test_browser import CHROMIUM, PHONE, SCREENSHOTS, no_sideways_scrolling
 
 pytestmark = [
     pytest.mark.browser,

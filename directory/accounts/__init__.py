@@ -35,20 +35,15 @@ class SessionInterface(SecureCookieSessionInterface):
 
 def check_settings(config) -> None:
     """A bad account setting stops start-up with its name (RuntimeError)."""
-    from limits import parse
     from limits.errors import ConfigurationError
     from limits.storage import storage_from_string
+
+    from directory.web import throttle
 
     def bad(key: str, why: str) -> RuntimeError:
         return RuntimeError(f"invalid setting: {key}: {why}")
 
-    for key in ("LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ADDRESS"):
-        try:
-            limit = parse(str(config.get(key)))
-        except ValueError as exc:
-            raise bad(key, f"{config.get(key)!r} is not a rate such as '5 per 15 minutes'") from exc
-        if limit.amount < 1:
-            raise bad(key, "at least one attempt must be allowed")
+    throttle.check_settings(config, ("LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ADDRESS"))
     uri = config.get("RATELIMIT_STORAGE_URI") or "memory://"
     try:
         storage_from_string(str(uri))

@@ -53,7 +53,7 @@ SERVICE_PAGE_PEOPLE = 10
 MAX_NUMBER_TYPED = 100
 
 
-for _name in ("long_date", "long_datetime", "iso", "marked", "km"):
+for _name in ("long_date", "long_datetime", "iso", "marked", "contact", "km"):
     web.add_app_template_filter(getattr(presenters, _name), _name)
 
 
@@ -77,6 +77,25 @@ def run_search(query: SearchQuery) -> ShownResults:
     API). Raises QueryError for a query that cannot be run."""
     backend = search_backend()
     return shown_results(backend, query, backend.search(query))
+
+
+def card_contacts(*entry_lists) -> dict[str, presenters.Contact]:
+    """How to reach the first clinic of each result card, by clinic slug (one query): the
+    index's copy of a clinic carries no phone or coordinates, and the database is current."""
+    slugs = {
+        entry.hit.clinics[0].slug
+        for entries in entry_lists
+        for entry in entries
+        if entry.hit and entry.hit.clinics
+    }
+    if not slugs:
+        return {}
+    rows = db.session.execute(
+        select(Clinic.slug, Clinic.phone, Clinic.email, Clinic.latitude, Clinic.longitude).where(
+            Clinic.slug.in_(slugs)
+        )
+    ).all()
+    return {row.slug: presenters.contact(row) for row in rows}
 
 
 @web.get("/")
@@ -253,6 +272,7 @@ def search():
         "cards": [],
         "named": [],
         "named_more": False,
+        "contacts": {},
         "error": None,
         "understood": [],
         # A new search keeps how the reader chose to see results, not the old filters (nor
@@ -295,6 +315,7 @@ def search():
         cards=shown.entries,
         named=shown.named,
         named_more=shown.named_more,
+        contacts=card_contacts(shown.entries, shown.named),
         chips=_filter_labels(parsed),
         facet_groups=_facet_groups(parsed, results),
         radius_options=_radius_options(parsed),
@@ -344,18 +365,46 @@ def practitioner(number: str):
     if profile is None:
         return _never_checked(canonical, None, number, 404)
     found = profile.practitioner
+    listings = listings_of_practitioner(found.id)
     return render_template(
         "practitioner.html",
         p=found,
         verdict=profile.verdict,
+        next_steps=[] if profile.verdict.verified else _verified_instead(found, listings),
         register_as_of=profile.register_as_of,
         timeline=[presenters.timeline_entry(c) for c in profile.history],
         checks_total=profile.checks_total,
-        listings=listings_of_practitioner(found.id),
+        listings=listings,
         record_url=profile.record_url,
         register_spelling=profile.register_spelling,
         register_name=profile.register_name,
     )
+
+
+NEXT_STEP_TREATMENTS = 3
+
+
+def _verified_instead(found, listings: list[Listing]) -> list[dict]:
+    """For a practitioner the register does not vouch for now: searches for verified
+    practitioners offering the same treatments near the same place, as links."""
+    place = next((listing.clinic.city for listing in listings if listing.clinic.city), None)
+    if place is None and found.city:
+        place = found.city.title()
+    treatments = list({s.slug: s for listing in listings for s in listing.services}.values())
+    near = f" near {place}" if place else ""
+    where = {"where": place} if place else {}
+    steps = [
+        {
+            "label": f"Verified practitioners for {service.name}{near}",
+            "url": url_for("web.search", service=service.slug, **where),
+        }
+        for service in treatments[:NEXT_STEP_TREATMENTS]
+    ]
+    if not steps:
+        steps.append(
+            {"label": f"Verified practitioners{near}", "url": url_for("web.search", **where)}
+        )
+    return steps
 
 
 @web.get("/clinics/<slug>")
@@ -376,7 +425,6 @@ def clinic(slug: str):
         clinic=found,
         people=people,
         website=presenters.safe_website(found.website),
-        phone_href=presenters.phone_href(found.phone),
     )
 
 
@@ -408,6 +456,7 @@ def service(slug: str):
         service=found,
         results=shown.results if shown else None,
         cards=shown.entries if shown else [],
+        contacts=card_contacts(shown.entries) if shown else {},
         error=error,
     )
 
@@ -428,4 +477,4 @@ def check():
     return _never_checked(canonical, None, typed, 404)
 
 
-from directory.web import errors  # noqa: E402,F401  (registers the error pages on ``web``)
+from directory.web import actions, errors  # noqa: E402,F401  (more routes, the error pages)
