@@ -48,6 +48,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from directory.web import hygiene, web
 
     hygiene.init_app(app)  # before any route: bounded <int:> ids, NUL characters refused
+    from directory import ratelimits
+
+    ratelimits.init_app(app)  # per-client limits; the Limiter the sign-in throttle counts with
     app.register_blueprint(web)
     app.cli.add_command(registry_group())
 
@@ -68,6 +71,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     accounts.init_app(app, api)  # sign-in, /account/ pages, the clinic API, `flask users`
     security.init_app(app)  # security headers; absolute URLs from PUBLIC_BASE_URL
+
+    from directory import status
+
+    status.init_app(app)  # /status, and /account/status for site admins
 
     from directory.listings.cli import directory_cli
 

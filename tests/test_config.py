@@ -58,6 +58,9 @@ def override_for(key: str, tmp_path: Path) -> tuple[str, object]:
         "REPORT_LIMIT_PER_CLIENT": "2 per day",
         "LIVE_CHECK_LIMIT_PER_CLIENT": "3 per 10 minutes",
         "LIVE_CHECK_LIMIT_SITE": "100 per hour",
+        "RATE_LIMIT_PAGES": "10 per second; 500 per minute",
+        "RATE_LIMIT_API": "1000 per hour",
+        "RATE_LIMIT_SEARCH": "60 per minute",
     }
     if key in special:
         value = special[key]

@@ -268,7 +268,8 @@ def add_listing(slug: str):
         db.session.rollback()
         errors = {
             "registration_number": "The HPCSA register did not answer just now, so the number "
-            "could not be checked. Nothing was saved: try again in a few minutes."
+            "could not be checked. Nothing was saved: try again in a few minutes. How the "
+            f"register has been answering recently: {url_for('status.public_status')}"
         }
         status = 503
     except svc.AccountError as exc:

@@ -1,32 +1,27 @@
 """Throttling the public pages' actions (a report of concern, a live check of a number).
 
-Counts are kept by the app's one Flask-Limiter (``app.extensions["accounts_limiter"]``, the
-one sign-in uses: memory, or Redis with RATELIMIT_STORAGE_URI, shared by every worker and
-host). Everything this package knows about that limiter is in ``allowed``, so that when the
-limiter moves to a site-wide home only this function changes. When the storage cannot be
-reached the action is allowed, with a warning in the log: a live check still waits in the
-register budget, and no patient meets a 500 for it.
+Counts are kept by the site's one Flask-Limiter (``directory.ratelimits``, which the
+per-client limits and sign-in use too: memory, or Redis with RATELIMIT_STORAGE_URI, shared by
+every worker and host), per client as ``ratelimits.client_key`` names it. When the storage
+cannot be reached the action is allowed, with a warning in the log: a live check still waits
+in the register budget, and no patient meets a 500 for it.
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import current_app, request
+from flask import current_app
 from limits import parse
+
+from directory.ratelimits import EXTENSION, client_key
 
 log = logging.getLogger(__name__)
 
-LIMITER = "accounts_limiter"
 SITE = "site"  # the key of a limit that counts every client together
 
 # The settings these actions read (checked at start-up by ``check_settings``).
 SETTINGS = ("REPORT_LIMIT_PER_CLIENT", "LIVE_CHECK_LIMIT_PER_CLIENT", "LIVE_CHECK_LIMIT_SITE")
-
-
-def client_address() -> str:
-    """The client as the proxies we trust (PROXY_HOPS) say, or the connection's address."""
-    return request.remote_addr or "unknown"
 
 
 def allowed(action: str, limits: dict[str, str]) -> bool:
@@ -34,13 +29,13 @@ def allowed(action: str, limits: dict[str, str]) -> bool:
     client together; otherwise per client) and say whether all still allow it. An action
     refused by one limit is counted by none, so a client over its own limit never uses up
     the site-wide one."""
-    strategy = current_app.extensions[LIMITER].limiter
+    strategy = current_app.extensions[EXTENSION].limiter
     checks = [
         (
             parse(current_app.config[setting]),
             action,
             setting,
-            key if key == SITE else client_address(),
+            key if key == SITE else client_key(),
         )
         for setting, key in limits.items()
     ]
