@@ -85,11 +85,12 @@ def prepare_database(fresh: bool, env: dict, scale: float) -> None:
         if exists and fresh:
             admin.execute(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')
             exists = None
-        if exists:
-            return
-        admin.execute(f'CREATE DATABASE "{DATABASE}"')
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{DATABASE}"')
     flask = str(VENV_BIN / "flask")
     subprocess.run([flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
+    if exists:
+        return
     from benchmarks.search_dataset import CLINICS, LISTINGS, PRACTITIONERS, SEED, generate
 
     summary = generate(
