@@ -21,6 +21,7 @@ from directory.search.interfaces import (
     RebuildReport,
 )
 from directory.search.whoosh import store
+from directory.search.whoosh.bulk import BulkWriter
 from directory.search.whoosh.documents import CURSOR_DOC_ID, build_documents, iter_all_documents
 from directory.search.whoosh.following import (
     Cursor,
@@ -161,7 +162,7 @@ class WhooshIndex:
         try:
             with engine.connect() as conn:
                 cursor = start_cursor(conn, self.window)
-                writer = ix.writer(limitmb=256)
+                writer = BulkWriter(ix.writer())
                 try:
                     for doc in iter_all_documents(conn):
                         writer.add_document(**doc)
