@@ -28,9 +28,11 @@ the files written are identical to whoosh's for the same documents.
 
 from __future__ import annotations
 
+import struct
 import zlib
 from array import array
 from collections import Counter
+from itertools import repeat
 from pickle import dumps
 from typing import Any
 
@@ -57,10 +59,14 @@ _PER_TOKEN_FILTERS = (LowercaseFilter, CharsetFilter, StopFilter, StemFilter, St
 _FORMATS = (formats.Existence, formats.Frequency, formats.Positions)
 
 
-class _Tokens:
-    """One field's analyzer, applied per distinct raw token (see the module's docstring)."""
+STOPPED = -1  # the term id of a stop word
 
-    def __init__(self, tokenizer, filters: list, positions: bool) -> None:
+
+class _Tokens:
+    """One field's analyzer, applied per distinct raw token (see the module's docstring).
+    Raw tokens map to the field's term ids (``STOPPED`` for a stop word)."""
+
+    def __init__(self, tokenizer, filters: list, positions: bool, term_id) -> None:
         self.whole = isinstance(tokenizer, IDTokenizer)
         self.regex = None if self.whole else tokenizer.expression
         self.findall = self.regex is not None and self.regex.groups == 0
@@ -70,10 +76,11 @@ class _Tokens:
         self.renumber = positions and any(
             isinstance(f, StopFilter) and f.renumber for f in filters
         )
-        self.terms: dict[str, bytes | None] = {}
+        self.term_id = term_id
+        self.ids: dict[str, int] = {}
 
     @classmethod
-    def of(cls, field) -> _Tokens | None:
+    def of(cls, field, term_id) -> _Tokens | None:
         """The fast path for this field, or None when whoosh's own ``index`` must do it."""
         fmt = field.format
         if type(field).index is not FieldType.index or type(fmt) not in _FORMATS:
@@ -93,13 +100,10 @@ class _Tokens:
             return None
         if sum(type(f) is StopFilter for f in filters) > 1:
             return None
-        return cls(tokenizer, filters, positions)
+        return cls(tokenizer, filters, positions, term_id)
 
-    def term(self, raw: str) -> bytes | None:
-        """The indexed term of one raw token (None: a stop word)."""
-        found = self.terms.get(raw, False)
-        if found is not False:
-            return found
+    def learn(self, raw: str) -> int:
+        """The term id of one raw token, through whoosh's own filters."""
         token = Token(False, False, removestops=True, mode="index")
         token.text = raw
         token.boost = 1.0
@@ -110,27 +114,30 @@ class _Tokens:
         out = [(t.text, t.boost) for t in stream]
         if len(out) > 1 or (out and out[0][1] != 1.0):
             raise ValueError(f"filter chain is not one token in, one token out: {raw!r}")
-        term = out[0][0].encode("utf-8") if out else None
-        self.terms[raw] = term
-        return term
+        found = self.ids[raw] = self.term_id(out[0][0].encode("utf-8")) if out else STOPPED
+        return found
 
-    def split(self, value: str) -> list[str]:
+    def terms(self, value: str) -> list[int]:
+        """The term id of every raw token of the value, in order."""
         if self.whole:
-            return [value]
-        if self.findall:
-            return self.regex.findall(value)
-        return [m.group(0) for m in self.regex.finditer(value)]
+            raws = [value]
+        elif self.findall:
+            raws = self.regex.findall(value)
+        else:
+            raws = [m.group(0) for m in self.regex.finditer(value)]
+        try:
+            return list(map(self.ids.__getitem__, raws))
+        except KeyError:
+            ids = self.ids
+            return [ids[raw] if raw in ids else self.learn(raw) for raw in raws]
 
-    def positions(self, raws: list[str]) -> dict[bytes, list[int]]:
-        """Each indexed term of the raw tokens with its positions (every raw token's term
-        already known)."""
-        term = self.terms.__getitem__
-        found: dict[bytes, list[int]] = {}
+    def positions(self, terms: list[int]) -> dict[int, list[int]]:
+        """Each term id with its positions."""
+        found: dict[int, list[int]] = {}
         if self.renumber:
             pos = None
-            for i, raw in enumerate(raws):
-                t = term(raw)
-                if t is None:
+            for i, t in enumerate(terms):
+                if t == STOPPED:
                     continue
                 pos = i if pos is None else pos + 1
                 if t in found:
@@ -138,9 +145,8 @@ class _Tokens:
                 else:
                     found[t] = [pos]
         else:
-            for i, raw in enumerate(raws):
-                t = term(raw)
-                if t is None:
+            for i, t in enumerate(terms):
+                if t == STOPPED:
                     continue
                 if t in found:
                     found[t].append(i)
@@ -150,7 +156,9 @@ class _Tokens:
 
 
 class _Field:
-    """One field's postings in memory: term -> (document numbers, weights, values)."""
+    """One field's postings in memory, in the order they were added: flat arrays of
+    document numbers, term ids and weights (and encoded values), grouped by term at the end.
+    """
 
     def __init__(self, name: str, field) -> None:
         self.name = name
@@ -158,81 +166,85 @@ class _Field:
         self.format = fmt = field.format
         self.kind = type(fmt)
         self.boost = fmt.field_boost if fmt else 1.0
-        self.tokens = _Tokens.of(field) if field.indexed else None
+        self.names: list[bytes] = []
+        self.ids: dict[bytes, int] = {}
+        self.tokens = _Tokens.of(field, self.term_id) if field.indexed else None
         self.fixed = fmt.fixed_value_size() if fmt else 0
         self.keeps_values = self.fixed != 0
-        self.postings: dict[bytes, tuple[array, array, list[bytes]]] = {}
+        self.docs = array("I")
+        self.tids = array("I")
+        self.weights = array("d")
+        self.values: list[bytes] = []
         self.encoded: dict[Any, bytes] = {}
         self.lengths = array("I") if field.scorable else None
+
+    def term_id(self, tbytes: bytes) -> int:
+        found = self.ids.get(tbytes)
+        if found is None:
+            found = self.ids[tbytes] = len(self.names)
+            self.names.append(tbytes)
+        return found
 
     def index(self, docnum: int, value, fieldboost: float) -> int:
         """Add the value's postings for this document; returns the sum of frequencies."""
         tokens = self.tokens
         if tokens is None or not isinstance(value, str):
             return self._add(docnum, self.field.index(value), fieldboost)
-        known = tokens.terms
-        raws = tokens.split(value)
-        for raw in raws:
-            if raw not in known:
-                tokens.term(raw)
+        terms = tokens.terms(value)
         kind = self.kind
-        if kind is formats.Positions:
-            return self._add(docnum, self._positions(tokens.positions(raws)), fieldboost)
-        counts = Counter(map(known.__getitem__, raws))
-        counts.pop(None, None)
         weight = self.boost * fieldboost
         if kind is formats.Existence:
-            return self._add_same(docnum, counts, weight, b"", 1)
-        encoded = self.encoded
-        postings = self.postings
-        length = 0
-        for t, n in counts.items():
-            vbytes = encoded.get(n)
-            if vbytes is None:
-                vbytes = encoded[n] = pack_uint(n)
-            entry = postings.get(t)
-            if entry is None:
-                entry = postings[t] = (array("I"), array("d"), [])
-            entry[0].append(docnum)
-            entry[1].append(float(n) * weight)
-            entry[2].append(vbytes)
-            length += n
-        return length
+            unique = set(terms)
+            unique.discard(STOPPED)
+            k = len(unique)
+            self.tids.extend(unique)
+            self.weights.extend(repeat(weight, k))
+        elif kind is formats.Frequency:
+            counts = Counter(terms)
+            counts.pop(STOPPED, None)
+            k = len(counts)
+            freqs = list(counts.values())
+            self.tids.extend(counts)
+            self.weights.extend([float(n) * weight for n in freqs])
+            self.values.extend(map(self._frequency, freqs))
+            length = sum(freqs)
+        else:
+            found = tokens.positions(terms)
+            k = len(found)
+            freqs = list(map(len, found.values()))
+            self.tids.extend(found)
+            self.weights.extend([float(n) * weight for n in freqs])
+            self.values.extend(map(self._positions, found.values()))
+            length = sum(freqs)
+        self.docs.extend(repeat(docnum, k))
+        return k if kind is formats.Existence else length
 
-    def _positions(self, found: dict[bytes, list[int]]):
-        encoded = self.encoded
-        encode = self.format.encode
-        fb = self.boost
-        for t, poslist in found.items():
-            key = poslist[0] if len(poslist) == 1 else tuple(poslist)
-            vbytes = encoded.get(key)
-            if vbytes is None:
-                vbytes = encoded[key] = encode(poslist)
-            yield t, len(poslist), float(len(poslist)) * fb, vbytes
+    def _frequency(self, n: int) -> bytes:
+        found = self.encoded.get(n)
+        if found is None:
+            found = self.encoded[n] = pack_uint(n)
+        return found
 
-    def _add_same(self, docnum: int, terms, weight: float, vbytes: bytes, freq: int) -> int:
-        postings = self.postings
-        for t in terms:
-            entry = postings.get(t)
-            if entry is None:
-                entry = postings[t] = (array("I"), array("d"), [])
-            entry[0].append(docnum)
-            entry[1].append(weight)
-        return freq * len(terms)
+    def _positions(self, poslist: list[int]) -> bytes:
+        key = poslist[0] if len(poslist) == 1 else tuple(poslist)
+        found = self.encoded.get(key)
+        if found is None:
+            found = self.encoded[key] = self.format.encode(poslist)
+        return found
 
     def _add(self, docnum: int, items, fieldboost: float) -> int:
         length = 0
-        postings = self.postings
         keeps = self.keeps_values
+        term_id = self.term_id
         for tbytes, freq, weight, vbytes in items:
             length += freq
-            entry = postings.get(tbytes)
-            if entry is None:
-                entry = postings[tbytes] = (array("I"), array("d"), [])
-            entry[0].append(docnum)
-            entry[1].append(weight * fieldboost)
-            if keeps and vbytes:
-                entry[2].append(vbytes)
+            self.docs.append(docnum)
+            self.tids.append(term_id(tbytes))
+            self.weights.append(weight * fieldboost)
+            if keeps:
+                if not vbytes:
+                    raise ValueError(f"{self.name}: a posting without a value")
+                self.values.append(vbytes)
         return length
 
     def set_length(self, docnum: int, length: int) -> None:
@@ -243,33 +255,53 @@ class _Field:
             lengths.append(0)
         lengths[docnum] = byte_to_length(length_to_byte(length)) if length else 0
 
+    def _grouped(self):
+        """(term bytes, document numbers, weights, weights as float32, values) per term in
+        whoosh's order (terms by their bytes, documents ascending)."""
+        import numpy as np
+
+        names = self.names
+        by_bytes = sorted(range(len(names)), key=names.__getitem__)
+        rank = np.empty(len(names), dtype=np.int64)
+        rank[by_bytes] = np.arange(len(names))
+        ranks = rank[np.frombuffer(self.tids, dtype=np.uint32)]
+        order = np.argsort(ranks, kind="stable")  # documents stay ascending within a term
+        ranks = ranks[order]
+        starts = np.flatnonzero(np.r_[True, ranks[1:] != ranks[:-1]]).tolist()
+        ends = [*starts[1:], len(ranks)]
+        weights = np.frombuffer(self.weights, dtype=np.float64)[order]
+        docs = np.frombuffer(self.docs, dtype=np.uint32)[order].tolist()
+        singles = weights.astype(np.float32).tolist()
+        weights = weights.tolist()
+        values = [self.values[i] for i in order.tolist()] if self.values else None
+        for term, start, end in zip(by_bytes, starts, ends, strict=True):
+            yield (names[term], docs[start:end], weights[start:end], singles[start:end],
+                   values[start:end] if values is not None else None)  # fmt: skip
+
     def write(self, fieldwriter) -> None:
         """Every term's postings, in whoosh's order: what ``W3FieldWriter`` and
         ``W3PostingsWriter`` write for them, one term at a time."""
-        if not self.postings:
+        if not self.names:
             return
+        if array("I").itemsize != 4:
+            raise RuntimeError("array('I') is not 32 bits on this platform")
         fieldwriter.start_field(self.name, self.field)
         post = fieldwriter._postwriter
         limit = post._blocklimit
         comp = post._compression
+        terms = _TermIndex(fieldwriter._tindex, pack_ushort(fieldwriter._fieldid))
         postfile = fieldwriter._postfile
-        tindex = fieldwriter._tindex
-        prefix = pack_ushort(fieldwriter._fieldid)
+        base = postfile.tell()
+        out = bytearray()  # this field's postings, written to the file at the end
         lengths = self.lengths
         count = len(lengths) if lengths is not None else 0
         fixed = self.fixed
         variable = fixed is None or fixed < 0
-        tell = postfile.tell
-        write = postfile.write
-        write_int = postfile.write_int
         pack_info = W3TermInfo._struct.pack
-        for tbytes in sorted(self.postings):
-            ids, weights, values = self.postings[tbytes]
+        for tbytes, ids, weights, singles, values in self._grouped():
             n = len(ids)
-            if values and len(values) != n:
-                raise ValueError(f"{self.name}: some postings have no value")
-            startoffset = tell()
-            write(WHOOSH3_HEADER_MAGIC)
+            startoffset = base + len(out)
+            out += WHOOSH3_HEADER_MAGIC
             total = 0
             minlength = None
             maxlength = 0
@@ -278,7 +310,7 @@ class _Field:
                 end = start + limit
                 block = ids[start:end]
                 ws = weights[start:end]
-                fws = array("f", ws)
+                fws = singles[start:end]
                 top = max(ws)
                 blockweight = top if top > 0 else 0
                 lo = None
@@ -302,7 +334,7 @@ class _Field:
                     mini_weights = fws[0]
                 else:
                     mini_weights = tuple(fws)
-                if not values or fixed == 0:
+                if values is None or fixed == 0:
                     mini_values = None
                 elif variable:
                     # Distinct objects, as whoosh's own writer has them (a pickle refers
@@ -319,17 +351,51 @@ class _Field:
                     2,
                 )  # fmt: skip
                 size = len(info) + len(data)
-                write_int(-size if end >= n else size)
-                write(info)
-                write(data)
+                out += pack_int(-size if end >= n else size)
+                out += info
+                out += data
             terminfo = pack_info(
                 False, total, n, 0 if minlength is None else length_to_byte(minlength),
                 length_to_byte(maxlength), maxweight, ids[0], ids[-1],
-            ) + pack_long(startoffset) + pack_int(tell() - startoffset)  # fmt: skip
-            tindex.add(prefix + tbytes, terminfo)
+            ) + pack_long(startoffset) + pack_int(base + len(out) - startoffset)  # fmt: skip
+            terms.add(tbytes, terminfo)
+        postfile.write(bytes(out))
+        terms.close()
         fieldwriter.finish_field()
 
 
+class _TermIndex:
+    """``OrderedHashWriter.add`` for one field's terms (in increasing order), the rows
+    gathered in memory and written to the terms file once."""
+
+    def __init__(self, tindex, prefix: bytes) -> None:
+        self.tindex = tindex
+        self.prefix = prefix
+        self.base = tindex.dbfile.tell()
+        self.out = bytearray()
+        self.lastkey = tindex.lastkey
+
+    def add(self, tbytes: bytes, value: bytes) -> None:
+        key = self.prefix + tbytes
+        if key <= self.lastkey:
+            raise ValueError(f"Keys must increase: {self.lastkey!r}..{key!r}")
+        tindex = self.tindex
+        out = self.out
+        pos = self.base + len(out)
+        tindex.index.append(pos)
+        out += _KEY_VALUE_LENGTHS.pack(len(key), len(value))
+        out += key
+        out += value
+        h = tindex.hashfn(key)
+        tindex.buckets[h & 255].append((h, pos))
+        self.lastkey = key
+
+    def close(self) -> None:
+        self.tindex.dbfile.write(bytes(self.out))
+        self.tindex.lastkey = self.lastkey
+
+
+_KEY_VALUE_LENGTHS = struct.Struct("!ii")  # whoosh.filedb.filetables._lengths
 _COMPRESSED: dict[tuple[bytes, int], bytes] = {}
 
 
