@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -210,6 +211,13 @@ def _build(conn: Connection, ids: list[int] | None) -> dict[int, dict[str, Any]]
     return docs
 
 
+@lru_cache(maxsize=4096)
+def _service_phrases(name: str, synonyms: tuple[str, ...]) -> tuple[str, ...]:
+    """A service's name and synonyms as word keys (a small vocabulary, asked for once per
+    listing and service: remembered)."""
+    return (text.key(name), *(text.key(s) for s in synonyms))
+
+
 def _mentions(description_words: str, phrases: Iterable[str]) -> bool:
     padded = f" {description_words} "
     return any(f" {phrase} " in padded for phrase in phrases if phrase)
@@ -237,7 +245,7 @@ def document_for(p: dict[str, Any], listings: list[_Listing]) -> dict[str, Any]:
         for slug, service_name, synonyms in listing.services:
             services.setdefault(slug, (service_name, synonyms))
             strength.append(slug)
-            phrases = [text.key(service_name), *(text.key(s) for s in synonyms)]
+            phrases = _service_phrases(service_name, tuple(synonyms))
             if _mentions(described, phrases):
                 strength.extend([slug, slug])
 
