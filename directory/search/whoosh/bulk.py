@@ -104,6 +104,9 @@ class _Tokens:
 
     def learn(self, raw: str) -> int:
         """The term id of one raw token, through whoosh's own filters."""
+        if not self.filters:
+            found = self.ids[raw] = self.term_id(raw.encode("utf-8"))
+            return found
         token = Token(False, False, removestops=True, mode="index")
         token.text = raw
         token.boost = 1.0
@@ -177,6 +180,8 @@ class _Field:
         self.values: list[bytes] = []
         self.encoded: dict[Any, bytes] = {}
         self.lengths = array("I") if field.scorable else None
+        self.seen: dict[str, tuple] | None = {}  # value -> its postings (see _remember)
+        self.hits = self.misses = 0
 
     def term_id(self, tbytes: bytes) -> int:
         found = self.ids.get(tbytes)
@@ -190,34 +195,51 @@ class _Field:
         tokens = self.tokens
         if tokens is None or not isinstance(value, str):
             return self._add(docnum, self.field.index(value), fieldboost)
+        seen = self.seen if fieldboost == 1.0 else None
+        postings = seen.get(value) if seen is not None else None
+        if postings is not None:
+            self.hits += 1
+        else:
+            postings = self._postings(tokens, value, self.boost * fieldboost)
+            if seen is not None:
+                self._remember(seen, value, postings)
+        tids, weights, values, length = postings
+        self.tids.extend(tids)
+        self.weights.extend(weights)
+        if values:
+            self.values.extend(values)
+        self.docs.extend(repeat(docnum, len(tids)))
+        return length
+
+    def _postings(self, tokens: _Tokens, value: str, weight: float):
+        """(term ids, weights, encoded values, sum of frequencies) of one value."""
         terms = tokens.terms(value)
         kind = self.kind
-        weight = self.boost * fieldboost
         if kind is formats.Existence:
             unique = set(terms)
             unique.discard(STOPPED)
-            k = len(unique)
-            self.tids.extend(unique)
-            self.weights.extend(repeat(weight, k))
-        elif kind is formats.Frequency:
+            return tuple(unique), (weight,) * len(unique), (), len(unique)
+        if kind is formats.Frequency:
             counts = Counter(terms)
             counts.pop(STOPPED, None)
-            k = len(counts)
-            freqs = list(counts.values())
-            self.tids.extend(counts)
-            self.weights.extend([float(n) * weight for n in freqs])
-            self.values.extend(map(self._frequency, freqs))
-            length = sum(freqs)
+            freqs = tuple(counts.values())
+            values = tuple(map(self._frequency, freqs))
         else:
-            found = tokens.positions(terms)
-            k = len(found)
-            freqs = list(map(len, found.values()))
-            self.tids.extend(found)
-            self.weights.extend([float(n) * weight for n in freqs])
-            self.values.extend(map(self._positions, found.values()))
-            length = sum(freqs)
-        self.docs.extend(repeat(docnum, k))
-        return k if kind is formats.Existence else length
+            counts = tokens.positions(terms)
+            freqs = tuple(map(len, counts.values()))
+            values = tuple(map(self._positions, counts.values()))
+        return tuple(counts), tuple([float(n) * weight for n in freqs]), values, sum(freqs)
+
+    def _remember(self, seen: dict, value: str, postings) -> None:
+        """Values repeat in some fields (the services offered, places, clinic names, the
+        filter keys): their postings are remembered while at least a third of the values
+        are repeats; a field of unique values stops remembering."""
+        self.misses += 1
+        if self.misses > 1000 and self.misses > 2 * self.hits:
+            self.seen = None
+            return
+        if len(seen) < 50_000:
+            seen[value] = postings
 
     def _frequency(self, n: int) -> bytes:
         found = self.encoded.get(n)
@@ -427,8 +449,9 @@ class BulkWriter:
         writer._check_state()
         perdoc = writer.perdocwriter
         docnum = writer.docnum
-        docboost = writer._doc_boost(fields)
         names = sorted(name for name in fields if not name.startswith("_"))
+        plain = len(names) == len(fields)  # no boosts, no separate stored values
+        docboost = 1.0 if plain else writer._doc_boost(fields)
         writer._check_fields(self.schema, names)
         perdoc.start_doc(docnum)
         try:
@@ -440,12 +463,12 @@ class BulkWriter:
                 field = slot.field
                 length = 0
                 if field.indexed:
-                    fieldboost = writer._field_boost(fields, name, docboost)
+                    fieldboost = 1.0 if plain else writer._field_boost(fields, name, docboost)
                     counted = slot.index(docnum, value, fieldboost)
                     if field.scorable:
                         length = counted
                         slot.set_length(docnum, length)
-                custom = fields.get(f"_stored_{name}", value)
+                custom = value if plain else fields.get(f"_stored_{name}", value)
                 perdoc.add_field(name, field, custom if field.stored else None, length)
                 column = field.column_type
                 if column and custom is not None:
