@@ -52,7 +52,6 @@ from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.fields import FieldType
 from whoosh.system import pack_int, pack_long, pack_uint, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
-from whoosh.util.numlists import delta_encode
 
 # Filters that transform each token on its own (no look at the tokens around it).
 _PER_TOKEN_FILTERS = (LowercaseFilter, CharsetFilter, StopFilter, StemFilter, StripFilter)
@@ -278,8 +277,9 @@ class _Field:
         lengths[docnum] = byte_to_length(length_to_byte(length)) if length else 0
 
     def _grouped(self):
-        """(term bytes, document numbers, weights, weights as float32, values) per term in
-        whoosh's order (terms by their bytes, documents ascending)."""
+        """Per term in whoosh's order (terms by their bytes, documents ascending): its bytes,
+        document numbers, their gaps (to the previous posting), weights, weights as float32,
+        the documents' field lengths (None for a field without lengths) and values."""
         import numpy as np
 
         names = self.names
@@ -292,12 +292,21 @@ class _Field:
         starts = np.flatnonzero(np.r_[True, ranks[1:] != ranks[:-1]]).tolist()
         ends = [*starts[1:], len(ranks)]
         weights = np.frombuffer(self.weights, dtype=np.float64)[order]
-        docs = np.frombuffer(self.docs, dtype=np.uint32)[order].tolist()
+        docs = np.frombuffer(self.docs, dtype=np.uint32)[order].astype(np.int64)
+        gaps = np.diff(docs, prepend=0).tolist()
+        lengths = None
+        if self.lengths is not None:
+            known = np.zeros(int(docs.max()) + 1, dtype=np.int64)
+            given = np.frombuffer(self.lengths, dtype=np.uint32)[: len(known)]
+            known[: len(given)] = given
+            lengths = known[docs].tolist()
+        docs = docs.tolist()
         singles = weights.astype(np.float32).tolist()
         weights = weights.tolist()
         values = [self.values[i] for i in order.tolist()] if self.values else None
         for term, start, end in zip(by_bytes, starts, ends, strict=True):
-            yield (names[term], docs[start:end], weights[start:end], singles[start:end],
+            yield (names[term], docs[start:end], gaps[start:end], weights[start:end],
+                   singles[start:end], lengths[start:end] if lengths is not None else None,
                    values[start:end] if values is not None else None)  # fmt: skip
 
     def write(self, fieldwriter) -> None:
@@ -315,12 +324,10 @@ class _Field:
         postfile = fieldwriter._postfile
         base = postfile.tell()
         out = bytearray()  # this field's postings, written to the file at the end
-        lengths = self.lengths
-        count = len(lengths) if lengths is not None else 0
         fixed = self.fixed
         variable = fixed is None or fixed < 0
         pack_info = W3TermInfo._struct.pack
-        for tbytes, ids, weights, singles, values in self._grouped():
+        for tbytes, ids, gaps, weights, singles, lengths, values in self._grouped():
             n = len(ids)
             startoffset = base + len(out)
             out += WHOOSH3_HEADER_MAGIC
@@ -338,10 +345,9 @@ class _Field:
                 lo = None
                 hi = 0
                 if lengths is not None:
-                    ls = [x for x in (lengths[d] if d < count else 0 for d in block) if x]
-                    if ls:
-                        lo = min(ls)
-                        hi = max(ls)
+                    ls = lengths[start:end]
+                    lo = min(filter(None, ls), default=None)
+                    hi = max(ls)
                 # W3TermInfo.add_block
                 total += sum(fws)
                 minlength = lo if minlength is None else min(minlength, lo)
@@ -350,9 +356,9 @@ class _Field:
                 if blockweight > maxweight:
                     maxweight = blockweight
                 # W3PostingsWriter._write_block
-                if all(w == 1.0 for w in fws):
+                if fws.count(1.0) == len(fws):
                     mini_weights = None
-                elif all(w == fws[0] for w in fws):
+                elif fws.count(fws[0]) == len(fws):
                     mini_weights = fws[0]
                 else:
                     mini_weights = tuple(fws)
@@ -364,7 +370,9 @@ class _Field:
                     mini_values = tuple([bytes(bytearray(v)) for v in values[start:end]])
                 else:
                     mini_values = b"".join(values[start:end])
-                data = dumps((tuple(delta_encode(block)), mini_weights, mini_values), 2)
+                deltas = gaps[start:end]  # whoosh's delta_encode: each block from 0
+                deltas[0] = block[0]
+                data = dumps((tuple(deltas), mini_weights, mini_values), 2)
                 if comp:
                     data = compress(data, comp)
                 info = dumps(
