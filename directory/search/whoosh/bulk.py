@@ -48,7 +48,7 @@ from whoosh.analysis import (
 )
 from whoosh.analysis.acore import Token
 from whoosh.analysis.analyzers import CompositeAnalyzer
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3FieldWriter, W3TermInfo
 from whoosh.fields import FieldType
 from whoosh.system import pack_int, pack_long, pack_uint, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
@@ -448,6 +448,8 @@ class BulkWriter:
     """``add_document`` and ``commit`` over a whoosh ``SegmentWriter`` for a new segment."""
 
     def __init__(self, writer) -> None:
+        if type(writer.codec) is not W3Codec or type(writer.fieldwriter) is not W3FieldWriter:
+            raise TypeError(f"the bulk writer writes whoosh's W3 codec, not {writer.codec!r}")
         self.writer = writer
         self.schema = writer.schema
         self.fields = {name: _Field(name, self.schema[name]) for name in self.schema.names()}
