@@ -4,6 +4,7 @@ document by document."""
 
 from __future__ import annotations
 
+import functools
 import random
 from pathlib import Path
 
@@ -144,9 +145,14 @@ QUERIES = [
 ]
 
 
-def _rebuilt_answers_like_built_one_by_one(app) -> None:
+def _rebuilt_answers_like_built_one_by_one(app, monkeypatch) -> None:
     from directory.search import whoosh
+    from directory.search.whoosh import documents
+    from directory.search.whoosh import index as index_module
 
+    # As under `flask search reindex` (one thread): the documents read in a child process.
+    beside = functools.partial(documents.documents_read_beside, fork=True)
+    monkeypatch.setattr(index_module, "documents_read_beside", beside)
     with app.app_context():
         seed()
         db.session.commit()
@@ -181,9 +187,54 @@ def _rebuilt_answers_like_built_one_by_one(app) -> None:
         assert any(rebuilt_backend.search(q, now=NOW).total for q in QUERIES)
 
 
-def test_a_rebuilt_index_answers_like_one_built_document_by_document(app):
-    _rebuilt_answers_like_built_one_by_one(app)
+def test_a_rebuilt_index_answers_like_one_built_document_by_document(app, monkeypatch):
+    _rebuilt_answers_like_built_one_by_one(app, monkeypatch)
 
 
-def test_a_rebuilt_index_answers_like_one_built_document_by_document_on_postgresql(pg_app):
-    _rebuilt_answers_like_built_one_by_one(pg_app)
+def test_a_rebuilt_index_answers_like_one_built_document_by_document_on_postgresql(
+    pg_app, monkeypatch
+):
+    _rebuilt_answers_like_built_one_by_one(pg_app, monkeypatch)
+
+
+def _documents_read_beside(app) -> None:
+    from directory.search.whoosh import documents
+
+    with app.app_context():
+        seed()
+        db.session.commit()
+        with db.engine.connect() as conn:
+            expected = list(documents.iter_all_documents(conn))
+        assert len(expected) > 10
+        # fork=True: also with the test's register server thread running.
+        assert list(documents.documents_read_beside(db.engine, fork=True)) == expected
+        assert list(documents.documents_read_beside(db.engine, fork=False)) == expected
+        # A consumer that stops early does not wait for the child forever.
+        beside = documents.documents_read_beside(db.engine, fork=True)
+        assert next(beside) == expected[0]
+        beside.close()
+        # The parent's connections still work after the child has gone.
+        assert db.session.scalar(db.select(db.func.count(Practitioner.id))) > 10
+
+
+def test_documents_are_read_in_a_child_process_beside_the_indexing(app):
+    _documents_read_beside(app)
+
+
+def test_documents_are_read_in_a_child_process_on_postgresql(pg_app):
+    _documents_read_beside(pg_app)
+
+
+def test_a_failure_in_the_reading_child_is_raised_in_the_rebuild(app, monkeypatch):
+    from directory.search.whoosh import documents
+
+    def broken(conn, batch=2000):
+        yield from ()
+        raise ValueError("the database went away")
+
+    with app.app_context():
+        seed()
+        db.session.commit()
+        monkeypatch.setattr(documents, "iter_all_documents", broken)
+        with pytest.raises(RuntimeError, match="the database went away"):
+            list(documents.documents_read_beside(db.engine, fork=True))

@@ -72,9 +72,7 @@ class _Tokens:
         self.filters = filters
         # StopFilter(renumber=True): the first kept token keeps its position, each later
         # kept token takes the next one.
-        self.renumber = positions and any(
-            isinstance(f, StopFilter) and f.renumber for f in filters
-        )
+        self.renumber = positions and any(isinstance(f, StopFilter) and f.renumber for f in filters)
         self.term_id = term_id
         self.ids: dict[str, int] = {}
 

@@ -4,6 +4,7 @@ outbox, check for drift. The query side (``search.py``) follows what happens her
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -22,7 +23,12 @@ from directory.search.interfaces import (
 )
 from directory.search.whoosh import store
 from directory.search.whoosh.bulk import BulkWriter
-from directory.search.whoosh.documents import CURSOR_DOC_ID, build_documents, iter_all_documents
+from directory.search.whoosh.documents import (
+    CURSOR_DOC_ID,
+    build_documents,
+    documents_read_beside,
+    iter_all_documents,
+)
 from directory.search.whoosh.following import (
     Cursor,
     RetryTimer,
@@ -162,16 +168,17 @@ class WhooshIndex:
         try:
             with engine.connect() as conn:
                 cursor = start_cursor(conn, self.window)
-                writer = BulkWriter(ix.writer())
-                try:
-                    for doc in iter_all_documents(conn):
+            writer = BulkWriter(ix.writer())
+            try:
+                with contextlib.closing(documents_read_beside(engine)) as documents:
+                    for doc in documents:
                         writer.add_document(**doc)
                         count += 1
-                    writer.add_document(**cursor.document())
-                    writer.commit(optimize=True)
-                except BaseException:
-                    writer.cancel()
-                    raise
+                writer.add_document(**cursor.document())
+                writer.commit(optimize=True)
+            except BaseException:
+                writer.cancel()
+                raise
             # Catch up with what changed while building, then switch, then once more.
             apply_pending(engine, ix, blocking=True, window=self.window)
         except BaseException:
