@@ -167,19 +167,23 @@ def iter_all_documents(conn: Connection, batch: int = 2000) -> Iterator[dict[str
         yield from _build(conn, chunk).values()
 
 
-def documents_read_beside(engine: Engine, *, fork: bool | None = None) -> Iterator[dict[str, Any]]:
+def documents_read_beside(
+    engine: Engine, read=None, *, fork: bool | None = None
+) -> Iterator[dict[str, Any]]:
     """``iter_all_documents`` read in a forked child process while the caller indexes what
     it has already received (a rebuild: reading the database and building the documents is
     a fifth of its CPU time, and a machine with two cores can do it beside the indexing).
     The child reads on its own connection, after everything the caller did before asking,
     and sends pickled batches through a pipe. In-process, as ``iter_all_documents``, when
     another thread is running (a fork copies no thread, and a lock one holds would stay
-    held in the child) or ``fork`` is False."""
+    held in the child) or ``fork`` is False. ``read(conn)`` yields the documents
+    (``iter_all_documents`` by default)."""
+    read = read or iter_all_documents
     if fork is None:
         fork = threading.active_count() == 1
     if not fork or not hasattr(os, "fork"):
         with engine.connect() as conn:
-            yield from iter_all_documents(conn)
+            yield from read(conn)
         return
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -192,7 +196,7 @@ def documents_read_beside(engine: Engine, *, fork: bool | None = None) -> Iterat
                 engine.dispose(close=False)  # the parent's pooled connections stay its own
                 with engine.connect() as conn:
                     batch: list[dict[str, Any]] = []
-                    for doc in iter_all_documents(conn):
+                    for doc in read(conn):
                         batch.append(doc)
                         if len(batch) == 500:
                             pickle.dump(("documents", batch), out, pickle.HIGHEST_PROTOCOL)

@@ -170,7 +170,8 @@ class WhooshIndex:
                 cursor = start_cursor(conn, self.window)
             writer = BulkWriter(ix.writer())
             try:
-                with contextlib.closing(documents_read_beside(engine)) as documents:
+                documents = documents_read_beside(engine, iter_all_documents)
+                with contextlib.closing(documents):
                     for doc in documents:
                         writer.add_document(**doc)
                         count += 1
