@@ -36,6 +36,7 @@ def _tricky_documents(count: int, first_pid: int) -> list[dict]:
     rng = random.Random(20261206)
     docs = []
     for i in range(count):
+
         def text(n: int) -> str:
             return " ".join(rng.choice(TRICKY_WORDS) for _ in range(n))
 
@@ -238,3 +239,14 @@ def test_a_failure_in_the_reading_child_is_raised_in_the_rebuild(app, monkeypatc
         monkeypatch.setattr(documents, "iter_all_documents", broken)
         with pytest.raises(RuntimeError, match="the database went away"):
             list(documents.documents_read_beside(db.engine, fork=True))
+
+
+def test_an_in_memory_database_is_read_in_process():
+    """A child process opening ``sqlite://`` would find an empty database."""
+    from sqlalchemy import create_engine
+
+    from directory.search.whoosh.documents import _in_memory
+
+    assert _in_memory(create_engine("sqlite://"))
+    assert _in_memory(create_engine("sqlite:///:memory:"))
+    assert not _in_memory(create_engine("sqlite:////tmp/directory.sqlite3"))

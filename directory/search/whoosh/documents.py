@@ -176,11 +176,11 @@ def documents_read_beside(
     The child reads on its own connection, after everything the caller did before asking,
     and sends pickled batches through a pipe. In-process, as ``iter_all_documents``, when
     another thread is running (a fork copies no thread, and a lock one holds would stay
-    held in the child) or ``fork`` is False. ``read(conn)`` yields the documents
-    (``iter_all_documents`` by default)."""
+    held in the child), for an in-memory SQLite database, or when ``fork`` is False.
+    ``read(conn)`` yields the documents (``iter_all_documents`` by default)."""
     read = read or iter_all_documents
     if fork is None:
-        fork = threading.active_count() == 1
+        fork = threading.active_count() == 1 and not _in_memory(engine)
     if not fork or not hasattr(os, "fork"):
         with engine.connect() as conn:
             yield from read(conn)
@@ -227,6 +227,12 @@ def documents_read_beside(
     finally:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)  # the pipe is closed: a child still writing stops
+
+
+def _in_memory(engine: Engine) -> bool:
+    """An in-memory SQLite database: another process opening it would find it empty."""
+    url = engine.url
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def _build(conn: Connection, ids: list[int] | None) -> dict[int, dict[str, Any]]:
