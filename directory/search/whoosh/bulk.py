@@ -14,12 +14,14 @@ benchmark's 21,000 documents (3.2 million postings) that was 70 CPU seconds of a
   filters, the answer remembered. Positions follow ``StopFilter``'s renumbering rule. Any
   other field (``NUMERIC``, or an analyzer with another filter) goes through whoosh's
   ``field.index`` as usual.
-- **Postings kept in memory** per field and term (document numbers and weights as arrays),
-  not pickled into a sorting pool: a rebuild adds documents in order, so each term's list is
-  already sorted.
-- **Postings written a block at a time** through whoosh's own postings writer (its block
-  format, statistics, compression and term index), with the field lengths taken from what
-  was just computed.
+- **Postings kept in memory** as flat arrays per field (document numbers, term ids,
+  weights, encoded values), not pickled into a sorting pool, and grouped by term with numpy
+  at the end (a stable sort: documents stay in the order they were added).
+- **Each term written at once**, as ``W3PostingsWriter`` and ``W3FieldWriter`` write it: the
+  same pickled blocks of 128 postings, block and term statistics, zlib level and term-index
+  rows (``_Field.write`` follows their code step by step), with the field lengths taken from
+  what was just computed; a field's bytes go to the files in one write. Small blocks'
+  compressions are remembered (``compress``).
 
 The per-document part (stored fields, lengths, columns) is whoosh's own per-document writer,
 called as ``SegmentWriter.add_document`` calls it. ``tests/test_search_bulk.py`` checks that
