@@ -21,7 +21,7 @@ benchmark's 21,000 documents (3.2 million postings) that was 70 CPU seconds of a
   same pickled blocks of 128 postings, block and term statistics, zlib level and term-index
   rows (``_Field.write`` follows their code step by step), with the field lengths taken from
   what was just computed; a field's bytes go to the files in one write. Small blocks'
-  compressions are remembered (``compress``).
+  compressions are remembered (``_Compressor``).
 
 The per-document part (stored fields, lengths, columns) is whoosh's own per-document writer,
 called as ``SegmentWriter.add_document`` calls it. ``tests/test_search_bulk.py`` checks that
@@ -309,7 +309,7 @@ class _Field:
                    singles[start:end], lengths[start:end] if lengths is not None else None,
                    values[start:end] if values is not None else None)  # fmt: skip
 
-    def write(self, fieldwriter) -> None:
+    def write(self, fieldwriter, compress: _Compressor) -> None:
         """Every term's postings, in whoosh's order: what ``W3FieldWriter`` and
         ``W3PostingsWriter`` write for them, one term at a time."""
         if not self.names:
@@ -426,22 +426,27 @@ class _TermIndex:
 
 
 _KEY_VALUE_LENGTHS = struct.Struct("!ii")  # whoosh.filedb.filetables._lengths
-_COMPRESSED: dict[tuple[bytes, int], bytes] = {}
 
 
-def compress(data: bytes, level: int) -> bytes:
-    """``zlib.compress``, remembered for small blocks: zlib sets up its whole state for each
-    call (about 80 µs on the loaded benchmark machine, 280,000 blocks), and most terms of a
-    rebuild are one posting whose block is the same bytes as other fields' terms of the same
-    document (pid, number, the sort key, the date's tiers)."""
-    if len(data) > 64:
-        return zlib.compress(data, level)
-    found = _COMPRESSED.get((data, level))
-    if found is None:
-        if len(_COMPRESSED) >= 500_000:
-            _COMPRESSED.clear()
-        found = _COMPRESSED[(data, level)] = zlib.compress(data, level)
-    return found
+class _Compressor:
+    """``zlib.compress``, remembered for small blocks during one rebuild: zlib sets up its
+    whole state for each call (about 80 µs on the loaded benchmark machine, 280,000 blocks),
+    and most terms of a rebuild are one posting whose block is the same bytes as other
+    fields' terms of the same document (pid, number, the sort key, the date's tiers). The
+    memory goes with the writer."""
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[bytes, int], bytes] = {}
+
+    def __call__(self, data: bytes, level: int) -> bytes:
+        if len(data) > 64:
+            return zlib.compress(data, level)
+        found = self.known.get((data, level))
+        if found is None:
+            if len(self.known) >= 500_000:
+                self.known.clear()
+            found = self.known[(data, level)] = zlib.compress(data, level)
+        return found
 
 
 class BulkWriter:
@@ -492,8 +497,9 @@ class BulkWriter:
 
     def commit(self, **kwargs: Any) -> None:
         fieldwriter = self.writer.fieldwriter
+        compress = _Compressor()
         for name in sorted(self.fields):
-            self.fields[name].write(fieldwriter)
+            self.fields[name].write(fieldwriter, compress)
         self.fields = {}
         self.writer.commit(**kwargs)
 
