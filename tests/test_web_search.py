@@ -50,7 +50,7 @@ def test_mesotherapy_in_cape_town_lists_only_verified_practitioners(client, dire
     words = text_of(page.data)
     assert (
         "2 practitioners for “mesotherapy” in Cape Town that the register currently confirms "
-        "as active and whose profession covers this treatment." in words
+        "as active, within their profession's scope." in words
     )
     assert "Show everyone, with their status" in words
 

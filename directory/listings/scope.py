@@ -63,6 +63,15 @@ class ScopeAnswer:
         """ "This treatment is not within what a registered physiotherapist may do"."""
         return self.sentence("this treatment")
 
+    @property
+    def short(self) -> str:
+        """The card's words: "Within what a medical doctor may do"; an outside or unknown
+        answer is never shortened (it is the summary)."""
+        if self.scope != "within":
+            return self.summary
+        lowered = self.profession[0].lower() + self.profession[1:]
+        return f"Within what a {lowered} may do"
+
     def sentence(self, subject: str) -> str:
         """The summary about ``subject`` ("Botulinum toxin is not within what ...")."""
         who = registered(self.profession)
