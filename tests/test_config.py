@@ -123,6 +123,7 @@ def test_the_registry_commands_that_ask_a_register_come_from_the_importers(env):
         ("LOGIN_LIMIT_PER_ACCOUNT", "often"),
         ("LOGIN_LIMIT_PER_ADDRESS", "0 per minute"),
         ("LISTING_NAME_MATCH", "101"),
+        ("CLINIC_LOOKUP_LIMIT", "many"),
     ],
 )
 def test_bad_account_settings_stop_start_up_by_name(env, key, value):
