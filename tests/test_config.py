@@ -54,6 +54,7 @@ def override_for(key: str, tmp_path: Path) -> tuple[str, object]:
         "TRUSTED_HOSTS": ["directory.example"],
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/1",
         "LOGIN_LIMIT_PER_ACCOUNT": "3 per 10 minutes",
+        "CLINIC_LOOKUP_LIMIT": "12 per 2 hours",
         "LOGIN_LIMIT_PER_ADDRESS": "50 per hour",
     }
     if key in special:

@@ -92,7 +92,7 @@ def init_app(app: Flask, api) -> None:
 
     @login.user_loader
     def load_user(user_id: str):
-        ident, generation, key = ((user_id or "").split(":") + ["", ""])[:3]
+        ident, generation, key = [*(user_id or "").split(":"), "", ""][:3]
         if not ident.isdigit() or not generation.isdigit():
             return None
         user = db.session.get(User, int(ident))

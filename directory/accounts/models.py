@@ -53,7 +53,7 @@ class User(db.Model):
         return True
 
     # The key of the session this object was loaded for (not stored here: ``UserSession``).
-    session_key: str | None = None
+    session_key = None  # str, set by services.open_session and the user loader
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_generation}:{self.session_key or ''}"

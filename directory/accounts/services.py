@@ -21,8 +21,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from rapidfuzz import fuzz
 from limits import parse
+from rapidfuzz import fuzz
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -63,8 +63,9 @@ TOKEN_PREFIX = "hpd_"
 # The profile fields a clinic edits (its slug is its address and stays).
 PROFILE_FIELDS = tuple(key for key in CLINIC_KEYS if key != "slug")
 _hasher = PasswordHasher()
-# Verified against when an email has no account, so both cases take as long.
-_DUMMY_HASH = _hasher.hash("not-a-password-anyone-has")
+# Stands in for the hash of an account that does not exist (a sign-in verifies against it,
+# a reset request makes its link from it), so that both cases take as long.
+DUMMY_HASH = _hasher.hash("not-a-password-anyone-has")
 
 
 class AccountError(Exception):
@@ -250,9 +251,9 @@ def create_user(
         session_generation=1,
     )
     session.add(user)
-    if role_enum is Role.CLINIC_ADMIN:
-        standing.set_claimed(clinic, True)  # it keeps its own record from now on
     _flush_new(session, "email", f"{address} already has an account")
+    if role_enum is Role.CLINIC_ADMIN:
+        standing.set_claimed(session, clinic, True)  # it keeps its own record from now on
     audit(
         session,
         actor,
@@ -268,7 +269,7 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     """The user, when the password is theirs; None otherwise (as slow either way)."""
     user = user_by_email(session, email or "") if isinstance(email, str) else None
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+        _hasher.verify(user.password_hash if user else DUMMY_HASH, password or "")
     except (VerificationError, InvalidHashError):
         return None
     if user is None:
@@ -358,7 +359,45 @@ def remove_user(session: Session, actor: Actor, clinic: Clinic, user_id: int) ->
     session.delete(user)
     session.flush()
     if count_admins(session, clinic) == 0:
-        standing.set_claimed(clinic, False)  # it can be claimed again; imports update it
+        standing.set_claimed(session, clinic, False)  # it can be claimed again; imports update it
+
+
+def link_to_join(session: Session, purpose: str, token: str) -> tuple[IssuedLink, Clinic]:
+    """The row and clinic of an invitation (``invite``) or claim link that can still create
+    an account; ``links.LinkInvalid`` with the reason otherwise."""
+    row = links.issued(session, purpose, links.read(purpose, token))
+    clinic = session.get(Clinic, row.clinic_id)
+    if clinic is None:
+        raise links.LinkInvalid("This link is not valid: ask for a new one.")
+    if purpose == "claim":
+        if clinic.email != row.email:
+            raise links.LinkInvalid("This link no longer matches the clinic's address on record.")
+        if count_admins(session, clinic) > 0:
+            raise links.LinkInvalid("This clinic has already been claimed: ask its admin.")
+    elif user_by_email(session, row.email) is not None:
+        raise links.LinkInvalid("This invitation has already been used.")
+    if standing.is_suspended(clinic):
+        raise links.LinkInvalid(f"{clinic.name} is suspended: this link cannot be used.")
+    return row, clinic
+
+
+def join_by_link(session: Session, row: IssuedLink, clinic: Clinic, password: Any) -> User:
+    """The account a followed link creates: a claim makes the clinic's first admin, an
+    invitation the role it names. The link is used up in the same transaction."""
+    claim = row.purpose == "claim"
+    role = Role.CLINIC_ADMIN.value if claim else (row.role or Role.CLINIC_STAFF.value)
+    user = create_user(session, row.email, password, role, clinic, actor=Actor())
+    if claim:
+        audit(
+            session,
+            Actor(user=user),
+            "clinic.claim",
+            clinic=clinic,
+            target=clinic.slug,
+            after={"admin": user.email},
+        )
+    links.mark_used(session, row)
+    return user
 
 
 def cancel_invitation(session: Session, actor: Actor, clinic: Clinic, link_id: str) -> str:
@@ -844,7 +883,7 @@ def suspend_clinic(session: Session, actor: Actor, clinic: Clinic, reason: str =
             listings=kept,
         )
     )
-    standing.set_suspended(clinic, True)
+    standing.set_suspended(session, clinic, True)
     session.flush()
     audit(
         session,
@@ -887,7 +926,7 @@ def restore_clinic(session: Session, actor: Actor, clinic: Clinic) -> int:
         rules.write_listing(clinic, practitioner, item, existing)
         restored += 1
     session.delete(suspension)
-    standing.set_suspended(clinic, False)
+    standing.set_suspended(session, clinic, False)
     session.flush()
     audit(
         session,
