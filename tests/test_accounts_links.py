@@ -290,12 +290,6 @@ def test_a_site_admin_rejects_a_held_listing_and_reads_any_clinics_audit_log(app
 # --- invitation and claim links are single-use and revocable (issued_links) ----------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_app(request):
-    """The app on SQLite, then on PostgreSQL: the link rules are database rules."""
-    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")
-
-
 def invite(app, accounts, address: str) -> tuple[str, str]:
     """The clinic admin invites ``address``; returns (the emailed link, the admin's CSRF)."""
     admin = app.test_client()

@@ -12,8 +12,10 @@ Errors are exceptions with a plain message for the person: ``Invalid`` (per fiel
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
+import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +104,10 @@ class TooManyLookups(AccountError):
     """The clinic asked the register too often in the window: try again later."""
 
     status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds until the clinic may ask again
 
 
 # --- who is acting -------------------------------------------------------------------------
@@ -694,11 +700,15 @@ def _count_lookup(clinic: Clinic) -> None:
     shared register budget, so that one clinic cannot spend everyone's); TooManyLookups
     when the clinic has used its allowance for now."""
     limit = parse(current_app.config["CLINIC_LOOKUP_LIMIT"])
-    if not current_app.extensions[LIMITER].limiter.hit(limit, "clinic-lookup", str(clinic.id)):
+    limiter = current_app.extensions[LIMITER].limiter
+    key = ("clinic-lookup", str(clinic.id))
+    if not limiter.hit(limit, *key):
+        reset_at = limiter.get_window_stats(limit, *key).reset_time
         raise TooManyLookups(
             f"This clinic has asked the HPCSA register about {limit.amount} registration "
             f"numbers in the last {_window(limit)}, which is as many as it may: nothing was "
-            "saved. Try again later."
+            "saved. Try again later.",
+            retry_after=max(1, math.ceil(reset_at - time.time())),
         )
 
 
