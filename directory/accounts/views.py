@@ -40,6 +40,10 @@ SIGN_IN_REFUSED = "That email and password do not match an account."
 THROTTLED = (
     "Too many sign-in attempts. Wait a few minutes before trying again, or reset your password."
 )
+CLAIMS_THROTTLED = (
+    "Too many claim emails were asked for, for this clinic or from your address. Wait a few "
+    "minutes before trying again."
+)
 
 
 @accounts.after_request
@@ -657,7 +661,9 @@ def claim_start(slug: str):
         if not form.validate():
             abort(400, description="The form had expired. Reload the page and try again.")
         if not _allowed(_throttle_keys(str(found.id), "claim"), count=True):
-            return render_template("accounts/message.html", title="Claim", text=THROTTLED), 429
+            return render_template(
+                "accounts/message.html", title="Claim", text=CLAIMS_THROTTLED
+            ), 429
         token = links.issue(db.session, "claim", found, found.email)
         sent = mail.send(
             found.email,
