@@ -117,14 +117,17 @@ def test_migrations_build_exactly_the_models_schema_on_sqlite(tmp_path):
     upgrade_compare_downgrade(f"sqlite:///{tmp_path / 'fresh.sqlite3'}", tmp_path)
 
 
+def empty_schema(engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+
+
 @pytest.mark.postgres
 def test_migrations_build_exactly_the_models_schema_on_postgresql(pg_database_url, tmp_path):
     engine = create_engine(pg_database_url)
     try:
-        # the session's database is shared with pg_app tests: start from an empty schema
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
+        empty_schema(engine)  # the session's database is shared with pg_app tests
         upgrade_compare_downgrade(pg_database_url, tmp_path)
     finally:
         with engine.begin() as connection:
@@ -203,12 +206,8 @@ def test_0006_moves_suspensions_and_claims_onto_the_clinic_on_sqlite(tmp_path):
 def test_0006_moves_suspensions_and_claims_onto_the_clinic_on_postgresql(pg_database_url, tmp_path):
     engine = create_engine(pg_database_url)
     try:
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
+        empty_schema(engine)
         assert standing_after_0006(pg_database_url, tmp_path) == EXPECTED_STANDING
     finally:
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
+        empty_schema(engine)
         engine.dispose()
