@@ -96,6 +96,19 @@ def test_sign_out_everywhere_ends_every_session_row(any_app):
         assert db.session.scalars(db.select(UserSession)).all() == []
 
 
+def test_a_new_sign_in_beyond_the_most_sessions_ends_the_oldest(any_app, monkeypatch):
+    app = any_app
+    accounts = populate(app)
+    monkeypatch.setattr(svc, "MAX_SESSIONS_PER_USER", 2)
+    devices = [app.test_client() for _ in range(3)]
+    for device in devices:
+        sign_in(device, accounts.admin)
+    answers = [d.get("/account/clinics/sample-skin").status_code for d in devices]
+    assert answers == [302, 200, 200]  # the oldest was ended, the newest two remain
+    with app.app_context():
+        assert len(db.session.scalars(db.select(UserSession)).all()) == 2
+
+
 def test_a_session_cookie_from_before_server_side_sessions_is_refused(app):
     """A cookie naming the user and generation only (the old form) signs nobody in."""
     accounts = populate(app)

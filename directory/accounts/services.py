@@ -62,6 +62,9 @@ __all__ = ["RegisterUnavailable"]
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1000
 TOKEN_PREFIX = "hpd_"
+# Sessions one user keeps at once: a new sign-in beyond this ends the oldest, so that the
+# sessions nobody signed out of (a browser closed, a cookie expired) do not pile up.
+MAX_SESSIONS_PER_USER = 20
 # The profile fields a clinic edits (its slug is its address and stays).
 PROFILE_FIELDS = tuple(key for key in CLINIC_KEYS if key != "slug")
 _hasher = PasswordHasher()
@@ -302,6 +305,14 @@ def _session_digest(key: str) -> str:
 def open_session(session: Session, user: User) -> str:
     """A new session of ``user``: its key goes into the session cookie (``user.get_id()``)."""
     key = secrets.token_urlsafe(24)
+    kept = select(UserSession.key_hash).where(UserSession.user_id == user.id)
+    newest = kept.order_by(UserSession.created_at.desc(), UserSession.key_hash)
+    session.execute(
+        delete(UserSession).where(
+            UserSession.user_id == user.id,
+            UserSession.key_hash.not_in(newest.limit(MAX_SESSIONS_PER_USER - 1)),
+        )
+    )
     session.add(UserSession(key_hash=_session_digest(key), user_id=user.id))
     user.session_key = key
     return key
