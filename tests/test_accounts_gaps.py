@@ -343,8 +343,8 @@ def test_a_bad_query_parameter_stays_400_and_the_document_says_so(app, accounts)
     assert {"400", "422"} <= set(patch)
     assert "invalid_fields" in patch["422"]["description"]
     assert "malformed_body" in patch["400"]["description"]
-    create = document["paths"]["/api/v1/clinics/{slug}/listings"]["post"]["responses"]
-    assert "429" in create
+    create = document["paths"]["/api/v1/clinics/{slug}/listings"]["post"]
+    assert "429 `too_many_lookups`" in create["description"]
 
 
 # --- 8. listings does not import accounts; the suspension is the clinic's ---------------------

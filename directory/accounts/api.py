@@ -100,11 +100,6 @@ WRITE_ERRORS = {
         "type, or a rule broken), each named in `errors` with its message: nothing changed",
         "content": PROBLEM,
     },
-    "429": {
-        "description": "`too_many_lookups`: the clinic asked the register about as many "
-        "numbers as it may for now (adding a listing); see `Retry-After`",
-        "content": PROBLEM,
-    },
     "503": {"description": "The register did not answer (adding a listing)", "content": PROBLEM},
 }
 
@@ -334,8 +329,10 @@ def create_listing(data: dict, slug: str):
     """Add a practitioner by registration number
 
     The register is asked now: 422 when it does not know the number, 503 when it does not
-    answer (nothing saved). When `name` does not match the register's spelling, the listing
-    is held for a site admin (202, `state: held`) and is not public until approved.
+    answer (nothing saved), 429 `too_many_lookups` (with `Retry-After`) when the clinic has
+    asked about as many numbers as `CLINIC_LOOKUP_LIMIT` allows (the register is not asked).
+    When `name` does not match the register's spelling, the listing is held for a site admin
+    (202, `state: held`) and is not public until approved.
     """
     actor = _actor()
     clinic = _clinic(actor, slug)
