@@ -33,6 +33,7 @@ def app_config(app_config):
     return {
         **app_config,
         "REPORT_LIMIT_PER_CLIENT": "3 per hour",
+        "REPORT_LIMIT_SITE": "5 per hour",
         "LIVE_CHECK_LIMIT_PER_CLIENT": "3 per hour",
         "LIVE_CHECK_LIMIT_SITE": "5 per hour",
     }
@@ -204,6 +205,20 @@ def test_reports_are_throttled_per_client(site, client):
     assert len(reports_in(site)) == 3
     # another client is not held back by this one
     assert report(client, path, remote="10.0.0.9", reason="other").status_code == 303
+
+
+def test_a_flood_of_reports_from_many_addresses_meets_a_site_wide_cap(site, client):
+    """Each address within its own allowance, many addresses together: past the site's cap
+    (5 an hour here) nothing more is stored and no more checks are pulled forward; the
+    sender gets 429 with what they typed, and an address that sent nothing is held too."""
+    path = f"/practitioners/{ACTIVE}/report"
+    for n in range(5):
+        assert report(client, path, remote=f"10.1.0.{n}", reason="other").status_code == 303
+    refused = report(client, path, remote="10.1.0.99", reason="other", message="the sixth")
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 429
+    assert "the sixth" in text and "try again" in text.lower()
+    assert len(reports_in(site)) == 5
 
 
 def test_the_thank_you_page_never_links_off_the_site(site, client):
