@@ -367,6 +367,30 @@ def test_a_failing_register_says_could_not_check_never_not_found(
     assert held(app, "MP0000101") is None  # nothing recorded, nothing moved
 
 
+def test_a_live_check_never_outwaits_the_web_worker_when_the_register_says_wait(
+    app, client, fake_iregister
+):
+    """A 429 with a long Retry-After pauses every look-up (the shared budget). A patient's
+    live check must not sleep through that pause: gunicorn kills a worker after 30 s and the
+    patient would get no page at all. It answers "could not check now" at once instead,
+    without asking the register, and nothing is recorded as not found."""
+    import time
+
+    fake_iregister.register.retry_after = "120"
+    fake_iregister.register.fail_next("429", times=1, number="MP0000101")
+    first = check_live(client, "MP0000101")
+    assert first.status_code == 503
+    started = time.monotonic()
+    second = check_live(client, "MP0000102")
+    took = time.monotonic() - started
+    text = second.get_data(as_text=True)
+    assert took < 5, f"the live check waited {took:.0f} s"
+    assert second.status_code == 503 and 'data-live="unavailable"' in text
+    assert "not found" not in text.lower()
+    assert fake_iregister.register.requests_for("MP0000102") == []
+    assert held(app, "MP0000102") is None
+
+
 def test_the_profile_address_of_a_never_checked_number_offers_the_live_check(app, client):
     page = client.get("/practitioners/MP0000101")
     assert page.status_code == 404
