@@ -367,8 +367,9 @@ def test_a_failing_register_says_could_not_check_never_not_found(
     assert held(app, "MP0000101") is None  # nothing recorded, nothing moved
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_live_check_never_outwaits_the_web_worker_when_the_register_says_wait(
-    app, client, fake_iregister
+    request, fake_iregister, database
 ):
     """A 429 with a long Retry-After pauses every look-up (the shared budget). A patient's
     live check must not sleep through that pause: gunicorn kills a worker after 30 s and the
@@ -376,6 +377,8 @@ def test_a_live_check_never_outwaits_the_web_worker_when_the_register_says_wait(
     without asking the register, and nothing is recorded as not found."""
     import time
 
+    app = request.getfixturevalue("app" if database == "sqlite" else "pg_app")
+    client = app.test_client()
     fake_iregister.register.retry_after = "120"
     fake_iregister.register.fail_next("429", times=1, number="MP0000101")
     first = check_live(client, "MP0000101")
