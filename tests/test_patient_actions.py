@@ -550,6 +550,8 @@ def test_the_report_limit_is_shared_by_every_app_using_the_same_redis(app_config
         **app_config,
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
         "REPORT_LIMIT_PER_CLIENT": "2 per minute",  # keys expire within a minute
+        # this run's own keys: the site-wide count is shared by every run on this Redis
+        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
     }
     first, second = create_app(config), create_app(config)
     with first.app_context():
