@@ -205,6 +205,8 @@ class DefaultConfig:
     LOGIN_LIMIT_PER_ADDRESS = "20 per 15 minutes"  # sign-in attempts from one client address
     # Patients' actions on the public pages (docs/pages.md), counted in the same storage:
     REPORT_LIMIT_PER_CLIENT = "5 per hour"  # reports of concern from one client address
+    # ...and from every client together: a flood from many addresses stores no more than this
+    REPORT_LIMIT_SITE = "200 per hour"
     # "Check this number at the register now": per client address, and for the whole site
     # (every client together), on top of the register budget every look-up shares.
     LIVE_CHECK_LIMIT_PER_CLIENT = "10 per hour"
