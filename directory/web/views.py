@@ -245,7 +245,6 @@ def _never_checked(
             canonical=canonical,
             error=error,
             record_url=register_record_url(canonical) if canonical else None,
-            register_spelling=numbers.register_format(canonical) if canonical else None,
         ),
         status,
     )
@@ -265,14 +264,16 @@ def practitioner(number: str):
     if profile is None:
         return _never_checked(canonical, None, number, 404)
     found = profile.practitioner
+    listings = listings_of_practitioner(found.id)
     return render_template(
         "practitioner.html",
         p=found,
+        structured_data=seo.practitioner_page_ld(found, listings),
         verdict=profile.verdict,
         register_as_of=profile.register_as_of,
         timeline=[presenters.timeline_entry(c) for c in profile.history],
         checks_total=profile.checks_total,
-        listings=listings_of_practitioner(found.id),
+        listings=listings,
         record_url=profile.record_url,
         register_spelling=profile.register_spelling,
         register_name=profile.register_name,
@@ -296,6 +297,7 @@ def clinic(slug: str):
         "clinic.html",
         clinic=found,
         people=people,
+        structured_data=seo.clinic_page_ld(found, [listing.practitioner for listing, _ in people]),
         website=presenters.safe_website(found.website),
         phone_href=presenters.phone_href(found.phone),
     )
@@ -349,4 +351,6 @@ def check():
     return _never_checked(canonical, None, typed, 404)
 
 
-from directory.web import errors  # noqa: E402,F401  (registers the error pages on ``web``)
+# Registered on ``web`` by importing them: the error pages, the assets and page caching,
+# robots.txt and the sitemaps.
+from directory.web import delivery, errors, seo  # noqa: E402,F401

@@ -1,0 +1,237 @@
+"""Being found and shared: canonical addresses, schema.org JSON-LD, /sitemap.xml and
+/robots.txt (the meta description and Open Graph tags are in ``templates/base.html``, each page
+filling its ``description`` block).
+
+Every absolute address is ``url_for(..., _external=True)``: with PUBLIC_BASE_URL set every
+request is seen with that host, otherwise only TRUSTED_HOSTS (loopback by default) are
+answered (``security.py``), so no Host header a client sends can put another site's name in
+a canonical link, a sitemap or JSON-LD.
+
+JSON-LD says only what the pages say: the register's name and number (as a schema.org
+``identifier``), the clinics' own details. A practitioner is a ``Physician`` only when the
+register is the medical practitioners' (prefix ``MP``); anyone else is a ``Person`` whose
+occupation is the register they are on: a physiotherapist is not a physician. It is written
+with Jinja's ``tojson`` (``<``, ``>``, ``&`` and ``'`` escaped), so no text a clinic typed can
+close the ``<script type="application/ld+json">`` element; that element is data, not script,
+and the Content-Security-Policy does not apply to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from math import ceil
+from xml.sax.saxutils import escape
+
+from flask import Response, abort, current_app, request, url_for
+from sqlalchemy import func, select
+
+from directory.extensions import db
+from directory.listings.models import Clinic, Service
+from directory.registry import numbers
+from directory.registry.models import Practitioner
+from directory.util.clock import as_utc
+from directory.web.views import web
+
+SITE_NAME = "HPCSA practitioner directory"
+# Pages whose query string is part of what they are (the others' canonical drops it).
+QUERY_PAGES = frozenset({"web.search"})
+PHYSICIAN_PREFIXES = frozenset({"MP"})
+SITEMAP_KINDS = ("pages", "services", "clinics", "practitioners")
+SITEMAP_CACHE = "public, max-age=3600"
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+
+
+def canonical_url() -> str | None:
+    """This page's one address (None for an address that matched no page)."""
+    if request.url_rule is None or request.endpoint is None:
+        return None
+    values = dict(request.view_args or {})
+    if request.endpoint in QUERY_PAGES:
+        for key in sorted(request.args):
+            values.setdefault(key, request.args.getlist(key))
+    return url_for(request.endpoint, _external=True, **values)
+
+
+web.add_app_template_global(canonical_url, "canonical_url")
+
+
+# --- schema.org JSON-LD -----------------------------------------------------------------------
+
+
+def registration_identifier(registration_number: str) -> dict:
+    return {
+        "@type": "PropertyValue",
+        "propertyID": "HPCSA registration number",
+        "value": registration_number,
+    }
+
+
+def person_ld(practitioner: Practitioner, *, with_context: bool = False) -> dict:
+    """A practitioner as schema.org sees one (see the module's docstring for the type)."""
+    data: dict = {}
+    if with_context:
+        data["@context"] = "https://schema.org"
+    data["@type"] = "Physician" if practitioner.prefix in PHYSICIAN_PREFIXES else "Person"
+    data["name"] = practitioner.display_name or practitioner.registration_number
+    data["identifier"] = registration_identifier(practitioner.registration_number)
+    data["url"] = url_for(
+        "web.practitioner", number=practitioner.registration_number, _external=True
+    )
+    register = numbers.register_name(practitioner.prefix)
+    if register and data["@type"] == "Person":
+        data["hasOccupation"] = {
+            "@type": "Occupation",
+            "name": f"Registered with the HPCSA: {register.lower()}",
+        }
+    return data
+
+
+def clinic_ld(clinic: Clinic, *, with_context: bool = False, people: Iterable = ()) -> dict:
+    data: dict = {}
+    if with_context:
+        data["@context"] = "https://schema.org"
+    data["@type"] = "MedicalClinic"
+    data["name"] = clinic.name
+    data["url"] = url_for("web.clinic", slug=clinic.slug, _external=True)
+    address = {
+        "@type": "PostalAddress",
+        "streetAddress": clinic.street_address,
+        "addressLocality": clinic.city,
+        "postalCode": clinic.postal_code,
+        "addressRegion": clinic.province,
+        "addressCountry": "ZA",
+    }
+    data["address"] = {k: v for k, v in address.items() if v}
+    if clinic.latitude is not None and clinic.longitude is not None:
+        data["geo"] = {
+            "@type": "GeoCoordinates",
+            "latitude": clinic.latitude,
+            "longitude": clinic.longitude,
+        }
+    if clinic.phone:
+        data["telephone"] = clinic.phone
+    if clinic.email:
+        data["email"] = clinic.email
+    members = [person_ld(p) for p in people]
+    if members:
+        data["employee"] = members
+    return data
+
+
+def practitioner_page_ld(practitioner: Practitioner, listings: Iterable) -> dict:
+    data = person_ld(practitioner, with_context=True)
+    places = [clinic_ld(listing.clinic) for listing in listings]
+    if places:
+        data["workLocation" if data["@type"] == "Person" else "location"] = places
+    return data
+
+
+def clinic_page_ld(clinic: Clinic, people: Iterable) -> dict:
+    return clinic_ld(clinic, with_context=True, people=people)
+
+
+# --- /robots.txt and /sitemap.xml ------------------------------------------------------------
+
+
+@web.get("/robots.txt")
+def robots():
+    lines = [
+        "User-agent: *",
+        "Disallow: /account/",
+        "Disallow: /api/",
+        "Disallow: /search",
+        "Disallow: /check",
+        "Allow: /",
+        f"Sitemap: {url_for('web.sitemap_index', _external=True)}",
+        "",
+    ]
+    response = Response("\n".join(lines), mimetype="text/plain")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+def _per_file() -> int:
+    return max(1, min(int(current_app.config["SITEMAP_URLS_PER_FILE"]), 50_000))
+
+
+def _files(model) -> int:
+    rows = db.session.scalar(select(func.count()).select_from(model)) or 0
+    return ceil(rows / _per_file())
+
+
+def _counts() -> dict[str, int]:
+    """How many sitemap files each kind of page needs."""
+    return {
+        "pages": 1,
+        "services": _files(Service),
+        "clinics": _files(Clinic),
+        "practitioners": _files(Practitioner),
+    }
+
+
+def _xml(root: str, body: Iterable[str]) -> Response:
+    text = "".join(
+        [f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{SITEMAP_NS}">\n', *body]
+    )
+    response = Response(f"{text}</{root}>\n", mimetype="application/xml")
+    response.headers["Cache-Control"] = SITEMAP_CACHE
+    return response
+
+
+@web.get("/sitemap.xml")
+def sitemap_index():
+    """A sitemap index: one sitemap per kind of page and per SITEMAP_URLS_PER_FILE of them."""
+    entries = (
+        f"<sitemap><loc>{escape(url_for('web.sitemap', kind=kind, page=page, _external=True))}"
+        "</loc></sitemap>\n"
+        for kind, pages in _counts().items()
+        for page in range(1, pages + 1)
+    )
+    return _xml("sitemapindex", entries)
+
+
+def _urls(kind: str, page: int) -> Iterator[tuple[str, str | None]]:
+    size = _per_file()
+    if kind == "pages":
+        for endpoint in ("web.home", "web.services", "web.check"):
+            yield url_for(endpoint, _external=True), None
+        return
+    if kind == "services":
+        rows = db.session.scalars(
+            select(Service.slug).order_by(Service.slug).offset((page - 1) * size).limit(size)
+        )
+        for slug in rows:
+            yield url_for("web.service", slug=slug, _external=True), None
+        return
+    if kind == "clinics":
+        rows = db.session.execute(
+            select(Clinic.slug, Clinic.updated_at)
+            .order_by(Clinic.id)
+            .offset((page - 1) * size)
+            .limit(size)
+        )
+        for slug, updated in rows:
+            yield url_for("web.clinic", slug=slug, _external=True), updated
+        return
+    rows = db.session.execute(
+        select(Practitioner.registration_number, Practitioner.last_checked_at)
+        .order_by(Practitioner.id)
+        .offset((page - 1) * size)
+        .limit(size)
+    )
+    for number, checked in rows:
+        yield url_for("web.practitioner", number=number, _external=True), checked
+
+
+@web.get("/sitemaps/<any(pages, services, clinics, practitioners):kind>-<int:page>.xml")
+def sitemap(kind: str, page: int):
+    if not 1 <= page <= _counts()[kind]:
+        abort(404, description="There is no such sitemap.")
+
+    def entries() -> Iterator[str]:
+        for loc, modified in _urls(kind, page):
+            day = as_utc(modified).date().isoformat() if modified else None
+            lastmod = f"<lastmod>{day}</lastmod>" if day else ""
+            yield f"<url><loc>{escape(loc)}</loc>{lastmod}</url>\n"
+
+    return _xml("urlset", list(entries()))
