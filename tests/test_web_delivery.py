@@ -1,0 +1,154 @@
+"""How responses travel (directory/web/delivery.py): brotli or gzip for the types worth it and
+never for tiny, binary or private answers; fingerprinted assets cached for a year; public
+pages cached briefly and never when a session is involved."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import brotli
+import pytest
+
+from directory.extensions import db
+from directory.registry.policy import RegistryPolicy
+from tests import web_fixtures as wf
+
+STATIC = Path(__file__).parent.parent / "directory" / "web" / "static"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@pytest.fixture
+def fake_iregister() -> SimpleNamespace:
+    """Pages never call the register: a closed loopback port instead of the fake server."""
+    return SimpleNamespace(url="http://127.0.0.1:9/never-called")
+
+
+@pytest.fixture
+def numbers(app) -> dict[str, str]:
+    with app.app_context():
+        made = wf.build_directory(db.session, RegistryPolicy.from_config(app.config))
+        return {key: p.registration_number for key, p in made.items()}
+
+
+# --- compression ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "encoding", "decode"),
+    [
+        ("br, gzip, deflate", "br", brotli.decompress),
+        ("gzip, deflate", "gzip", gzip.decompress),
+        ("gzip;q=0.5, br;q=1", "br", brotli.decompress),
+    ],
+)
+def test_pages_are_compressed_with_what_the_client_accepts(
+    client, numbers, accept, encoding, decode
+):
+    plain = client.get(f"/practitioners/{numbers['active']}").data
+    response = client.get(
+        f"/practitioners/{numbers['active']}", headers={"Accept-Encoding": accept}
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == encoding
+    assert "Accept-Encoding" in response.headers["Vary"]
+    assert decode(response.data) == plain
+    assert len(response.data) < len(plain) / 2
+    assert int(response.headers["Content-Length"]) == len(response.data)
+
+
+def test_no_compression_without_accept_encoding_or_for_small_or_binary_answers(client, numbers):
+    assert "Content-Encoding" not in client.get("/").headers
+    small = client.get("/robots.txt", headers={"Accept-Encoding": "gzip, br"})
+    assert len(small.data) < 1024 and "Content-Encoding" not in small.headers
+    png = re.search(r'href="(/assets/icon\.[0-9a-f]{12}\.png)"', client.get("/").data.decode())
+    image = client.get(png.group(1), headers={"Accept-Encoding": "gzip, br"})
+    assert image.status_code == 200 and "Content-Encoding" not in image.headers
+
+
+def test_private_account_pages_are_never_compressed(client):
+    """A CSRF token beside reflected input is what BREACH-style attacks need."""
+    response = client.get("/account/login", headers={"Accept-Encoding": "gzip, br"})
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert "Content-Encoding" not in response.headers
+    assert b"csrf_token" in response.data
+
+
+def test_css_xml_and_api_json_are_compressed_and_the_api_stays_conditional(client, numbers):
+    css = re.search(r'href="(/assets/site\.[0-9a-f]{12}\.css)"', client.get("/").data.decode())
+    response = client.get(css.group(1), headers={"Accept-Encoding": "gzip"})
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(response.data) == (STATIC / "site.css").read_bytes()
+
+    path = f"/api/v1/practitioners/{numbers['active']}"
+    plain = client.get(path)
+    assert len(plain.data) > 1024
+    api = client.get(path, headers={"Accept-Encoding": "br"})
+    assert api.status_code == 200 and api.headers["Content-Encoding"] == "br"
+    assert brotli.decompress(api.data) == plain.data
+    etag = api.headers["ETag"]
+    assert etag == plain.headers["ETag"][:-1] + ':br"'  # the same tag, per encoding
+    again = client.get(path, headers={"Accept-Encoding": "br", "If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+
+
+# --- fingerprinted assets -------------------------------------------------------------------
+
+
+def test_assets_have_content_hashed_names_and_are_cached_for_a_year(client):
+    html = client.get("/").data.decode()
+    href = re.search(r'<link rel="stylesheet" href="([^"]+)">', html).group(1)
+    css = (STATIC / "site.css").read_bytes()
+    digest = hashlib.sha256(css).hexdigest()[:12]
+    assert href == f"/assets/site.{digest}.css"
+    response = client.get(href)
+    assert response.status_code == 200 and response.mimetype == "text/css"
+    assert response.data == css
+    assert response.headers["Cache-Control"] == IMMUTABLE
+    again = client.get(href, headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_an_old_fingerprint_redirects_to_the_current_file_and_unknown_files_are_404(client):
+    old = client.get("/assets/site.000000000000.css")
+    assert old.status_code == 302
+    assert re.fullmatch(r"/assets/site\.[0-9a-f]{12}\.css", old.headers["Location"])
+    assert "immutable" not in old.headers.get("Cache-Control", "")
+    assert client.get("/assets/nothing.0123456789ab.css").status_code == 404
+    assert client.get("/assets/..%2Fviews.0123456789ab.py").status_code == 404
+    # The plain names still work (nginx serves them from disk too).
+    assert client.get("/assets/site.css").data == (STATIC / "site.css").read_bytes()
+
+
+def test_a_changed_file_gets_a_new_name(app, tmp_path, monkeypatch):
+    from directory.web import delivery
+
+    (tmp_path / "site.css").write_text("body { color: black }")
+    monkeypatch.setattr(delivery, "STATIC", tmp_path)
+    with app.test_request_context():
+        first = delivery.asset_url("site.css")
+        (tmp_path / "site.css").write_text("body { color: navy }  ")
+        second = delivery.asset_url("site.css")
+    assert first != second
+
+
+# --- cache lifetimes of pages ---------------------------------------------------------------
+
+
+def test_public_pages_are_cached_briefly(app, client, numbers):
+    max_age = app.config["PAGE_CACHE_MAX_AGE"]
+    for path in ("/", "/services", f"/practitioners/{numbers['active']}", "/search?q=meso"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == f"public, max-age={max_age}", path
+    assert "public" not in client.get("/no-such-page").headers.get("Cache-Control", "")
+
+
+def test_a_page_asked_with_a_session_is_never_shared_by_caches(app, client, numbers):
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], "someone-signed-in")
+    response = client.get("/services")
+    assert response.headers["Cache-Control"] == "private, no-cache"
