@@ -11,7 +11,7 @@ TEST_STAMP := $(VENV)/.installed-test
 AXE_STAMP := node_modules/.installed
 export FLASK_APP := wsgi:app
 
-.PHONY: run test install install-test lint migration clean system-deps axe
+.PHONY: run test install install-test lint migration clean system-deps axe screenshots
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ system-deps:
 test: $(TEST_STAMP) system-deps axe
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+## Screenshots of the main pages (demo data; phone 390x844 and desktop 1280x800) into
+## docs/screenshots/, shown in docs/pages.md: re-run after a page changes, commit the PNGs.
+screenshots: $(TEST_STAMP) system-deps
+	$(BIN)/python tools/screenshots.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
