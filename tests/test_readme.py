@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from config.settings import DefaultConfig
-from directory import create_app
 from directory.extensions import db
+from tools.screenshots import demo_app
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -42,18 +42,7 @@ def test_the_demo_pages_the_readme_lists_show_what_it_says(tmp_path):
     one the README promises."""
     pages = [(m["label"], m["path"]) for m in DEMO_PAGE.finditer(README)]
     assert len(pages) >= 7 and set(EXPECTED_TONE) <= {label for label, _ in pages}
-    app = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-            "SEARCH_INDEX_DIR": str(tmp_path / "search-index"),
-            "MAIL_FILE_DIR": str(tmp_path / "mail"),
-            "HPCSA_URL": "http://127.0.0.1:9/never-called",
-        }
-    )
-    with app.app_context():
-        db.create_all()
-    assert app.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
+    app = demo_app(tmp_path)  # what `make run` serves, as the screenshots take it
     client = app.test_client()
     for label, path in pages:
         response = client.get(path)

@@ -8,30 +8,18 @@ import gzip
 import hashlib
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import brotli
 import pytest
 
-from directory.extensions import db
-from directory.registry.policy import RegistryPolicy
-from tests import web_fixtures as wf
+from tests import test_web_pages as pages
 
 STATIC = Path(__file__).parent.parent / "directory" / "web" / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
 
-
-@pytest.fixture
-def fake_iregister() -> SimpleNamespace:
-    """Pages never call the register: a closed loopback port instead of the fake server."""
-    return SimpleNamespace(url="http://127.0.0.1:9/never-called")
-
-
-@pytest.fixture
-def numbers(app) -> dict[str, str]:
-    with app.app_context():
-        made = wf.build_directory(db.session, RegistryPolicy.from_config(app.config))
-        return {key: p.registration_number for key, p in made.items()}
+# The web pages' fixtures: the fictional directory, and no register server (pages never call it).
+directory_data = pages.directory_data
+fake_iregister = pages.fake_iregister
 
 
 # --- compression ----------------------------------------------------------------------------
@@ -46,11 +34,11 @@ def numbers(app) -> dict[str, str]:
     ],
 )
 def test_pages_are_compressed_with_what_the_client_accepts(
-    client, numbers, accept, encoding, decode
+    client, directory_data, accept, encoding, decode
 ):
-    plain = client.get(f"/practitioners/{numbers['active']}").data
+    plain = client.get(f"/practitioners/{directory_data['active']}").data
     response = client.get(
-        f"/practitioners/{numbers['active']}", headers={"Accept-Encoding": accept}
+        f"/practitioners/{directory_data['active']}", headers={"Accept-Encoding": accept}
     )
     assert response.status_code == 200
     assert response.headers["Content-Encoding"] == encoding
@@ -60,7 +48,9 @@ def test_pages_are_compressed_with_what_the_client_accepts(
     assert int(response.headers["Content-Length"]) == len(response.data)
 
 
-def test_no_compression_without_accept_encoding_or_for_small_or_binary_answers(client, numbers):
+def test_no_compression_without_accept_encoding_or_for_small_or_binary_answers(
+    client, directory_data
+):
     assert "Content-Encoding" not in client.get("/").headers
     small = client.get("/robots.txt", headers={"Accept-Encoding": "gzip, br"})
     assert len(small.data) < 1024 and "Content-Encoding" not in small.headers
@@ -78,13 +68,13 @@ def test_private_account_pages_are_never_compressed(client):
     assert b"csrf_token" in response.data
 
 
-def test_css_xml_and_api_json_are_compressed_and_the_api_stays_conditional(client, numbers):
+def test_css_xml_and_api_json_are_compressed_and_the_api_stays_conditional(client, directory_data):
     css = re.search(r'href="(/assets/site\.[0-9a-f]{12}\.css)"', client.get("/").data.decode())
     response = client.get(css.group(1), headers={"Accept-Encoding": "gzip"})
     assert response.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(response.data) == (STATIC / "site.css").read_bytes()
 
-    path = f"/api/v1/practitioners/{numbers['active']}"
+    path = f"/api/v1/practitioners/{directory_data['active']}"
     plain = client.get(path)
     assert len(plain.data) > 1024
     api = client.get(path, headers={"Accept-Encoding": "br"})
@@ -139,16 +129,16 @@ def test_a_changed_file_gets_a_new_name(app, tmp_path, monkeypatch):
 # --- cache lifetimes of pages ---------------------------------------------------------------
 
 
-def test_public_pages_are_cached_briefly(app, client, numbers):
+def test_public_pages_are_cached_briefly(app, client, directory_data):
     max_age = app.config["PAGE_CACHE_MAX_AGE"]
-    for path in ("/", "/services", f"/practitioners/{numbers['active']}", "/search?q=meso"):
+    for path in ("/", "/services", f"/practitioners/{directory_data['active']}", "/search?q=meso"):
         response = client.get(path)
         assert response.status_code == 200, path
         assert response.headers["Cache-Control"] == f"public, max-age={max_age}", path
     assert "public" not in client.get("/no-such-page").headers.get("Cache-Control", "")
 
 
-def test_a_page_asked_with_a_session_is_never_shared_by_caches(app, client, numbers):
+def test_a_page_asked_with_a_session_is_never_shared_by_caches(app, client, directory_data):
     client.set_cookie(app.config["SESSION_COOKIE_NAME"], "someone-signed-in")
     response = client.get("/services")
     assert response.headers["Cache-Control"] == "private, no-cache"

@@ -9,7 +9,6 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from html import unescape
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,28 +18,21 @@ from directory.extensions import db
 from directory.listings.models import Clinic
 from directory.registry.models import Practitioner
 from directory.registry.policy import RegistryPolicy
+from tests import test_web_pages as pages
 from tests import web_fixtures as wf
 
 NS = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
 PUBLIC = "https://directory.example.org"
+
+# The web pages' fixtures: the fictional directory, and no register server (pages never call it).
+directory_data = pages.directory_data
+fake_iregister = pages.fake_iregister
 HOSTILE_NAME = "Fictional </script><script>alert(1)</script> & 'Co' <!--"
 
 
-@pytest.fixture
-def fake_iregister() -> SimpleNamespace:
-    """Pages never call the register: a closed loopback port instead of the fake server."""
-    return SimpleNamespace(url="http://127.0.0.1:9/never-called")
-
-
-def build(app) -> dict[str, str]:
+def build(app) -> None:
     with app.app_context():
-        made = wf.build_directory(db.session, RegistryPolicy.from_config(app.config))
-        return {key: p.registration_number for key, p in made.items()}
-
-
-@pytest.fixture
-def numbers(app) -> dict[str, str]:
-    return build(app)
+        wf.build_directory(db.session, RegistryPolicy.from_config(app.config))
 
 
 def meta(html: str) -> dict[str, str]:
@@ -66,12 +58,12 @@ def json_ld(html: str) -> dict:
 # --- meta description, Open Graph, canonical ------------------------------------------------
 
 
-def test_every_page_has_its_own_description_open_graph_and_canonical(client, numbers):
+def test_every_page_has_its_own_description_open_graph_and_canonical(client, directory_data):
     pages = {
         "/": "http://localhost/",
         "/services": "http://localhost/services",
         "/services/mesotherapy": "http://localhost/services/mesotherapy",
-        f"/practitioners/{numbers['active']}": f"http://localhost/practitioners/{numbers['active']}",
+        f"/practitioners/{directory_data['active']}": f"http://localhost/practitioners/{directory_data['active']}",
         "/clinics/fictional-harbour-skin-clinic": (
             "http://localhost/clinics/fictional-harbour-skin-clinic"
         ),
@@ -92,13 +84,13 @@ def test_every_page_has_its_own_description_open_graph_and_canonical(client, num
         assert tags["og:locale"] == "en_ZA"
         descriptions.add(tags["description"])
     assert len(descriptions) == len(pages)  # each page says what it is
-    profile = meta(client.get(f"/practitioners/{numbers['active']}").data.decode())
+    profile = meta(client.get(f"/practitioners/{directory_data['active']}").data.decode())
     assert profile["og:type"] == "profile"
-    assert numbers["active"] in profile["description"]
+    assert directory_data["active"] in profile["description"]
     assert "Registered with the HPCSA: active" in profile["description"]
 
 
-def test_canonical_drops_query_strings_except_on_the_results_page(client, numbers):
+def test_canonical_drops_query_strings_except_on_the_results_page(client, directory_data):
     tags = meta(client.get("/services?utm_source=x").data.decode())
     assert tags["canonical"] == "http://localhost/services"
 
@@ -213,9 +205,9 @@ def test_robots_txt_names_the_sitemap_and_keeps_crawlers_out_of_private_and_endl
 
 
 def test_practitioner_json_ld_is_a_physician_with_the_registration_as_identifier(
-    client, numbers
+    client, directory_data
 ):
-    number = numbers["active"]
+    number = directory_data["active"]
     data = json_ld(client.get(f"/practitioners/{number}").data.decode())
     assert data["@context"] == "https://schema.org"
     assert data["@type"] == "Physician"
@@ -255,16 +247,16 @@ def test_a_practitioner_on_another_register_is_not_called_a_physician(app, clien
     assert data["hasOccupation"]["@type"] == "Occupation"
 
 
-def test_clinic_json_ld_is_a_medical_clinic_listing_its_practitioners(client, numbers):
+def test_clinic_json_ld_is_a_medical_clinic_listing_its_practitioners(client, directory_data):
     data = json_ld(client.get("/clinics/fictional-harbour-skin-clinic").data.decode())
     assert data["@type"] == "MedicalClinic"
     assert data["name"] == "Fictional Harbour Skin Clinic"
     assert data["telephone"] and data["email"] == "hello@harbour.example"
     identifiers = {e["identifier"]["value"] for e in data["employee"]}
-    assert numbers["active"] in identifiers and numbers["suspended"] in identifiers
+    assert directory_data["active"] in identifiers and directory_data["suspended"] in identifiers
 
 
-def test_clinic_text_cannot_end_the_json_ld_element(app, client, numbers):
+def test_clinic_text_cannot_end_the_json_ld_element(app, client, directory_data):
     with app.app_context():
         clinic = db.session.scalar(
             db.select(Clinic).where(Clinic.slug == "fictional-harbour-skin-clinic")
@@ -272,7 +264,8 @@ def test_clinic_text_cannot_end_the_json_ld_element(app, client, numbers):
         clinic.name = HOSTILE_NAME
         clinic.street_address = "1 </SCRIPT> Road"
         db.session.commit()
-    for path in ("/clinics/fictional-harbour-skin-clinic", f"/practitioners/{numbers['active']}"):
+    profile = f"/practitioners/{directory_data['active']}"
+    for path in ("/clinics/fictional-harbour-skin-clinic", profile):
         html = client.get(path).data.decode()
         block = re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
         assert "<" not in block.group(1) and ">" not in block.group(1), path
@@ -299,9 +292,9 @@ def test_favicon_is_served_and_linked(client):
 
 
 @pytest.mark.parametrize("page", ["practitioner", "clinic"])
-def test_share_link_is_the_canonical_address_and_plain_links(client, numbers, page):
+def test_share_link_is_the_canonical_address_and_plain_links(client, directory_data, page):
     path = (
-        f"/practitioners/{numbers['active']}"
+        f"/practitioners/{directory_data['active']}"
         if page == "practitioner"
         else "/clinics/fictional-harbour-skin-clinic"
     )

@@ -12,30 +12,21 @@ import pytest
 
 from directory.extensions import db
 from directory.registry.models import Practitioner
-from directory.registry.policy import RegistryPolicy
 from directory.registry.recording import record_check
 from directory.registry.statuses import Outcome
 from directory.registry.verification import verdict
 from directory.util.clock import local_date, local_datetime
 from directory.web.presenters import iso, long_date, long_datetime
+from tests import test_web_pages as pages
 from tests import web_fixtures as wf
 from tests.test_web_pages import about_record, text_of
 
 # 22:30 UTC on 3 March is 00:30 on 4 March in South Africa (UTC+2, no daylight saving).
 LATE_EVENING_UTC = datetime(2026, 3, 3, 22, 30, tzinfo=UTC)
 
-
-@pytest.fixture
-def fake_iregister() -> SimpleNamespace:
-    """Pages never call the register: a closed loopback port instead of the fake server."""
-    return SimpleNamespace(url="http://127.0.0.1:9/never-called")
-
-
-@pytest.fixture
-def numbers(app) -> dict[str, str]:
-    with app.app_context():
-        made = wf.build_directory(db.session, RegistryPolicy.from_config(app.config))
-        return {key: p.registration_number for key, p in made.items()}
+# The web pages' fixtures: the fictional directory, and no register server (pages never call it).
+directory_data = pages.directory_data
+fake_iregister = pages.fake_iregister
 
 
 # --- South African time -----------------------------------------------------------------------
@@ -61,8 +52,8 @@ def test_the_badges_date_is_the_south_african_date():
     assert judged.headline == "Not verified since 4 March 2026"
 
 
-def test_profile_times_are_sast_and_the_api_keeps_iso_utc(app, client, numbers, policy):
-    number = numbers["active_durban"]
+def test_profile_times_are_sast_and_the_api_keeps_iso_utc(app, client, directory_data, policy):
+    number = directory_data["active_durban"]
     with app.app_context():
         practitioner = db.session.scalar(
             db.select(Practitioner).where(Practitioner.registration_number == number)
@@ -91,8 +82,10 @@ def split_about(html: bytes) -> tuple[str, str]:
     return page[:start] + page[end:], page[start:end]
 
 
-def test_register_spellings_raw_statuses_and_sources_only_in_about_this_record(client, numbers):
-    number = numbers["unreadable"]  # the register wrote "PROVISIONALLY ACTIVE PENDING REVIEW"
+def test_register_spellings_raw_statuses_and_sources_only_in_about_this_record(
+    client, directory_data
+):
+    number = directory_data["unreadable"]  # the register wrote "PROVISIONALLY ACTIVE PENDING …"
     page = client.get(f"/practitioners/{number}").data
     patient, about = split_about(page)
     for register_only in ("PROVISIONALLY ACTIVE PENDING REVIEW", "MP   0900010", "fictional)"):
@@ -101,19 +94,19 @@ def test_register_spellings_raw_statuses_and_sources_only_in_about_this_record(c
     patient_words, about_words = about_record(page)
     assert "Source:" not in patient_words and "the register wrote" not in patient_words
     assert "unknown" in about_words  # the status as the data (and the API) has it
-    for number in numbers.values():
+    for number in directory_data.values():
         patient, about = split_about(client.get(f"/practitioners/{number}").data)
         assert not re.search(r"\b[A-Z]{2,4} {2,}\d{7}\b", patient), number  # padded spelling
         assert re.search(r"\b[A-Z]{2,4} {2,}\d{7}\b", about), number
         assert "web test fixture" not in patient, number
 
 
-def test_about_this_record_is_folded_away_and_links_to_the_api(client, numbers):
-    html = client.get(f"/practitioners/{numbers['active']}").data.decode()
+def test_about_this_record_is_folded_away_and_links_to_the_api(client, directory_data):
+    html = client.get(f"/practitioners/{directory_data['active']}").data.decode()
     details = html[html.index('<details class="about-record"') :]
     assert details.startswith('<details class="about-record">')  # closed until opened
     assert "About this record" in details[: details.index("</summary>")]
-    assert f'href="/api/v1/practitioners/{numbers["active"]}"' in details
+    assert f'href="/api/v1/practitioners/{directory_data["active"]}"' in details
 
 
 def test_check_page_has_no_register_spelling(client):

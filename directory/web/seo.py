@@ -19,11 +19,12 @@ and the Content-Security-Policy does not apply to it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from math import ceil
 from xml.sax.saxutils import escape
 
 from flask import Response, abort, current_app, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import func, null, select
 
 from directory.extensions import db
 from directory.listings.models import Clinic, Service
@@ -36,7 +37,6 @@ SITE_NAME = "HPCSA practitioner directory"
 # Pages whose query string is part of what they are (the others' canonical drops it).
 QUERY_PAGES = frozenset({"web.search"})
 PHYSICIAN_PREFIXES = frozenset({"MP"})
-SITEMAP_KINDS = ("pages", "services", "clinics", "practitioners")
 SITEMAP_CACHE = "public, max-age=3600"
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
@@ -150,23 +150,34 @@ def robots():
     return response
 
 
+# Per kind of page: the rows (the URL's value, the page's last change), their order, and
+# the page they are the address of.
+SITEMAP_ROWS = {
+    "services": (select(Service.slug, null()).order_by(Service.slug), "web.service", "slug"),
+    "clinics": (select(Clinic.slug, Clinic.updated_at).order_by(Clinic.id), "web.clinic", "slug"),
+    "practitioners": (
+        select(Practitioner.registration_number, Practitioner.last_checked_at).order_by(
+            Practitioner.id
+        ),
+        "web.practitioner",
+        "number",
+    ),
+}
+STATIC_PAGES = ("web.home", "web.services", "web.check")
+
+
 def _per_file() -> int:
     return max(1, min(int(current_app.config["SITEMAP_URLS_PER_FILE"]), 50_000))
 
 
-def _files(model) -> int:
-    rows = db.session.scalar(select(func.count()).select_from(model)) or 0
-    return ceil(rows / _per_file())
+def _files(rows) -> int:
+    count = db.session.scalar(select(func.count()).select_from(rows.order_by(None).subquery()))
+    return ceil((count or 0) / _per_file())
 
 
 def _counts() -> dict[str, int]:
     """How many sitemap files each kind of page needs."""
-    return {
-        "pages": 1,
-        "services": _files(Service),
-        "clinics": _files(Clinic),
-        "practitioners": _files(Practitioner),
-    }
+    return {"pages": 1, **{kind: _files(rows) for kind, (rows, _, _) in SITEMAP_ROWS.items()}}
 
 
 def _xml(root: str, body: Iterable[str]) -> Response:
@@ -190,37 +201,15 @@ def sitemap_index():
     return _xml("sitemapindex", entries)
 
 
-def _urls(kind: str, page: int) -> Iterator[tuple[str, str | None]]:
-    size = _per_file()
+def _urls(kind: str, page: int) -> Iterator[tuple[str, datetime | None]]:
     if kind == "pages":
-        for endpoint in ("web.home", "web.services", "web.check"):
+        for endpoint in STATIC_PAGES:
             yield url_for(endpoint, _external=True), None
         return
-    if kind == "services":
-        rows = db.session.scalars(
-            select(Service.slug).order_by(Service.slug).offset((page - 1) * size).limit(size)
-        )
-        for slug in rows:
-            yield url_for("web.service", slug=slug, _external=True), None
-        return
-    if kind == "clinics":
-        rows = db.session.execute(
-            select(Clinic.slug, Clinic.updated_at)
-            .order_by(Clinic.id)
-            .offset((page - 1) * size)
-            .limit(size)
-        )
-        for slug, updated in rows:
-            yield url_for("web.clinic", slug=slug, _external=True), updated
-        return
-    rows = db.session.execute(
-        select(Practitioner.registration_number, Practitioner.last_checked_at)
-        .order_by(Practitioner.id)
-        .offset((page - 1) * size)
-        .limit(size)
-    )
-    for number, checked in rows:
-        yield url_for("web.practitioner", number=number, _external=True), checked
+    rows, endpoint, key = SITEMAP_ROWS[kind]
+    size = _per_file()
+    for value, modified in db.session.execute(rows.offset((page - 1) * size).limit(size)):
+        yield url_for(endpoint, _external=True, **{key: value}), modified
 
 
 @web.get("/sitemaps/<any(pages, services, clinics, practitioners):kind>-<int:page>.xml")
