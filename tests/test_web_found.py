@@ -244,7 +244,21 @@ def test_a_practitioner_on_another_register_is_not_called_a_physician(app, clien
     data = json_ld(client.get("/practitioners/PRC0000401").data.decode())
     assert data["@type"] == "Person"
     assert data["identifier"]["value"] == "PRC0000401"
-    assert data["hasOccupation"]["@type"] == "Occupation"
+    assert data["hasOccupation"] == {"@type": "Occupation", "name": "Registered counsellors"}
+
+
+@pytest.mark.parametrize("key", ["erased", "deceased"])
+def test_a_doctor_the_register_no_longer_lists_is_not_called_a_physician(
+    client, directory_data, key
+):
+    data = json_ld(client.get(f"/practitioners/{directory_data[key]}").data.decode())
+    assert data["@type"] == "Person"
+    assert data["hasOccupation"]["name"] == "Medical practitioners"
+
+
+def test_a_number_the_register_does_not_know_gets_no_json_ld(client, directory_data):
+    html = client.get(f"/practitioners/{directory_data['not_found']}").data.decode()
+    assert "application/ld+json" not in html
 
 
 def test_clinic_json_ld_is_a_medical_clinic_listing_its_practitioners(client, directory_data):

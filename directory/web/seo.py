@@ -8,9 +8,11 @@ answered (``security.py``), so no Host header a client sends can put another sit
 a canonical link, a sitemap or JSON-LD.
 
 JSON-LD says only what the pages say: the register's name and number (as a schema.org
-``identifier``), the clinics' own details. A practitioner is a ``Physician`` only when the
-register is the medical practitioners' (prefix ``MP``); anyone else is a ``Person`` whose
-occupation is the register they are on: a physiotherapist is not a physician. It is written
+``identifier``), the clinics' own details; nothing about the status (the badge says that, on
+the page). A practitioner is a ``Physician`` only while the register lists them on the
+medical practitioners' register (prefix ``MP``; not erased, deceased or not found); anyone
+else is a ``Person`` whose occupation is the register they are on (a physiotherapist is not a
+physician), and a number the register does not know gets no JSON-LD at all. It is written
 with Jinja's ``tojson`` (``<``, ``>``, ``&`` and ``'`` escaped), so no text a clinic typed can
 close the ``<script type="application/ld+json">`` element; that element is data, not script,
 and the Content-Security-Policy does not apply to it.
@@ -30,6 +32,7 @@ from directory.extensions import db
 from directory.listings.models import Clinic, Service
 from directory.registry import numbers
 from directory.registry.models import Practitioner
+from directory.registry.statuses import Status
 from directory.util.clock import as_utc
 from directory.web.views import web
 
@@ -37,6 +40,8 @@ SITE_NAME = "HPCSA practitioner directory"
 # Pages whose query string is part of what they are (the others' canonical drops it).
 QUERY_PAGES = frozenset({"web.search"})
 PHYSICIAN_PREFIXES = frozenset({"MP"})
+# Statuses under which the register no longer lists someone as practising their profession.
+NOT_LISTED = frozenset({Status.ERASED, Status.DECEASED, Status.NOT_FOUND})
 SITEMAP_CACHE = "public, max-age=3600"
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
@@ -71,18 +76,18 @@ def person_ld(practitioner: Practitioner, *, with_context: bool = False) -> dict
     data: dict = {}
     if with_context:
         data["@context"] = "https://schema.org"
-    data["@type"] = "Physician" if practitioner.prefix in PHYSICIAN_PREFIXES else "Person"
+    physician = (
+        practitioner.prefix in PHYSICIAN_PREFIXES and practitioner.status not in NOT_LISTED
+    )
+    data["@type"] = "Physician" if physician else "Person"
     data["name"] = practitioner.display_name or practitioner.registration_number
     data["identifier"] = registration_identifier(practitioner.registration_number)
     data["url"] = url_for(
         "web.practitioner", number=practitioner.registration_number, _external=True
     )
     register = numbers.register_name(practitioner.prefix)
-    if register and data["@type"] == "Person":
-        data["hasOccupation"] = {
-            "@type": "Occupation",
-            "name": f"Registered with the HPCSA: {register.lower()}",
-        }
+    if register and not physician:
+        data["hasOccupation"] = {"@type": "Occupation", "name": register}
     return data
 
 
@@ -118,7 +123,9 @@ def clinic_ld(clinic: Clinic, *, with_context: bool = False, people: Iterable = 
     return data
 
 
-def practitioner_page_ld(practitioner: Practitioner, listings: Iterable) -> dict:
+def practitioner_page_ld(practitioner: Practitioner, listings: Iterable) -> dict | None:
+    if practitioner.status == Status.NOT_FOUND:
+        return None  # the register knows no one by this number: nothing to describe
     data = person_ld(practitioner, with_context=True)
     places = [clinic_ld(listing.clinic) for listing in listings]
     if places:
