@@ -110,8 +110,20 @@ def test_an_old_fingerprint_redirects_to_the_current_file_and_unknown_files_are_
     assert "immutable" not in old.headers.get("Cache-Control", "")
     assert client.get("/assets/nothing.0123456789ab.css").status_code == 404
     assert client.get("/assets/..%2Fviews.0123456789ab.py").status_code == 404
-    # The plain names still work (nginx serves them from disk too).
-    assert client.get("/assets/site.css").data == (STATIC / "site.css").read_bytes()
+    # The plain names still work (nginx serves them from disk too), compressed or in parts.
+    css = (STATIC / "site.css").read_bytes()
+    assert client.get("/assets/site.css").data == css
+    whole = client.get("/assets/site.css", headers={"Accept-Encoding": "gzip"})
+    assert gzip.decompress(whole.data) == css
+    again = client.get(
+        "/assets/site.css",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": whole.headers["ETag"]},
+    )
+    assert again.status_code == 304
+    ranged = {"Accept-Encoding": "gzip", "Range": "bytes=0-99"}
+    part = client.get("/assets/site.css", headers=ranged)
+    assert part.status_code == 206 and "Content-Encoding" not in part.headers
+    assert part.data == css[:100]
 
 
 def test_a_changed_file_gets_a_new_name(app, tmp_path, monkeypatch):

@@ -63,6 +63,9 @@ COMPRESS_DEFAULTS = {
     "COMPRESS_BR_LEVEL": 5,
     "COMPRESS_LEVEL": 6,
     "COMPRESS_REGISTER": False,  # registered below, to run after every other hook
+    # Plain-named static files stream from disk: their ETag gains the encoding too, so the
+    # conditional request is answered after compressing.
+    "COMPRESS_STREAMING_ENDPOINT_CONDITIONAL": ["web.static"],
 }
 
 compress = Compress()
@@ -162,6 +165,8 @@ web.after_request(page_cache_headers)
 def compress_response(response: Response) -> Response:
     cache_control = response.headers.get("Cache-Control", "")
     if "private" in cache_control or "no-store" in cache_control:
+        return response
+    if "Content-Range" in response.headers:  # a part of a file is sent as it is
         return response
     return compress.after_request(response)
 
