@@ -95,10 +95,16 @@ def test_canonical_drops_query_strings_except_on_the_results_page(client, direct
     assert tags["canonical"] == "http://localhost/services"
 
 
-def test_error_pages_are_not_indexed(client):
-    html = client.get("/no-such-page").data.decode()
+@pytest.mark.parametrize("path", ["/no-such-page", "/clinics/no-such-clinic", "/services/none"])
+def test_error_pages_are_not_indexed_and_have_no_address(client, path):
+    html = client.get(path).data.decode()
     assert '<meta name="robots" content="noindex">' in html
-    assert "canonical" not in meta(html)
+    assert "canonical" not in meta(html) and "og:url" not in meta(html)
+
+
+def test_a_huge_address_is_never_quoted_back_as_the_canonical(client):
+    html = client.get("/search?q=" + "x" * 3000).data.decode()
+    assert "canonical" not in meta(html) and len(html) < 20_000
 
 
 def test_canonical_and_sitemap_never_take_the_host_header(app_config, tmp_path):

@@ -39,6 +39,7 @@ from directory.web.views import web
 SITE_NAME = "HPCSA practitioner directory"
 # Pages whose query string is part of what they are (the others' canonical drops it).
 QUERY_PAGES = frozenset({"web.search"})
+MAX_CANONICAL = 2000  # characters: longer addresses break in many clients anyway
 PHYSICIAN_PREFIXES = frozenset({"MP"})
 # Statuses under which the register no longer lists someone as practising their profession.
 NOT_LISTED = frozenset({Status.ERASED, Status.DECEASED, Status.NOT_FOUND})
@@ -54,7 +55,10 @@ def canonical_url() -> str | None:
     if request.endpoint in QUERY_PAGES:
         for key in sorted(request.args):
             values.setdefault(key, request.args.getlist(key))
-    return url_for(request.endpoint, _external=True, **values)
+    address = url_for(request.endpoint, _external=True, **values)
+    # No page worth an address is this long: a huge input is never quoted back (a 100 kB
+    # query string would be in the page three times over).
+    return address if len(address) <= MAX_CANONICAL else None
 
 
 web.add_app_template_global(canonical_url, "canonical_url")
