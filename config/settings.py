@@ -144,8 +144,9 @@ class DefaultConfig:
     API_CACHE_MAX_AGE = 60
 
     # --- Public pages (docs/pages.md) ----------------------------------------------------
-    # Cache-Control max-age (seconds) of public pages (a page that touched the session, and
-    # every /account/ page, is never cached); fingerprinted assets are cached for a year.
+    # Cache-Control max-age (seconds) of public pages without a badge (home, treatments, the
+    # check form); pages with a badge are revalidated every time (no-cache and an ETag), a
+    # page with a session is private; fingerprinted assets are cached for a year.
     PAGE_CACHE_MAX_AGE = 60
     # URLs per file of /sitemap.xml's sitemaps (the sitemap protocol allows at most 50,000).
     SITEMAP_URLS_PER_FILE = 50_000

@@ -1,6 +1,7 @@
 """How responses travel (directory/web/delivery.py): brotli or gzip for the types worth it and
-never for tiny, binary or private answers; fingerprinted assets cached for a year; public
-pages cached briefly and never when a session is involved."""
+never for tiny, binary or private answers; fingerprinted assets cached for a year; pages
+without a badge cached briefly, pages with one asked for again each time (a 304 when
+unchanged), and none shared by caches when a session is involved."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from pathlib import Path
 import brotli
 import pytest
 
+from directory.extensions import db
+from directory.registry.models import Practitioner
+from directory.registry.recording import record_check
+from directory.registry.statuses import Outcome
+from directory.util.clock import utcnow
 from tests import test_web_pages as pages
+from tests import web_fixtures as wf
 
 STATIC = Path(__file__).parent.parent / "directory" / "web" / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -141,13 +148,44 @@ def test_a_changed_file_gets_a_new_name(app, tmp_path, monkeypatch):
 # --- cache lifetimes of pages ---------------------------------------------------------------
 
 
-def test_public_pages_are_cached_briefly(app, client, directory_data):
+def test_pages_without_a_badge_are_cached_briefly(app, client, directory_data):
     max_age = app.config["PAGE_CACHE_MAX_AGE"]
-    for path in ("/", "/services", f"/practitioners/{directory_data['active']}", "/search?q=meso"):
+    for path in ("/", "/services", "/check"):
         response = client.get(path)
         assert response.status_code == 200, path
         assert response.headers["Cache-Control"] == f"public, max-age={max_age}", path
     assert "public" not in client.get("/no-such-page").headers.get("Cache-Control", "")
+
+
+def test_pages_with_a_badge_are_asked_for_again_each_time_and_cost_a_304_unchanged(
+    app, client, directory_data, policy
+):
+    number = directory_data["active"]
+    badge_pages = (
+        f"/practitioners/{number}",
+        "/clinics/fictional-harbour-skin-clinic",
+        "/search?q=meso",
+        "/services/mesotherapy",
+    )
+    for path in badge_pages:
+        response = client.get(path)
+        assert response.headers["Cache-Control"] == "public, no-cache", path
+        again = client.get(path, headers={"If-None-Match": response.headers["ETag"]})
+        assert again.status_code == 304 and again.data == b"", path
+    # A suspension: the next request gets the new page, whatever a cache holds.
+    profile = client.get(badge_pages[0])
+    with app.app_context():
+        practitioner = db.session.scalar(
+            db.select(Practitioner).where(Practitioner.registration_number == number)
+        )
+        suspended = wf.Person(
+            "x", number, "DR", "FICTIONAL-MOKOENA", "AYANDA EXAMPLE",
+            (("INDEPENDENT PRACTICE", "SUSPENDED"),), (),
+        )  # fmt: skip
+        record_check(db.session, practitioner, wf.lookup(suspended, Outcome.OK, utcnow()), policy)
+        db.session.commit()
+    after = client.get(badge_pages[0], headers={"If-None-Match": profile.headers["ETag"]})
+    assert after.status_code == 200 and b'data-tone="adverse"' in after.data
 
 
 def test_a_page_asked_with_a_session_is_never_shared_by_caches(app, client, directory_data):

@@ -6,10 +6,12 @@ change with their content.
   ``private`` or ``no-store`` (the /account/ pages: a secret such as a CSRF token beside
   reflected input is what BREACH-style attacks need), and after every other hook has set its
   headers (the API's strong ETag gains the encoding's suffix and stays conditional).
-- **Pages**: a public page answered 200 to a GET is ``public, max-age=PAGE_CACHE_MAX_AGE``;
-  one asked with a session cookie, or that set one or wrote the session (a form with a CSRF
-  token, someone signed in) is ``private, no-cache``; one that set its own Cache-Control
-  keeps it.
+- **Pages**: a public page answered 200 to a GET is ``public, max-age=PAGE_CACHE_MAX_AGE``,
+  except the pages that show a badge (practitioner, clinic, results, treatment), which are
+  ``public, no-cache`` with an ETag: a cache keeps them but asks each time, and an unchanged
+  page is a 304; a badge is never older than the request. A page asked with a session
+  cookie, or that set one or wrote the session (a form with a CSRF token, someone signed
+  in) is ``private, no-cache``; one that set its own Cache-Control keeps it.
 - **Assets**: ``asset_url("site.css")`` is ``/assets/site.<12 hex of its SHA-256>.css``,
   served with ``public, max-age=31536000, immutable``; a name with an old digest redirects to
   the current one. ``/assets/site.css`` still works (nginx serves both from disk).
@@ -40,6 +42,8 @@ from werkzeug.security import safe_join
 from directory.web.views import web
 
 STATIC = Path(__file__).parent / "static"
+# Pages that show a practitioner's badge: never served from a cache without asking.
+BADGE_PAGES = frozenset({"web.practitioner", "web.clinic", "web.search", "web.service"})
 IMMUTABLE = "public, max-age=31536000, immutable"
 DIGEST_LENGTH = 12
 COMPRESSED_TYPES = [
@@ -151,6 +155,12 @@ def page_cache_headers(response: Response) -> Response:
     if signed or session.modified or response.headers.getlist("Set-Cookie"):
         response.headers["Cache-Control"] = "private, no-cache"
         return response
+    if request.endpoint in BADGE_PAGES:
+        # A badge is what the register says now (docs/pages.md, rule 2): a cache may keep the
+        # page but must ask again each time; an unchanged page costs a 304, not the page.
+        response.headers["Cache-Control"] = "public, no-cache"
+        response.add_etag()
+        return response.make_conditional(request)
     max_age = int(current_app.config["PAGE_CACHE_MAX_AGE"])
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
     return response
