@@ -189,11 +189,32 @@ class DefaultConfig:
     # (e.g. behind a proxy that terminates TLS); it is Secure over HTTPS regardless.
     SESSION_COOKIE_SECURE = False
     SESSION_LIFETIME = "12h"  # how long a sign-in lasts without activity
-    # Where the sign-in throttle keeps its counts: "memory://" (one process) or a Redis
-    # URL such as "redis://127.0.0.1:6379/0" (shared by every worker and host).
+    # Where the per-client rate limits, the sign-in throttle and the public pages'
+    # throttles (reports, live checks) keep their counts:
+    # "memory://" (each process counts alone) or a Redis URL such as
+    # "redis://127.0.0.1:6379/0" (shared by every worker and host). docs/deploy.md.
     RATELIMIT_STORAGE_URI = "memory://"
+    # Put before every key this site writes to that storage (several sites, one Redis).
+    RATELIMIT_KEY_PREFIX = "hpcsa-directory"
+    # Requests one client address (an IPv6 /64) may make: to the pages, to the API
+    # (everything under /api/), and searches (the results page and /api/v1/search, also
+    # counted as a page or an API request). Several limits: "10 per second; 300 per minute".
+    # null: no limit. Over a limit: 429 with Retry-After. /healthz, /readyz, /metrics and
+    # static files count against nothing.
+    # false: no per-client limit at all (a load test from one address); the sign-in
+    # throttle (LOGIN_LIMIT_*) counts on.
+    RATELIMIT_ENABLED = True
+    RATE_LIMIT_PAGES: str | None = "300 per minute"
+    RATE_LIMIT_API: str | None = "300 per minute"
+    RATE_LIMIT_SEARCH: str | None = "120 per minute"
     LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"  # sign-in attempts for one email address
     LOGIN_LIMIT_PER_ADDRESS = "20 per 15 minutes"  # sign-in attempts from one client address
+    # Patients' actions on the public pages (docs/pages.md), counted in the same storage:
+    REPORT_LIMIT_PER_CLIENT = "5 per hour"  # reports of concern from one client address
+    # "Check this number at the register now": per client address, and for the whole site
+    # (every client together), on top of the register budget every look-up shares.
+    LIVE_CHECK_LIMIT_PER_CLIENT = "10 per hour"
+    LIVE_CHECK_LIMIT_SITE = "300 per hour"
     # How long the links sent by email stay valid (each works once).
     CLAIM_LINK_MAX_AGE = "2d"  # "Is this your clinic?": the link to the clinic's address
     PASSWORD_RESET_MAX_AGE = "1h"

@@ -48,6 +48,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from directory.web import hygiene, web
 
     hygiene.init_app(app)  # before any route: bounded <int:> ids, NUL characters refused
+    from directory import ratelimits
+
+    ratelimits.init_app(app)  # per-client limits; the Limiter the sign-in throttle counts with
     app.register_blueprint(web)
     app.cli.add_command(registry_group())
 
@@ -71,6 +74,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from directory.web import delivery
 
     delivery.init_app(app)  # compression, after every other header is set
+
+    from directory import status
+
+    status.init_app(app)  # /status, and /account/status for site admins
 
     from directory.listings.cli import directory_cli
 
@@ -103,7 +110,9 @@ def _check_settings(app: Flask) -> None:
     """Fail at start-up, with the setting's name, rather than at the first request."""
     from config.settings import check_durations
     from directory.registry.policy import RegistryPolicy
+    from directory.web import throttle
 
+    throttle.check_settings(app.config)  # the public actions' rate limits
     try:
         check_durations(app.config)
         RegistryPolicy.from_config(app.config)

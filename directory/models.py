@@ -19,4 +19,5 @@ from directory.registry.models import (  # noqa: F401
     StatusEvent,
     VerificationCheck,
 )
+from directory.reports.models import ConcernReport  # noqa: F401
 from directory.search.models import SearchOutbox  # noqa: F401

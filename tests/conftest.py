@@ -17,6 +17,24 @@ from tests.fake_iregister import FakeIRegister, FakeRegister
 PG_ADMIN_URL = os.environ.get("DIRECTORY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+# Tests make many requests from one address in seconds: every app they create (here, in
+# module fixtures, in the processes they start) gets limits no test reaches, unless it sets
+# its own (tests/test_ratelimits.py). The defaults are what production gets.
+GENEROUS_RATE_LIMITS = {
+    "DIRECTORY_RATE_LIMIT_PAGES": "100000 per minute",
+    "DIRECTORY_RATE_LIMIT_API": "100000 per minute",
+    "DIRECTORY_RATE_LIMIT_SEARCH": "100000 per minute",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def generous_rate_limits() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in GENEROUS_RATE_LIMITS.items():
+            patch.setenv(name, value)
+        yield
+
+
 @pytest.fixture
 def fake_iregister() -> Iterator[FakeIRegister]:
     """A real HTTP server on 127.0.0.1 serving the fictional fixture register."""

@@ -167,6 +167,7 @@ def test_a_register_that_does_not_answer_saves_nothing(app, client, accounts):
     )
     assert response.status_code == 503
     assert "did not answer just now" in response.get_data(as_text=True)
+    assert "answering recently: /status" in response.get_data(as_text=True)  # the status page
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Listing.id))) == 2
 

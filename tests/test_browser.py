@@ -10,7 +10,6 @@ to look at.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from directory.extensions import db
 from directory.registry.policy import RegistryPolicy
 from directory.search import SearchQuery, get_search_backend
 from tests import web_fixtures as wf
+from tests.browser_support import served, site_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -49,32 +49,14 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[str]:
     """The app, with the fictional directory, served on an ephemeral loopback port."""
-    from werkzeug.serving import make_server
-
     root = tmp_path_factory.mktemp("browser-site")
-    app = create_app(
-        {
-            "SECRET_KEY": "browser-test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'directory.sqlite3'}",
-            "SEARCH_INDEX_DIR": str(root / "search-index"),
-            "HPCSA_URL": "http://127.0.0.1:9/never-called",
-            "MAIL_FILE_DIR": str(root / "mail"),
-        }
-    )
+    app = create_app(site_config(root))
     with app.app_context():
         db.create_all()
         wf.build_directory(db.session, RegistryPolicy.from_config(app.config))
         assert get_search_backend().search(SearchQuery(service="mesotherapy")).total == 3
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="browser-site", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

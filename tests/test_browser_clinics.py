@@ -25,6 +25,7 @@ from directory.accounts import services as svc
 from directory.extensions import db
 from directory.listings.models import Clinic
 from tests.accounts_support import PASSWORD, populate
+from tests.browser_support import site_config
 from tests.fake_iregister import FakeIRegister, FakeRegister
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -48,16 +49,7 @@ def site(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     register = FakeRegister()
     register.load_fixture()
     with FakeIRegister(register) as fake:
-        app = create_app(
-            {
-                "SECRET_KEY": "browser-clinics",
-                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'directory.sqlite3'}",
-                "SEARCH_INDEX_DIR": str(root / "search-index"),
-                "HPCSA_URL": fake.url,
-                "HPCSA_TIMEOUT": 2.0,
-                "MAIL_FILE_DIR": str(root / "mail"),
-            }
-        )
+        app = create_app(site_config(root, HPCSA_URL=fake.url, HPCSA_TIMEOUT=2.0))
         with app.app_context():
             db.create_all()
         populate(app, users=False)

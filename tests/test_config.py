@@ -55,6 +55,12 @@ def override_for(key: str, tmp_path: Path) -> tuple[str, object]:
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/1",
         "LOGIN_LIMIT_PER_ACCOUNT": "3 per 10 minutes",
         "LOGIN_LIMIT_PER_ADDRESS": "50 per hour",
+        "REPORT_LIMIT_PER_CLIENT": "2 per day",
+        "LIVE_CHECK_LIMIT_PER_CLIENT": "3 per 10 minutes",
+        "LIVE_CHECK_LIMIT_SITE": "100 per hour",
+        "RATE_LIMIT_PAGES": "10 per second; 500 per minute",
+        "RATE_LIMIT_API": "1000 per hour",
+        "RATE_LIMIT_SEARCH": "60 per minute",
     }
     if key in special:
         value = special[key]

@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from datetime import timedelta
 
+import phonenumbers
 import pytest
 from sqlalchemy import func, select
 
@@ -15,6 +16,7 @@ from directory import create_app
 from directory.demo import generator
 from directory.demo.loader import load_demo
 from directory.extensions import db
+from directory.listings import phones
 from directory.listings.models import Clinic, Listing, Service
 from directory.listings.places import provinces
 from directory.listings.vocabulary import service_terms
@@ -149,7 +151,11 @@ def test_demo_data_is_clearly_fictional(demo_app):
             assert p.surname is None or p.surname in generator.SURNAMES  # None: not found
         for clinic in db.session.scalars(select(Clinic)):
             assert "fictional" in clinic.description
-            assert clinic.phone is None
+            # a phone number only in the unallocated range, which rings no one
+            assert clinic.phone is None or phones.is_fictional(clinic.phone)
+            assert clinic.phone is None or not phonenumbers.is_valid_number(
+                phonenumbers.parse(clinic.phone)
+            )
             for address in (clinic.email or "", clinic.website or ""):
                 assert address == "" or address.endswith(".example")
 

@@ -38,6 +38,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_gunicorn(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """The shipped gunicorn (config/gunicorn.conf.py) serving wsgi:app with ``env``, its output
+    in ``log_path``, in a process group of its own (stop it with ``os.killpg``)."""
+    with log_path.open("w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
 def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -123,11 +133,7 @@ def stack(app, tmp_path):
     processes = []
     try:
         app_log = tmp_path / "gunicorn.log"
-        with app_log.open("w") as log:
-            gunicorn = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        gunicorn = start_gunicorn(env, app_log)
         processes.append(gunicorn)
         wait_for_port(app_port, gunicorn, app_log)
         main = render_site(tmp_path, listen=proxy_port, upstream=app_port)

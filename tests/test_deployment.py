@@ -70,9 +70,7 @@ def test_forwarded_headers_are_ignored_unless_a_proxy_is_configured(app):
 
 def test_with_one_proxy_hop_its_forwarded_headers_are_used(app_config):
     """Behind the proxy, the host it passes on counts, as long as it is a trusted one."""
-    app = create_app(
-        {**app_config, "PROXY_HOPS": 1, "TRUSTED_HOSTS": ["directory.example"]}
-    )
+    app = create_app({**app_config, "PROXY_HOPS": 1, "TRUSTED_HOSTS": ["directory.example"]})
     from directory.extensions import db
 
     with app.app_context():

@@ -26,7 +26,7 @@ from directory.util.clock import utcnow
 from importers.recheck.breaker import CircuitBreaker
 from importers.sources.hpcsa import HpcsaClient
 from tests.test_api import build_directory
-from tests.test_deploy_proxy import ROOT, free_port, wait_for_port
+from tests.test_deploy_proxy import ROOT, free_port, start_gunicorn, wait_for_port
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -256,11 +256,7 @@ def test_under_gunicorn_metrics_add_up_across_workers_and_logs_are_json(app, tmp
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "counter_999999.db").write_bytes(b"stale")  # a previous run's
     log_path = tmp_path / "gunicorn.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    server = start_gunicorn(env, log_path)
     try:
         wait_for_port(port, server, log_path)
         base = f"http://127.0.0.1:{port}"

@@ -2,8 +2,9 @@
 under ``/account/`` and token-authenticated API endpoints), claims, moderation, audit log.
 
 ``init_app(app)`` wires it all: Flask-Login (sessions), Flask-WTF (CSRF on every form, and
-on cookie-authenticated JSON writes through ``X-CSRFToken``), Flask-Limiter (sign-in
-throttling), the pages, the API blueprint and ``flask users``. See docs/clinics.md.
+on cookie-authenticated JSON writes through ``X-CSRFToken``), sign-in throttling (counted
+by the site's one Flask-Limiter, ``directory.ratelimits``), the pages, the API blueprint and
+``flask users``. See docs/clinics.md.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from datetime import timedelta
 
 from flask import Flask, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
+from directory.ratelimits import ACCOUNTS_ALIAS
 from directory.util.durations import parse_duration
 
-LIMITER = "accounts_limiter"
+LIMITER = ACCOUNTS_ALIAS  # app.extensions key of the site's one Limiter (directory.ratelimits)
 csrf = CSRFProtect()
 
 
@@ -35,27 +35,12 @@ class SessionInterface(SecureCookieSessionInterface):
 
 def check_settings(config) -> None:
     """A bad account setting stops start-up with its name (RuntimeError)."""
-    from limits import parse
-    from limits.errors import ConfigurationError
-    from limits.storage import storage_from_string
+    from directory.web import throttle
 
     def bad(key: str, why: str) -> RuntimeError:
         return RuntimeError(f"invalid setting: {key}: {why}")
 
-    for key in ("LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ADDRESS"):
-        try:
-            limit = parse(str(config.get(key)))
-        except ValueError as exc:
-            raise bad(key, f"{config.get(key)!r} is not a rate such as '5 per 15 minutes'") from exc
-        if limit.amount < 1:
-            raise bad(key, "at least one attempt must be allowed")
-    uri = config.get("RATELIMIT_STORAGE_URI") or "memory://"
-    try:
-        storage_from_string(str(uri))
-    except (ConfigurationError, ValueError) as exc:
-        raise bad(
-            "RATELIMIT_STORAGE_URI", f"{uri!r}: use memory:// or a redis:// URL ({exc})"
-        ) from exc
+    throttle.check_settings(config, ("LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ADDRESS"))
     hosts = config.get("TRUSTED_HOSTS")
     if hosts is not None and (
         not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts)
@@ -67,7 +52,8 @@ def check_settings(config) -> None:
 
 
 def init_app(app: Flask, api) -> None:
-    """Call after ``init_api`` (the clinic API joins the generated OpenAPI document)."""
+    """Call after ``init_api`` (the clinic API joins the generated OpenAPI document) and
+    ``ratelimits.init_app`` (the throttle counts through its Limiter)."""
     check_settings(app.config)
     from directory.accounts.api import clinic_accounts_api
     from directory.accounts.cli import users_cli
@@ -102,12 +88,6 @@ def init_app(app: Flask, api) -> None:
     login.init_app(app)
     csrf.init_app(app)
     csrf.exempt(clinic_accounts_api)  # checks X-CSRFToken itself for cookie-authenticated writes
-    app.extensions[LIMITER] = Limiter(
-        get_remote_address,
-        app=app,
-        storage_uri=app.config.get("RATELIMIT_STORAGE_URI") or "memory://",
-        default_limits=[],
-    )
     api.spec.components.security_scheme(
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "A clinic's API token"},

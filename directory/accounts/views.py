@@ -29,6 +29,8 @@ from directory.accounts.models import ClinicSuspension, Role, User
 from directory.extensions import db
 from directory.listings.models import Clinic
 from directory.listings.places import provinces
+from directory.registry.verification import verdict
+from directory.reports import services as concerns
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,9 @@ def site_admin_required(view):
 
 
 def public_guard():
-    """A suspended clinic's public page and API answer 404 while it is suspended."""
-    if request.endpoint in ("web.clinic", "clinics.clinic"):
+    """A suspended clinic's public page, its report form and API answer 404 while it is
+    suspended."""
+    if request.endpoint in ("web.clinic", "web.report_clinic", "clinics.clinic"):
         slug = (request.view_args or {}).get("slug", "")
         suspended = db.session.scalar(
             db.select(ClinicSuspension.clinic_id)
@@ -164,6 +167,7 @@ def home():
             clinics=clinics,
             suspended=suspended,
             held=len(svc.held_listings(db.session)),
+            reports=concerns.count_open(db.session),
             action=forms.ActionForm(),
         )
     return redirect(url_for("accounts.clinic", slug=current_user.clinic.slug))
@@ -264,7 +268,8 @@ def add_listing(slug: str):
         db.session.rollback()
         errors = {
             "registration_number": "The HPCSA register did not answer just now, so the number "
-            "could not be checked. Nothing was saved: try again in a few minutes."
+            "could not be checked. Nothing was saved: try again in a few minutes. How the "
+            f"register has been answering recently: {url_for('status.public_status')}"
         }
         status = 503
     except svc.AccountError as exc:
@@ -700,8 +705,29 @@ def moderation():
     return render_template(
         "accounts/moderation.html",
         held=svc.held_listings(db.session),
+        reports=[
+            (r, verdict(r.practitioner) if r.practitioner else None)
+            for r in concerns.open_reports(db.session)
+        ],
+        reason_words=concerns.reason_words,
         action=forms.ActionForm(),
     )
+
+
+@accounts.post("/account/moderation/reports/<int:report_id>/handled")
+@site_admin_required
+def report_handled(report_id: int):
+    """A patient's report of concern, dealt with: it leaves the queue (kept, with who and when)."""
+    if not forms.ActionForm().validate():
+        abort(400, description="The form had expired. Reload the page and try again.")
+    try:
+        concerns.mark_handled(db.session, report_id, current_user.email)
+        db.session.commit()
+        flash(f"Report {report_id} is marked handled.")
+    except concerns.NotOpen as exc:
+        db.session.rollback()
+        flash(str(exc))
+    return redirect(url_for("accounts.moderation"))
 
 
 @accounts.post("/account/moderation/<int:held_id>/<any(approve, reject):decision>")

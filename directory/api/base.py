@@ -71,7 +71,8 @@ IF_NONE_MATCH_PARAMETER = {
 
 class CommonResponsesPlugin(BasePlugin):
     """Documents, on every operation under ``/api/``, what the app-wide hooks add: 304 and the
-    caching headers on GETs, 404 where the path names a resource, 500 everywhere."""
+    caching headers on GETs, 404 where the path names a resource, 429 (the per-client rate
+    limits, ``directory/ratelimits.py``) and 500 everywhere."""
 
     def operation_helper(self, path: str | None = None, operations=None, **kwargs: Any) -> None:
         if not path or not path.startswith(API_PATH_PREFIX) or not operations:
@@ -96,6 +97,7 @@ class CommonResponsesPlugin(BasePlugin):
                 operation.setdefault("parameters", []).append("IF_NONE_MATCH_TAG")
             if "{" in path:
                 responses.setdefault("404", http.HTTPStatus.NOT_FOUND.name)
+            responses.setdefault("429", http.HTTPStatus.TOO_MANY_REQUESTS.name)
             responses.setdefault("500", http.HTTPStatus.INTERNAL_SERVER_ERROR.name)
 
 

@@ -2,9 +2,10 @@
 
 Everything here is invented: surnames are words like "Example" and "Sample", clinics sit in
 made-up suburbs ("Samplevale"), e-mail and web addresses use the reserved ``.example``
-domain, clinics have no phone numbers (any valid-looking South African number could be
-someone's real one), and every registration number is in the range this project reserves
-for fiction: ``<prefix>09xxxxx`` (``MP0900000``-``MP0999999``, likewise for ``PT`` and ``DI``).
+domain, clinics' phone numbers are in ``097 555 0xxx``, a range South Africa has not
+allocated (``listings.phones.FICTIONAL_RANGE``: it rings no one), and every registration
+number is in the range this project reserves for fiction: ``<prefix>09xxxxx``
+(``MP0900000``-``MP0999999``, likewise for ``PT`` and ``DI``).
 
 The register's side (``demo_practitioners``) is a list of planned register answers, applied
 through ``record_check`` like any other answer; the clinics' side (``demo_clinic_records``)
@@ -453,6 +454,8 @@ def demo_clinic_records(practitioners: list[DemoPractitioner], seed: int = SEED)
             "latitude": round(lat + rng.uniform(-0.04, 0.04), 5),
             "longitude": round(lon + rng.uniform(-0.04, 0.04), 5),
         }
+        if index % 6 != 5:  # most clinics give a phone number: one that reaches no one
+            clinic["phone"] = fictional_phone(index)
         if rng.random() < 0.8:
             clinic["email"] = f"reception@{slug}.example"
         if rng.random() < 0.7:
@@ -485,6 +488,14 @@ def demo_clinic_records(practitioners: list[DemoPractitioner], seed: int = SEED)
             )
         records.append({"clinic": clinic, "listings": listings})
     return records
+
+
+def fictional_phone(index: int) -> str:
+    """The demo's phone number ``index`` (0-999): ``097 555 0xxx``, in the range
+    ``listings.phones.FICTIONAL_RANGE``: unallocated in South Africa, so it rings no one."""
+    if not 0 <= index < 1000:
+        raise ValueError("the fictional phone range holds 1,000 numbers")
+    return f"097 555 0{index:03d}"
 
 
 def _clinics_per_city() -> list[int]:

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from directory.accounts.models import ClinicSuspension
+from directory.listings import phones
 from directory.listings.models import Clinic, Listing, Service
 from directory.listings.places import canonical_province, provinces
 from directory.listings.vocabulary import (
@@ -703,15 +703,9 @@ def _phone(value: Any) -> str | None:
     if text is None:
         return None
     try:
-        number = phonenumbers.parse(text, "ZA")
-    except phonenumbers.NumberParseException as exc:
-        raise _FieldError("phone", f"phone {text!r} is not a phone number ({exc})") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise _FieldError(
-            "phone",
-            f"phone {text!r} is not a valid South African number (or +country number)",
-        )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return phones.normalise(text)
+    except phones.NotAPhoneNumber as exc:
+        raise _FieldError("phone", str(exc)) from exc
 
 
 def _email(value: Any) -> str | None:

@@ -112,6 +112,25 @@ def set_breaker_open(is_open: bool) -> None:
     BREAKER_OPEN.set(1 if is_open else 0)
 
 
+def breaker_open() -> bool | None:
+    """Whether a running recheck's breaker is open, as far as this host can tell: the
+    recheck runs sharing this host's ``PROMETHEUS_MULTIPROC_DIR`` write their gauge there
+    (False: none of them has it open). None without that folder: this process cannot see
+    other processes' breakers."""
+    if not MULTIPROCESS:
+        return None
+    from prometheus_client import multiprocess
+
+    shared = CollectorRegistry()
+    multiprocess.MultiProcessCollector(shared)
+    return any(
+        sample.value
+        for family in shared.collect()
+        if family.name == BREAKER_OPEN._name
+        for sample in family.samples
+    )
+
+
 if MULTIPROCESS:  # a process's "live" gauges leave with it (gunicorn workers: child_exit)
 
     @atexit.register

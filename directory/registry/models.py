@@ -110,7 +110,8 @@ class VerificationCheck(db.Model):
     )
     # When the register's answer is from (a snapshot's as-of date, or the look-up time).
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Indexed: the status pages read a window of recent checks (directory/status).
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     source: Mapped[str] = mapped_column(String(200))
     outcome: Mapped[str] = mapped_column(String(16))
     raw_status: Mapped[str | None] = mapped_column(String(200))

@@ -22,12 +22,15 @@ TITLES: dict[int, str] = {
     400: "That request could not be understood",
     404: "Page not found",
     405: "That is not allowed here",
+    429: "Too many requests",
     500: "Something went wrong on our side",
 }
 EXPLANATIONS: dict[int, str] = {
     400: "Something in the address or the form could not be read. Try the search again.",
     404: "There is no page at this address. It may have moved, or the address may be mistyped.",
     405: "This address only answers ordinary page requests.",
+    429: "Too many pages were asked for from your address in a short time. Please wait a "
+    "minute and try again.",
     500: (
         "The directory could not show this page. Nothing you typed caused it and nothing was "
         "changed. Please try again in a moment."
@@ -43,7 +46,8 @@ def _rollback() -> None:
         log.exception("rolling back after an error failed")
 
 
-def _render(code: int, description: str | None):
+def error_page(code: int, description: str | None):
+    """The site's error page for ``code`` (also the rate limits' 429): (body, code)."""
     title = TITLES.get(code, "Something went wrong")
     explanation = description or EXPLANATIONS.get(code, "")
     try:
@@ -63,13 +67,13 @@ def _description(error: HTTPException) -> str | None:
 def page_error(error: HTTPException):
     if error.code is None or error.code < 400:
         return error
-    return _render(error.code, _description(error))
+    return error_page(error.code, _description(error))
 
 
 @web.errorhandler(InternalServerError)
 def page_crash(error: InternalServerError):
     _rollback()
-    return _render(500, None)
+    return error_page(500, None)
 
 
 def _is_api(path: str) -> bool:
@@ -82,7 +86,7 @@ def _is_api(path: str) -> bool:
 def site_error(error: HTTPException):
     if _is_api(request.path):
         return error
-    return _render(error.code or 500, _description(error))
+    return error_page(error.code or 500, _description(error))
 
 
 @web.app_errorhandler(500)
@@ -90,4 +94,4 @@ def site_crash(error: InternalServerError):
     if _is_api(request.path):
         return error
     _rollback()
-    return _render(500, None)
+    return error_page(500, None)

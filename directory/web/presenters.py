@@ -1,5 +1,6 @@
 """Turning stored facts into the words a patient reads. No rules live here: statuses come
-from ``statuses``, the badge from ``verification.verdict``, numbers from ``numbers``."""
+from ``statuses``, the badge from ``verification.verdict``, numbers from ``numbers``, phone
+numbers from ``listings.phones``."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup, escape
 
+from directory.listings import phones
 from directory.registry.models import VerificationCheck
 from directory.registry.statuses import Status
 from directory.util.clock import as_utc, local_date, local_datetime
@@ -76,11 +79,46 @@ def safe_website(url: str | None) -> str | None:
     return candidate
 
 
-def phone_href(phone: str | None) -> str | None:
-    if not phone:
+@dataclass(frozen=True)
+class Contact:
+    """The ways to reach a clinic, as link targets; each None when the clinic gave nothing
+    usable for it. WhatsApp is offered for a mobile number (what WhatsApp runs on)."""
+
+    phone: str | None = None  # as a patient reads it: "021 555 0101"
+    call: str | None = None  # tel:+27215550101
+    whatsapp: str | None = None  # https://wa.me/27215550101
+    email: str | None = None
+    mail: str | None = None  # mailto:...
+    directions: str | None = None  # a map at the clinic's coordinates (an outbound link)
+
+    def __bool__(self) -> bool:
+        return any((self.call, self.whatsapp, self.mail, self.directions))
+
+
+MAP_URL = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
+
+
+def directions_href(latitude: float | None, longitude: float | None) -> str | None:
+    if latitude is None or longitude is None:
         return None
-    digits = re.sub(r"[^\d+]", "", phone)
-    return f"tel:{digits}" if len(digits) >= 6 else None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return MAP_URL.format(lat=f"{latitude:.5f}", lon=f"{longitude:.5f}")
+
+
+def contact(clinic: Any) -> Contact:
+    """How to reach ``clinic`` (anything with ``phone``, ``email``, ``latitude`` and
+    ``longitude``): call, WhatsApp, email and directions."""
+    number = phones.read(clinic.phone)
+    email = (clinic.email or "").strip() or None
+    return Contact(
+        phone=phones.for_display(number) if number else None,
+        call=f"tel:{number}" if number else None,
+        whatsapp=f"https://wa.me/{number[1:]}" if number and phones.is_mobile(number) else None,
+        email=email,
+        mail=f"mailto:{quote(email, safe='@.+-_')}" if email else None,
+        directions=directions_href(clinic.latitude, clinic.longitude),
+    )
 
 
 @dataclass(frozen=True)

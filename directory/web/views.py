@@ -50,7 +50,7 @@ SERVICE_PAGE_PEOPLE = 10
 MAX_NUMBER_TYPED = 100
 
 
-for _name in ("long_date", "long_datetime", "iso", "marked"):
+for _name in ("long_date", "long_datetime", "iso", "marked", "contact"):
     web.add_app_template_filter(getattr(presenters, _name), _name)
 
 
@@ -70,6 +70,25 @@ def run_search(query: SearchQuery) -> ShownResults:
     API). Raises QueryError for a query that cannot be run."""
     backend = search_backend()
     return shown_results(backend, query, backend.search(query))
+
+
+def card_contacts(*entry_lists) -> dict[str, presenters.Contact]:
+    """How to reach the first clinic of each result card, by clinic slug (one query): the
+    index's copy of a clinic carries no phone or coordinates, and the database is current."""
+    slugs = {
+        entry.hit.clinics[0].slug
+        for entries in entry_lists
+        for entry in entries
+        if entry.hit and entry.hit.clinics
+    }
+    if not slugs:
+        return {}
+    rows = db.session.execute(
+        select(Clinic.slug, Clinic.phone, Clinic.email, Clinic.latitude, Clinic.longitude).where(
+            Clinic.slug.in_(slugs)
+        )
+    ).all()
+    return {row.slug: presenters.contact(row) for row in rows}
 
 
 @web.get("/")
@@ -192,6 +211,7 @@ def search():
         "cards": [],
         "named": [],
         "named_more": False,
+        "contacts": {},
         "error": None,
         "understood": [],
         # A new search keeps how the reader chose to see results, not the old filters.
@@ -218,6 +238,7 @@ def search():
         cards=shown.entries,
         named=shown.named,
         named_more=shown.named_more,
+        contacts=card_contacts(shown.entries, shown.named),
         chips=_filter_labels(parsed),
         pagination=_pagination(parsed, results) if results.pages > 1 else [],
         beyond_last=results.total > 0 and parsed.query.page > results.pages,
@@ -270,6 +291,7 @@ def practitioner(number: str):
         p=found,
         structured_data=seo.practitioner_page_ld(found, listings),
         verdict=profile.verdict,
+        next_steps=[] if profile.verdict.verified else _verified_instead(found, listings),
         register_as_of=profile.register_as_of,
         timeline=[presenters.timeline_entry(c) for c in profile.history],
         checks_total=profile.checks_total,
@@ -278,6 +300,32 @@ def practitioner(number: str):
         register_spelling=profile.register_spelling,
         register_name=profile.register_name,
     )
+
+
+NEXT_STEP_TREATMENTS = 3
+
+
+def _verified_instead(found, listings: list[Listing]) -> list[dict]:
+    """For a practitioner the register does not vouch for now: searches for verified
+    practitioners offering the same treatments near the same place, as links."""
+    place = next((listing.clinic.city for listing in listings if listing.clinic.city), None)
+    if place is None and found.city:
+        place = found.city.title()
+    treatments = list({s.slug: s for listing in listings for s in listing.services}.values())
+    near = f" near {place}" if place else ""
+    where = {"where": place} if place else {}
+    steps = [
+        {
+            "label": f"Verified practitioners for {service.name}{near}",
+            "url": url_for("web.search", service=service.slug, **where),
+        }
+        for service in treatments[:NEXT_STEP_TREATMENTS]
+    ]
+    if not steps:
+        steps.append(
+            {"label": f"Verified practitioners{near}", "url": url_for("web.search", **where)}
+        )
+    return steps
 
 
 @web.get("/clinics/<slug>")
@@ -299,7 +347,6 @@ def clinic(slug: str):
         people=people,
         structured_data=seo.clinic_page_ld(found, [listing.practitioner for listing, _ in people]),
         website=presenters.safe_website(found.website),
-        phone_href=presenters.phone_href(found.phone),
     )
 
 
@@ -331,6 +378,7 @@ def service(slug: str):
         service=found,
         results=shown.results if shown else None,
         cards=shown.entries if shown else [],
+        contacts=card_contacts(shown.entries) if shown else {},
         error=error,
     )
 
@@ -351,6 +399,6 @@ def check():
     return _never_checked(canonical, None, typed, 404)
 
 
-# Registered on ``web`` by importing them: the error pages, the assets and page caching,
-# robots.txt and the sitemaps.
-from directory.web import delivery, errors, seo  # noqa: E402,F401
+# Registered on ``web`` by importing them: more routes (reports, live checks), the error
+# pages, the assets and page caching, robots.txt and the sitemaps.
+from directory.web import actions, delivery, errors, seo  # noqa: E402,F401
