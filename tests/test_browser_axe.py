@@ -38,6 +38,10 @@ PATIENT_PAGES = {
     "check": "/check",
     "check-never-checked": "/check?number=MP0999999",
     "check-unreadable": "/check?number=MPO012345",
+    "report-practitioner": "/practitioners/MP0900001/report",
+    "report-clinic": "/clinics/fictional-harbour-skin-clinic/report",
+    "report-received": "/report-received",
+    "register-status": "/status",
     "error-404": "/no-such-page",
 }
 

@@ -202,7 +202,7 @@ def test_robots_txt_names_the_sitemap_and_keeps_crawlers_out_of_private_and_endl
     assert response.status_code == 200 and response.mimetype == "text/plain"
     lines = response.data.decode().splitlines()
     assert lines[0] == "User-agent: *"
-    for path in ("/account/", "/api/", "/search", "/check"):
+    for path in ("/account/", "/api/", "/search", "/check", "/*/report", "/report-received"):
         assert f"Disallow: {path}" in lines
     assert "Sitemap: http://localhost/sitemap.xml" in lines
 

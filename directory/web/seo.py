@@ -152,6 +152,8 @@ def robots():
         "Disallow: /api/",
         "Disallow: /search",
         "Disallow: /check",
+        "Disallow: /*/report",  # the report forms (a wildcard the major crawlers read)
+        "Disallow: /report-received",
         "Allow: /",
         f"Sitemap: {url_for('web.sitemap_index', _external=True)}",
         "",
