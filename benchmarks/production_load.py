@@ -2,9 +2,10 @@
 
 The deployment as docs/deploy.md describes it, on loopback: nginx (``deploy/nginx.conf``,
 rendered as tests/test_deploy_proxy.py renders it, with two ``server`` lines) in front of two
-gunicorn hosts (``config/gunicorn.conf.py``), each with its own search index directory
-following the outbox, on one PostgreSQL database holding the national-scale fictional
-dataset (``search_dataset.py``: 250,000 registrations, 25,000 listings, 5,000 clinics).
+gunicorn hosts (``config/gunicorn.conf.py``), each with its own search index directory and
+its own follower of the outbox (``flask search sync --every 2s``), on one PostgreSQL
+database holding the national-scale fictional dataset (``search_dataset.py``: 250,000
+registrations, 25,000 listings, 5,000 clinics).
 
 Two phases, each ``--duration`` seconds of wrk at ``--connections`` (32) through nginx, a
 mixed read load drawn at random from: first-time searches (``/api/v1/search``, distinct
@@ -84,11 +85,12 @@ def prepare_database(fresh: bool, env: dict, scale: float) -> None:
         if exists and fresh:
             admin.execute(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')
             exists = None
-        if exists:
-            return
-        admin.execute(f'CREATE DATABASE "{DATABASE}"')
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{DATABASE}"')
     flask = str(VENV_BIN / "flask")
     subprocess.run([flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
+    if exists:
+        return
     from benchmarks.search_dataset import CLINICS, LISTINGS, PRACTITIONERS, SEED, generate
 
     summary = generate(
@@ -127,6 +129,16 @@ class Host:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+def start_follower(name: str, index: Path, env: dict, work: Path) -> subprocess.Popen:
+    """The host's outbox follower (``flask search sync --every 2s``, as deployed)."""
+    log = open(work / f"follow-{name}.log", "w")  # noqa: SIM115 - lives as long as the host
+    return subprocess.Popen(
+        [str(VENV_BIN / "flask"), "search", "sync", "--every", "2s"],
+        cwd=ROOT, env={**env, "DIRECTORY_SEARCH_INDEX_DIR": str(index)},
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
 
 
 def start_host(name: str, index: Path, env: dict, work: Path) -> Host:
@@ -496,6 +508,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         hosts = [start_host("a", index_a, env, work), start_host("b", index_b, env, work)]
         processes += [h.process for h in hosts]
+        processes += [
+            start_follower("a", index_a, env, work),
+            start_follower("b", index_b, env, work),
+        ]
         for host in hosts:
             wait_until_ready(f"{host.base}/readyz", timeout=300)
         proxy_port, nginx = start_nginx(work, hosts)

@@ -82,11 +82,14 @@ def pre_fork(server, worker):
         return
     _search_warmed = True
     from directory.search import get_search_backend
+    from directory.search.interfaces import NoIndex
 
     app = server.app.wsgi()
     try:
         with app.app_context():
             get_search_backend().warm()
+    except NoIndex as why:  # a new host: not ready (503) until its index is built
+        server.log.warning("workers start cold: %s", why)
     except Exception:  # a search problem must not keep the site from starting
         server.log.exception("warming the search caches failed; workers start cold")
     # What the master built lives as long as the workers: out of the garbage collector's

@@ -32,9 +32,14 @@ class DefaultConfig:
     # Outbox ids may commit out of order (PostgreSQL); rows younger than this are re-read on
     # every pass. Must exceed the longest write transaction.
     SEARCH_OUTBOX_WINDOW = "1h"
-    # `flask search sync` deletes outbox rows older than this; an index further behind than
-    # that (a host down for longer) must be rebuilt with `flask search reindex`.
+    # `flask search sync` deletes outbox rows older than this (all but the newest of them);
+    # an index further behind than that (a host down for longer) rebuilds itself: the host
+    # is not ready and its searches answer 503 meanwhile.
     SEARCH_OUTBOX_RETENTION = "7d"
+    # A search on a host whose index is missing, or behind the retention, starts building
+    # one in the background and waits this long for it; then it answers 503 with
+    # Retry-After (and /readyz 503) until the index is there.
+    SEARCH_BUILD_WAIT = "10s"
     # After a lock collision on commit, retry once this many seconds later (in-process).
     SEARCH_RETRY_DELAY = 1.0
     # Index generations kept on disk after a reindex (the current one and the one before).

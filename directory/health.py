@@ -1,8 +1,10 @@
 """``/healthz``: the process is alive (load balancers, and the baseline for benchmarks).
 ``/readyz``: this host can serve, i.e. the database and this host's search index both answer
 within ``READY_TIMEOUT`` seconds; 503 with the reason otherwise (a new host before its index
-is built, a database that is down or too slow). Both are cheap: one ``SELECT 1``, one open
-of the index."""
+is built, a host whose index is behind the search outbox's retention, a database that is
+down or too slow). Both are cheap: one ``SELECT 1``, one open of the index and one look at
+the outbox's prune horizon. A host without a usable index starts building one in the
+background when asked, so polling ``/readyz`` is all a new host needs to get ready."""
 
 from __future__ import annotations
 

@@ -136,6 +136,12 @@ class SiteLimiter(Limiter):
         return self._resilient
 
 
+def counts() -> RateLimiter:
+    """The current app's counters (for a throttle of its own: sign-in, reports, live checks),
+    resilient to a storage outage as every limit here is."""
+    return current_app.extensions[EXTENSION]["limiter"].limiter
+
+
 @dataclass(frozen=True)
 class Bucket:
     name: str

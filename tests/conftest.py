@@ -60,7 +60,7 @@ def app_config(tmp_path, fake_iregister) -> dict:
 
 
 @pytest.fixture
-def app(app_config):
+def sqlite_app(app_config):
     app = create_app(app_config)
     with app.app_context():
         db.create_all()
@@ -68,6 +68,23 @@ def app(app_config):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(sqlite_app):
+    """The app on SQLite. A module whose every test should also run on PostgreSQL overrides
+    it with ``either_app`` (``def app(either_app): return either_app``)."""
+    return sqlite_app
+
+
+# SQLite, and PostgreSQL where one answers (``pg_app`` skips, saying why, where none does).
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def either_app(request):
+    """The app on SQLite, then on PostgreSQL: the same test on both databases."""
+    return request.getfixturevalue("sqlite_app" if request.param == "sqlite" else "pg_app")
 
 
 @pytest.fixture

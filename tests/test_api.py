@@ -25,6 +25,7 @@ from directory.registry.statuses import Outcome
 from directory.registry.verification import verdict
 from directory.util.clock import utcnow
 from importers.sources.hpcsa import HpcsaClient
+from tests.conftest import DATABASES
 from tests.fake_iregister import FakeIRegister, FakeRegister
 
 PROBLEM = "application/problem+json"
@@ -123,18 +124,25 @@ def build_directory(app) -> None:
         get_index_keeper().rebuild()
 
 
-@pytest.fixture(scope="module")
-def shared_app(tmp_path_factory):
-    """One app with the data, for the tests that only read (building it takes a second)."""
+@pytest.fixture(scope="module", params=DATABASES)
+def shared_app(request, tmp_path_factory):
+    """One app with the data, for the tests that only read (building it takes a second):
+    on SQLite, then on PostgreSQL."""
     register = FakeRegister()
     register.load_fixture()
     path = tmp_path_factory.mktemp("api")
+    on_sqlite = request.param == "sqlite"
+    database = (
+        f"sqlite:///{path / 'api.sqlite3'}"
+        if on_sqlite
+        else request.getfixturevalue("pg_database_url")
+    )
     with FakeIRegister(register) as server:
         app = create_app(
             {
                 "TESTING": True,
                 "SECRET_KEY": "test-secret",
-                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path / 'api.sqlite3'}",
+                "SQLALCHEMY_DATABASE_URI": database,
                 "SEARCH_INDEX_DIR": str(path / "search-index"),
                 "HPCSA_URL": server.url,
                 "HPCSA_TIMEOUT": 2.0,
@@ -148,6 +156,8 @@ def shared_app(tmp_path_factory):
     yield app
     with app.app_context():
         db.session.remove()
+        if not on_sqlite:  # the session's PostgreSQL database is shared with pg_app tests
+            db.drop_all()
         db.engine.dispose()
 
 

@@ -75,6 +75,21 @@ def test_the_systemd_units_verify(tmp_path):
             assert "EnvironmentFile=/etc/hpcsa-directory/environment" in unit.read_text()
 
 
+def restored_answers(app, copy: Path, tmp_path: Path) -> dict:
+    """``backup.py sqlite-restore`` of ``copy`` into a new file, and the app's answers there."""
+    restored = tmp_path / "restored" / "directory.sqlite3"
+    restored.parent.mkdir()
+    result = backup("sqlite-restore", str(copy), str(restored))
+    assert result.returncode == 0, result.stderr
+    app2 = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{restored}",
+                       "SEARCH_INDEX_DIR": str(tmp_path / "restored-index")})  # fmt: skip
+    try:
+        return answers(app2)
+    finally:
+        with app2.app_context():
+            db.engine.dispose()
+
+
 def test_sqlite_online_backup_while_writing_restores_the_same_answers(app, tmp_path):
     build_directory(app)
     before = answers(app)
@@ -101,17 +116,7 @@ def test_sqlite_online_backup_while_writing_restores_the_same_answers(app, tmp_p
         writer.join()
     assert result.returncode == 0, result.stderr
     assert writes, "the writer never wrote"
-    restored = tmp_path / "restored" / "directory.sqlite3"
-    restored.parent.mkdir()
-    result = backup("sqlite-restore", str(tmp_path / "backups" / "b.sqlite3"), str(restored))
-    assert result.returncode == 0, result.stderr
-    app2 = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{restored}",
-                       "SEARCH_INDEX_DIR": str(tmp_path / "restored-index")})  # fmt: skip
-    try:
-        assert answers(app2) == before
-    finally:
-        with app2.app_context():
-            db.engine.dispose()
+    assert restored_answers(app, tmp_path / "backups" / "b.sqlite3", tmp_path) == before
 
 
 def test_a_damaged_backup_is_refused_and_the_database_left_alone(tmp_path):
@@ -157,3 +162,20 @@ def test_postgresql_dump_restores_the_same_answers(pg_app, tmp_path):
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def test_the_sqlite3_shell_backup_in_the_docs_restores_the_same_answers(app, tmp_path):
+    """docs/deploy.md's other way: ``sqlite3 DB ".backup 'DEST'"``, restored with backup.py."""
+    shell = shutil.which("sqlite3")
+    if not shell:
+        pytest.skip("the sqlite3 shell is not installed (apt-get install sqlite3)")
+    build_directory(app)
+    before = answers(app)
+    live = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+    copy = tmp_path / "backups" / "directory.sqlite3"
+    copy.parent.mkdir()
+    done = subprocess.run(
+        [shell, str(live), f".backup '{copy}'"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and copy.stat().st_size > 0, done.stderr
+    assert restored_answers(app, copy, tmp_path) == before

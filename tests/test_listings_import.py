@@ -32,6 +32,12 @@ ACTIVE_B = "MP0900002"
 SUSPENDED = "MP0900003"
 
 
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
 def _register(number: str, status: str = "ACTIVE") -> LookupResult:
     row = RegisterRow(
         number, "DR", "EXAMPLE", "TEST PERSON", "CAPE TOWN", "8001", "INDEPENDENT PRACTICE", status

@@ -47,6 +47,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
+@pytest.fixture
 def receiver():
     with WebhookReceiver(SECRET) as server:
         yield server
@@ -271,6 +277,8 @@ def test_cli_send_status_and_bad_options(runner, app):
 
 
 def test_limit_bounds_the_attempts(app, receiver):
+    """On PostgreSQL too: the lease takes exactly ``limit`` rows (a pick re-run inside the
+    UPDATE once leased more)."""
     with app.app_context():
         for n in range(3):
             suspend(active_practitioner(f"MP000020{n}"))
@@ -378,8 +386,10 @@ def test_two_concurrent_senders_on_postgresql(pg_app, receiver):
     assert sorted(r.event_id for r in receiver.requests) == sorted(e.event_id for e in events)
 
 
-def test_an_idle_sender_takes_no_write_lock(app):
-    """Nothing due: one read, so a writer holding the database does not hold it up."""
+def test_an_idle_sender_takes_no_write_lock(sqlite_app):
+    """Nothing due: one read, so a writer holding the database does not hold it up (SQLite's
+    one writer at a time; PostgreSQL's readers never wait for writers)."""
+    app = sqlite_app
     path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a write

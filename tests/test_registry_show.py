@@ -6,10 +6,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from directory.extensions import db
 from directory.registry.models import Practitioner
 
 HEADER = "Title,Surname,Fullname,Registration,City,Postal Code,Category,Status"
+
+
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
 
 
 def show(app, *args: str):

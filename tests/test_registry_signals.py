@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from directory.extensions import db
@@ -14,6 +15,12 @@ from directory.search.models import SearchOutbox
 from directory.util.clock import utcnow
 from tests.source_imports import imports_under
 from tests.test_search_support import register_says, seed
+
+
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
 
 
 def count(model) -> int:

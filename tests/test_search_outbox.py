@@ -32,6 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL (ids commit out of order there)."""
+    return either_app
+
+
+@pytest.fixture
 def directory(app):
     with app.app_context():
         seed()

@@ -41,6 +41,12 @@ REQUIRED = {
 }
 
 
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
 def test_vocabulary_has_every_treatment_with_its_synonyms():
     vocab = services.by_slug()
     for slug, synonyms in REQUIRED.items():

@@ -19,6 +19,12 @@ from importers.sources.snapshot import RowProblem, Snapshot, SnapshotError
 HEADER = "Title,Surname,Fullname,Registration,City,Postal Code,Category,Status"
 
 
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
 def row(number: str, status: str = "ACTIVE", category: str = "INDEPENDENT PRACTICE") -> str:
     return f"DR,FICTIONAL-{number},TEST PERSON,{number},CAPE TOWN,8001,{category},{status}"
 
@@ -162,8 +168,11 @@ def _wal_autocheckpoint_of_this_worker() -> int:
     return session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
 
 
-def test_workers_checkpoint_the_wal_less_often_and_only_they_do(app):
+def test_workers_checkpoint_the_wal_less_often_and_only_they_do(sqlite_app):
+    """SQLite's write-ahead log (PostgreSQL has no such setting per connection)."""
     from importers.snapshot_import import WORKER_WAL_AUTOCHECKPOINT
+
+    app = sqlite_app
 
     with app.app_context(), _importer(app, workers=2) as importer:
         in_worker = importer._pool.apply(_wal_autocheckpoint_of_this_worker)

@@ -9,7 +9,14 @@ from directory.api.present import json_response, practitioner_urls, verification
 from directory.api.problems import ApiProblem
 from directory.api.schemas import SearchArgsSchema, SearchResponseSchema
 from directory.search.backend import QueryError, SearchQuery
+from directory.search.interfaces import NoIndex
 from directory.search.results import Entry, ShownResults, shown_results
+
+# The 503 every endpoint that searches may answer (documented on each).
+NOT_READY = (
+    "This server's search index is being built (a new or long-absent host): try again "
+    "after `Retry-After` seconds"
+)
 
 search_api = ApiBlueprint(
     "search",
@@ -50,6 +57,13 @@ def run_search(query: SearchQuery) -> ShownResults:
         return shown_results(backend, query, backend.search(query))
     except QueryError as exc:
         raise ApiProblem(400, str(exc), code="invalid_query") from exc
+    except NoIndex as exc:
+        raise ApiProblem(
+            503,
+            "This server's search index is being built; try again after Retry-After seconds.",
+            code="index_not_ready",
+            headers={"Retry-After": str(NoIndex.RETRY_AFTER)},
+        ) from exc
 
 
 def result_item(entry: Entry, url_of) -> dict[str, Any]:
@@ -94,6 +108,7 @@ def named_items(shown: ShownResults) -> list[dict[str, Any]]:
 @search_api.route("/search")
 @search_api.arguments(SearchArgsSchema(), location="query")
 @search_api.response(200, SearchResponseSchema)
+@search_api.alt_response(503, response="SERVICE_UNAVAILABLE", description=NOT_READY)
 def search(args: dict[str, Any]):
     """Search the directory
 

@@ -7,7 +7,7 @@ from flask import url_for
 from directory.api.base import ApiBlueprint
 from directory.api.problems import ApiProblem
 from directory.api.schemas import ServiceDetailSchema, ServiceListSchema
-from directory.api.search import result_items, run_search
+from directory.api.search import NOT_READY, result_items, run_search
 from directory.extensions import db
 from directory.listings.models import Service
 from directory.search.backend import SearchQuery
@@ -48,6 +48,7 @@ def services():
 
 @services_api.route("/services/<slug>", parameters=[SLUG_PARAMETER])
 @services_api.response(200, ServiceDetailSchema)
+@services_api.alt_response(503, response="SERVICE_UNAVAILABLE", description=NOT_READY)
 def service(slug: str):
     """A service, and the first currently verified practitioners offering it"""
     found = db.session.scalar(db.select(Service).where(Service.slug == slug.strip().lower()))

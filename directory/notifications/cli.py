@@ -19,7 +19,7 @@ from directory.notifications.delivery import (
     retry_failed,
 )
 from directory.util.clock import utcnow
-from directory.util.durations import parse_duration
+from directory.util.durations import duration_option
 
 notifications_cli = AppGroup(
     "notifications",
@@ -109,13 +109,7 @@ def retry_command(event_id: str | None, as_json: bool) -> None:
 
 
 def _age(value: str) -> timedelta:
-    try:
-        age = parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--older-than") from None
-    if age <= timedelta(0):
-        raise click.BadParameter("must be longer than zero", param_hint="--older-than")
-    return age
+    return duration_option(value, "--older-than")
 
 
 @notifications_cli.command("prune")

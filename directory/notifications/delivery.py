@@ -119,9 +119,12 @@ def claim(
     pick = select(o.id).where(due).order_by(o.id).limit(size)
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
+    # The ids first, then the update: as a subquery of the UPDATE, PostgreSQL may run the
+    # pick again for each row and, the rows it leased no longer due, lease ``size`` more.
+    picked = list(session.scalars(pick))
     session.execute(
         update(o)
-        .where(o.id.in_(pick.scalar_subquery()), due)
+        .where(o.id.in_(picked), due)
         .values(lease_owner=token, lease_expires_at=now + lease)
         .execution_options(synchronize_session=False)
     )

@@ -54,10 +54,14 @@ def database_answers() -> None:
 
 
 def index_answers() -> int:
-    """Open this host's current index and count its documents (raises ``NoIndex`` if none)."""
+    """Open this host's current index and count its documents. Raises ``NoIndex`` when it
+    has none, ``IndexBehind`` when it is behind the outbox's retention; either way a build
+    has been started in the background, so a new host gets ready by itself."""
     from directory.search import get_index_keeper
 
-    return get_index_keeper().status(backlog=False).documents
+    keeper = get_index_keeper()
+    keeper.ready()
+    return keeper.status(backlog=False).documents
 
 
 def index_state() -> IndexState:

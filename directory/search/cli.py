@@ -7,7 +7,10 @@ Every command takes ``--json`` (one JSON object per line) and exits non-zero on 
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import sys
+import threading
 from typing import Any
 
 import click
@@ -20,7 +23,9 @@ from directory.search import QueryError, SearchQuery, get_index_keeper, get_sear
 from directory.search.interfaces import BuildInProgress
 from directory.search.outbox import prune_outbox
 from directory.util.clock import utcnow
-from directory.util.durations import parse_duration
+from directory.util.durations import duration_option, parse_duration
+
+log = logging.getLogger(__name__)
 
 search_cli = AppGroup("search", help="The search index: sync, reindex, check, query.")
 
@@ -32,9 +37,34 @@ def _emit(as_json: bool, record: dict[str, Any], human: str) -> None:
 @search_cli.command("sync")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--no-prune", is_flag=True, help="Keep outbox rows older than the retention.")
+@click.option(
+    "--every",
+    default=None,
+    help="Keep following: a pass at this interval (e.g. 2s) until SIGTERM/SIGINT, so this "
+    "host's search shows other hosts' changes within seconds. Reports only passes that did "
+    "something; a failed pass is logged and the next one tries again.",
+)
 @with_appcontext
-def sync_command(as_json: bool, no_prune: bool) -> None:
-    """Apply every pending outbox row to the index (waits for the index lock). For cron."""
+def sync_command(as_json: bool, no_prune: bool, every: str | None) -> None:
+    """Apply every pending outbox row to the index (waits for the index lock), building the
+    index first when this host has none or it is behind the outbox's retention. For cron,
+    or with --every as a long-running follower."""
+    if every is None:
+        _sync_once(as_json, no_prune, quiet=False)
+        return
+    interval = duration_option(every, "--every").total_seconds()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        try:
+            _sync_once(as_json, no_prune, quiet=True)
+        except Exception:
+            log.exception("search sync pass failed; trying again in %s", every)
+        stop.wait(interval)
+
+
+def _sync_once(as_json: bool, no_prune: bool, *, quiet: bool) -> None:
     result = get_index_keeper().apply_pending(blocking=True)
     pruned = 0
     if not no_prune:
@@ -42,6 +72,8 @@ def sync_command(as_json: bool, no_prune: bool) -> None:
         with db.engine.begin() as conn:
             pruned = prune_outbox(conn, utcnow() - retention)
     report = {**result.as_dict(), "pruned": pruned}
+    if quiet and not (report["rows"] or pruned):
+        return
     _emit(
         as_json,
         {"event": "sync", **report},

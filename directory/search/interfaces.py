@@ -106,7 +106,15 @@ class IndexStatus:
 
 
 class NoIndex(LookupError):
-    """This host has no index yet."""
+    """This host has no index it may serve from yet (one is being built): searches answer
+    503 with ``Retry-After: RETRY_AFTER`` seconds, ``/readyz`` answers 503."""
+
+    RETRY_AFTER = 30
+
+
+class IndexBehind(NoIndex):
+    """This host's index may have missed outbox rows that were pruned since (the host was
+    away longer than ``SEARCH_OUTBOX_RETENTION``): it must be rebuilt before it serves."""
 
 
 class BuildInProgress(RuntimeError):
@@ -135,6 +143,13 @@ class IndexKeeper(Protocol):
 
     def update_practitioners(self, practitioner_ids) -> int:
         """Rewrite these practitioners' documents now (waits for the index)."""
+        ...
+
+    def ready(self, *, wait: float = 0.0) -> None:
+        """Return when this host's index can serve searches. Otherwise start building one
+        in the background (at most one build per index directory at a time), wait up to
+        ``wait`` seconds for it, and raise ``NoIndex`` (none yet) or ``IndexBehind`` (one
+        that missed pruned outbox rows) if it is still not there."""
         ...
 
     def status(self, *, backlog: bool = True) -> IndexStatus:

@@ -39,5 +39,8 @@ class NullIndex:
     def update_practitioners(self, practitioner_ids: Iterable[int]) -> int:
         return 0
 
+    def ready(self, *, wait: float = 0.0) -> None:
+        pass
+
     def status(self, *, backlog: bool = True) -> IndexStatus:
         return IndexStatus("null", 0)

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, event, insert, inspect, select
+from sqlalchemy import Connection, event, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from directory.listings.models import Clinic, Listing, Service, listing_services
@@ -181,6 +181,12 @@ def _after_rollback(session: Session, previous_transaction) -> None:
 
 
 def prune_outbox(conn: Connection, older_than: datetime) -> int:
-    """Delete rows older than the retention (indexes further behind than that must reindex)."""
-    result = conn.execute(outbox.delete().where(outbox.c.created_at < older_than))
+    """Delete rows older than the retention, all but the newest of them. That one stays as
+    the prune horizon: an index whose cursor is below it may have missed pruned rows and
+    must be rebuilt (``whoosh/following.py``, ``missed_pruned_rows``); and the table is
+    never emptied, so SQLite never hands out an id again after a prune."""
+    newest = select(func.max(outbox.c.id)).where(outbox.c.created_at < older_than).scalar_subquery()
+    result = conn.execute(
+        outbox.delete().where(outbox.c.created_at < older_than, outbox.c.id < newest)
+    )
     return result.rowcount or 0

@@ -35,3 +35,17 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     if seconds > MAX_DURATION.total_seconds():
         raise ValueError(f"a duration of at most {MAX_DURATION.days} days, not {value!r}")
     return timedelta(seconds=seconds)
+
+
+def duration_option(value: str, option: str) -> timedelta:
+    """A command-line option's duration, longer than zero; a bad one is click's usage error
+    (exit 2) naming ``option``."""
+    import click
+
+    try:
+        duration = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+    if duration <= timedelta(0):
+        raise click.BadParameter("must be longer than zero", param_hint=option)
+    return duration

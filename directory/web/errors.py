@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import render_template, request
+from flask import make_response, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from directory.extensions import db
+from directory.search.interfaces import NoIndex
 from directory.web.views import web
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ TITLES: dict[int, str] = {
     405: "That is not allowed here",
     429: "Too many requests",
     500: "Something went wrong on our side",
+    503: "Search is being prepared",
 }
 EXPLANATIONS: dict[int, str] = {
     400: "Something in the address or the form could not be read. Try the search again.",
@@ -34,6 +36,10 @@ EXPLANATIONS: dict[int, str] = {
     500: (
         "The directory could not show this page. Nothing you typed caused it and nothing was "
         "changed. Please try again in a moment."
+    ),
+    503: (
+        "This server is still preparing the directory's search and cannot answer it yet. "
+        "Nothing is wrong with what you asked: please try again in a minute."
     ),
 }
 
@@ -95,3 +101,14 @@ def site_crash(error: InternalServerError):
         return error
     _rollback()
     return error_page(500, None)
+
+
+@web.app_errorhandler(NoIndex)
+def index_not_ready(error: NoIndex):
+    """A search on a host whose index is still being built (or rebuilt): 503 and when to
+    come back, never results from a missing or stale index (under ``/api/`` the problem
+    net turns it into a problem document, keeping ``Retry-After``)."""
+    response = make_response(error_page(503, None))
+    response.headers["Retry-After"] = str(NoIndex.RETRY_AFTER)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -3,8 +3,9 @@
 Counts are kept by the site's one Flask-Limiter (``directory.ratelimits``, which the
 per-client limits and sign-in use too: memory, or Redis with RATELIMIT_STORAGE_URI, shared by
 every worker and host), per client as ``ratelimits.client_key`` names it. When the storage
-cannot be reached the action is allowed, with a warning in the log: a live check still waits
-in the register budget, and no patient meets a 500 for it.
+cannot be reached the counts go to this process's memory for a while (``ratelimits``), and
+should counting still fail the action is allowed with a warning: a live check still waits in
+the register budget, and no patient meets a 500 for it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from flask import current_app
 from limits import parse
 
-from directory.ratelimits import EXTENSION, client_key
+from directory.ratelimits import client_key, counts
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def allowed(action: str, limits: dict[str, str]) -> bool:
     client together; otherwise per client) and say whether all still allow it. An action
     refused by one limit is counted by none, so a client over its own limit never uses up
     the site-wide one."""
-    strategy = current_app.extensions[EXTENSION].limiter
+    strategy = counts()
     checks = [
         (
             parse(current_app.config[setting]),

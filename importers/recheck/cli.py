@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from directory.extensions import db
 from directory.util.clock import utcnow
-from directory.util.durations import parse_duration
+from directory.util.durations import duration_option, parse_duration
 from importers.politeness.budget import BudgetUnavailable
 from importers.recheck.claims import Claimer, count_due, make_owner
 from importers.recheck.progress import progress_for
@@ -39,15 +39,7 @@ EXIT_FAILED = 1
 
 
 def _positive_duration(value: str | None, option: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = parse_duration(value).total_seconds()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
-    if seconds <= 0:
-        raise click.BadParameter("must be longer than zero", param_hint=option)
-    return seconds
+    return None if value is None else duration_option(value, option).total_seconds()
 
 
 def _options_from(

@@ -14,6 +14,12 @@ each pass and skipped when already seen. A transaction open longer than the wind
 be missed; ``flask search check`` reports such drift and ``reindex`` repairs it. Each index
 directory (each host, each generation) has its own cursor, so any number of hosts can
 follow one outbox, and a rebuilt generation starts from a mark one window before its build.
+
+Rows older than ``SEARCH_OUTBOX_RETENTION`` are pruned (``outbox.prune_outbox``). An index
+whose mark is below the newest such row, with some row between never applied (a host down
+for longer than the retention), may have missed rows that are gone: it is *behind*
+(``missed_pruned_rows``). A pass on it applies nothing and answers ``behind``, so its
+cursor never moves past what it missed; the keeper rebuilds it (``whoosh/index.py``).
 """
 
 from __future__ import annotations
@@ -79,22 +85,44 @@ def start_cursor(conn: Connection, window: timedelta, now: datetime | None = Non
     return Cursor(low=low, seen=seen)
 
 
+def missed_pruned_rows(
+    conn: Connection, cursor: Cursor, retention: timedelta, now: datetime | None = None
+) -> bool:
+    """Whether rows this cursor never applied may have been pruned: its low-water mark is
+    below the newest row older than the retention (pruning keeps that row: ``prune_outbox``)
+    and some id between them was never applied. An index that passed within the last
+    ``retention - window`` always has its mark at or above that row, so only a host that
+    was away for about the retention (or longer) is ever behind."""
+    cutoff = (now or utcnow()) - retention
+    horizon = conn.execute(
+        select(func.max(SearchOutbox.id)).where(SearchOutbox.created_at < cutoff)
+    ).scalar()
+    if horizon is None or cursor.low >= horizon:
+        return False
+    return any(i not in cursor.seen for i in range(cursor.low + 1, int(horizon) + 1))
+
+
 def apply_pending(
     engine: Engine,
     ix,
     *,
     blocking: bool,
     window: timedelta,
+    retention: timedelta | None = None,
     batch: int = 5000,
     max_passes: int = 1000,
     now: datetime | None = None,
 ) -> ApplyResult:
     """Apply outbox rows past ``ix``'s cursor. Non-blocking: returns ``locked`` at once
-    when another writer holds the index."""
+    when another writer holds the index. With ``retention``: returns ``behind``, applying
+    nothing, when the index may have missed pruned rows (see ``missed_pruned_rows``)."""
     total = ApplyResult("idle")
     for _ in range(max_passes):
-        result = _apply_one_pass(engine, ix, blocking=blocking, window=window, batch=batch, now=now)
-        if result.state == "locked":
+        result = _apply_one_pass(
+            engine, ix, blocking=blocking, window=window, retention=retention, batch=batch,
+            now=now,
+        )  # fmt: skip
+        if result.state in ("locked", "behind"):
             return result if total.passes == 0 else total
         total.passes += 1
         total.cursor = result.cursor
@@ -106,7 +134,7 @@ def apply_pending(
     return total
 
 
-def _apply_one_pass(engine, ix, *, blocking, window, batch, now) -> ApplyResult:
+def _apply_one_pass(engine, ix, *, blocking, window, retention, batch, now) -> ApplyResult:
     try:
         writer = ix.writer(timeout=30.0 if blocking else 0.0)
     except LockError:
@@ -117,6 +145,9 @@ def _apply_one_pass(engine, ix, *, blocking, window, batch, now) -> ApplyResult:
         now = now or utcnow()
         cutoff_us = epoch_us(now - window)
         with engine.connect() as conn:
+            if retention is not None and missed_pruned_rows(conn, cursor, retention, now):
+                writer.cancel()
+                return ApplyResult("behind", cursor=cursor.low)
             fresh, new_low = _scan(conn, cursor, cutoff_us, batch)
             ids = {pid for _, pid in fresh}
             docs = build_documents(conn, ids) if ids else {}

@@ -5,6 +5,7 @@ outbox, check for drift. The query side (``search.py``) follows what happens her
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +17,7 @@ from whoosh import index as whoosh_index
 from directory.search.interfaces import (
     ApplyResult,
     DriftReport,
+    IndexBehind,
     IndexStatus,
     NoIndex,
     RebuildReport,
@@ -26,6 +28,7 @@ from directory.search.whoosh.following import (
     Cursor,
     RetryTimer,
     apply_pending,
+    missed_pruned_rows,
     outbox_backlog,
     read_cursor,
     start_cursor,
@@ -34,6 +37,14 @@ from directory.util.clock import utcnow
 from directory.util.durations import parse_duration
 
 log = logging.getLogger(__name__)
+
+NO_INDEX = "no search index has been built on this host yet (it is being built now)"
+BEHIND = (
+    "this host's search index is older than the search outbox's retention and may have "
+    "missed changes: it is being rebuilt"
+)
+# A host found able to serve is asked again after this long (seconds): one cheap query.
+READY_RECHECK_SECONDS = 30.0
 
 
 def _remember_missing_length_columns() -> None:
@@ -75,10 +86,14 @@ class WhooshIndex:
         # generation at once, and reloads names, after it.
         self.applied_at = 0.0
         self.window = parse_duration(config["SEARCH_OUTBOX_WINDOW"])
+        self.retention = parse_duration(config["SEARCH_OUTBOX_RETENTION"])
         self.keep = int(config["SEARCH_KEEP_GENERATIONS"])
         self.retry_delay = float(config["SEARCH_RETRY_DELAY"])
         self._retry = RetryTimer()
         self._indexes: dict[Path, Any] = {}
+        self._builder: threading.Thread | None = None
+        self._builder_lock = threading.Lock()
+        self._ready_until = 0.0  # monotonic time until which "can serve" is trusted
 
     @property
     def engine(self) -> Engine:
@@ -98,6 +113,48 @@ class WhooshIndex:
         return ix
 
     # --- what it holds -----------------------------------------------------------------
+
+    def servable(self) -> Path:
+        """The current generation if it may serve searches; raises ``NoIndex`` when there
+        is none and ``IndexBehind`` when it may have missed pruned outbox rows."""
+        generation = store.current_generation(self.root)
+        if generation is None:
+            raise NoIndex(NO_INDEX)
+        with self._open(generation).searcher() as searcher:
+            cursor = read_cursor(searcher)
+        with self.engine.connect() as conn:
+            if missed_pruned_rows(conn, cursor, self.retention):
+                raise IndexBehind(BEHIND)
+        return generation
+
+    def ready(self, *, wait: float = 0.0) -> None:
+        """``IndexKeeper.ready``: the build runs in a thread of this process, so no request
+        ever waits on it longer than ``wait`` (or a worker timeout)."""
+        if time.monotonic() < self._ready_until:
+            return
+        try:
+            self.servable()
+        except NoIndex:
+            builder = self._build_in_background()
+            if wait > 0:
+                builder.join(wait)
+            self.servable()  # still raises while the build runs
+        self._ready_until = time.monotonic() + READY_RECHECK_SECONDS
+
+    def _build_in_background(self) -> threading.Thread:
+        with self._builder_lock:
+            if self._builder is None or not self._builder.is_alive():
+                self._builder = threading.Thread(
+                    target=self._build_quietly, name="search-index-build", daemon=True
+                )
+                self._builder.start()
+            return self._builder
+
+    def _build_quietly(self) -> None:
+        try:
+            self.ensure_index()
+        except Exception:
+            log.exception("building the search index failed; the next request tries again")
 
     def status(self, *, backlog: bool = True) -> IndexStatus:
         from sqlalchemy import select
@@ -133,16 +190,18 @@ class WhooshIndex:
     # --- building ----------------------------------------------------------------------
 
     def ensure_index(self) -> Path:
-        """The current generation, building the first one if there is none (waits for a
-        build another process is running)."""
-        generation = store.current_generation(self.root)
-        if generation is not None:
-            return generation
+        """The current generation, building one first if there is none or it is behind
+        the outbox's retention (waits for a build another process is running)."""
+        try:
+            return self.servable()
+        except NoIndex:
+            pass
         with store.build_lock(self.root, blocking=True):
-            generation = store.current_generation(self.root)
-            if generation is not None:
-                return generation
-            self._rebuild_locked()
+            try:
+                return self.servable()
+            except NoIndex as why:
+                log.warning("building the search index: %s", why)
+                self._rebuild_locked()
         generation = store.current_generation(self.root)
         assert generation is not None
         return generation
@@ -197,9 +256,19 @@ class WhooshIndex:
             if generation is None:
                 return ApplyResult("no-index")
         result = apply_pending(
-            self.engine, self._open(generation), blocking=blocking, window=self.window
+            self.engine,
+            self._open(generation),
+            blocking=blocking,
+            window=self.window,
+            retention=self.retention,
         )
         result.generation = generation.name
+        if result.state == "behind":  # never applied to: rebuilt, here or in the background
+            self._ready_until = 0.0
+            if blocking and retries > 0:
+                return self.apply_pending(blocking=True, retries=retries - 1)
+            if not blocking:
+                self._build_in_background()
         if result.state == "locked" and not blocking and retries > 0:
             app = self.app
 

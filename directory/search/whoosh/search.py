@@ -55,6 +55,7 @@ from directory.search.backend import (
     SearchQuery,
     SearchResults,
 )
+from directory.search.interfaces import NoIndex
 from directory.search.snippets import highlight
 from directory.search.understand import Places, Plan, understand, validate
 from directory.search.whoosh import store
@@ -66,8 +67,9 @@ from directory.search.whoosh.documents import (
     analyzer_of,
     from_epoch_us,
 )
-from directory.search.whoosh.index import WhooshIndex
+from directory.search.whoosh.index import NO_INDEX, WhooshIndex
 from directory.util.clock import utcnow
+from directory.util.durations import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,7 @@ class WhooshSearch:
         # Cached per-word scores, in documents summed over words (about 100 bytes each).
         self.score_budget = int(config["SEARCH_SCORE_CACHE_DOCS"])
         self.refresh_seconds = float(config["SEARCH_REFRESH_SECONDS"])
+        self.build_wait = parse_duration(config["SEARCH_BUILD_WAIT"]).total_seconds()
         self._local = threading.local()
         self._views: OrderedDict[tuple[str, int], GenerationView] = OrderedDict()
         self._segments: OrderedDict[tuple[str, str], SegmentCache] = OrderedDict()
@@ -156,14 +159,16 @@ class WhooshSearch:
             and self.keeper.applied_at < state.checked_at
         ):
             return state
+        # Never a search from a missing index or one behind the outbox's retention: start
+        # building one and wait for it a little, else NoIndex (503 with Retry-After).
+        self.keeper.ready(wait=self.build_wait)
         signature = store.pointer_signature(self.root)
         if state is None or state.pid != os.getpid() or state.signature != signature:
             if state is not None and state.pid == os.getpid():
                 state.searcher.close()
             generation = store.current_generation(self.root)
-            if generation is None:
-                generation = self.keeper.ensure_index()
-                signature = store.pointer_signature(self.root)
+            if generation is None:  # replaced between the two looks: the next one has it
+                raise NoIndex(NO_INDEX)
             ix = whoosh_index.open_dir(str(generation))
             state = ThreadState(os.getpid(), signature, generation, ix, ix.searcher())
             self._local.state = state
