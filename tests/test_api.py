@@ -224,7 +224,7 @@ def test_search_result_fields_and_page_url(api):
     assert hit["verified_at"] is not None
     assert {"slug": "botulinum-toxin", "name": "Botulinum toxin"} in hit["services"]
     assert {c["slug"] for c in hit["clinics"]} >= {"fictional-rosebank-skin-clinic"}
-    assert set(hit["clinics"][0]) == {"slug", "name", "city", "province"}
+    assert set(hit["clinics"][0]) == {"slug", "name", "city", "province", "distance_km"}
     assert hit["url"] == "http://localhost/practitioners/MP0000101"
     assert api.get("/practitioners/MP0000101").status_code == 200
 

@@ -103,12 +103,14 @@ def test_patient_finds_mesotherapy_in_cape_town_filters_and_sees_the_badge(phone
     expect(cards).to_have_count(2)
     expect(page.locator(".summary")).to_contain_text("2 practitioners")
     assert no_sideways_scrolling(page)
+    # Compact results: the first card's name and badge on the first screen (was 769 px down).
+    badge = cards.first.locator(".badge").bounding_box()
+    assert cards.first.bounding_box()["y"] < 600 and badge["y"] + badge["height"] < 844
 
-    # Filter: open "Filter and sort", pick a treatment facet.
-    page.get_by_text("Filter and sort").click()
-    page.locator("section[aria-labelledby=facet-services]").get_by_role(
-        "link", name=re.compile(r"^Fat reduction")
-    ).click()
+    # Filter: open "Sort and filter", pick a treatment, show the results.
+    page.get_by_text("Sort and filter").click()
+    page.locator("#facet-services").get_by_label(re.compile(r"^Fat reduction")).check()
+    page.get_by_role("button", name="Show results").click()
     expect(page).to_have_url(re.compile(r"service=fat-reduction"))
     expect(cards).to_have_count(1)
     expect(page.locator(".chips")).to_contain_text("Treatment: Fat reduction")
@@ -164,14 +166,13 @@ def test_search_works_with_javascript_disabled(browser, site):
         expect(page).to_have_url(re.compile(r"/search\?q=botox"))
         expect(page.locator("ol.results article.card")).to_have_count(1)
 
-        # A misspelling, its "did you mean" link, a facet and the switch: all plain links.
+        # A misspelling and its "did you mean" link; a facet through the form.
         page.goto("/search?q=mesotheraphy")
         page.get_by_role("link", name="mesotherapy", exact=True).click()
         expect(page).to_have_url(re.compile(r"q=mesotherapy"))
-        page.locator("summary").click()  # <details> opens natively
-        page.locator("section[aria-labelledby=facet-cities]").get_by_role(
-            "link", name=re.compile(r"^Durban")
-        ).click()
+        page.locator("summary", has_text="Sort and filter").click()  # opens natively
+        page.locator("#facet-cities").get_by_label(re.compile(r"^Durban")).check()
+        page.get_by_role("button", name="Show results").click()
         expect(page.locator("ol.results article.card")).to_have_count(1)
         expect(page.locator("article.card .badge")).to_have_text(
             re.compile(r"^Registered with the HPCSA: active")
@@ -179,9 +180,9 @@ def test_search_works_with_javascript_disabled(browser, site):
 
         # The sort/status form submits without script too.
         page.goto("/search?q=mesotherapy")
-        page.locator("summary").click()
+        page.locator("summary", has_text="Sort and filter").click()
         page.get_by_label("Status on the register").select_option("erased")
-        page.get_by_role("button", name="Apply").click()
+        page.get_by_role("button", name="Show results").click()
         expect(page).to_have_url(re.compile(r"status=erased"))
         expect(page.locator("article.card .badge")).to_have_text("HPCSA register: erased")
 

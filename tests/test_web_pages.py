@@ -24,7 +24,7 @@ from directory.registry.models import Practitioner
 from directory.registry.recording import record_check
 from directory.registry.statuses import PATIENT_MEANING, Outcome, Status
 from directory.registry.verification import verdict
-from directory.search.backend import MAX_PER_PAGE, SearchResults
+from directory.search.backend import MAX_PER_PAGE, FacetValue, SearchResults
 from directory.util.clock import utcnow
 from directory.web.params import MAX_PAGE, MAX_TEXT
 from directory.web.presenters import long_date
@@ -678,13 +678,16 @@ def test_snippets_keep_only_their_highlight_markup(client, stub, app, directory_
     assert "<script>" not in html
 
 
-def test_facets_are_links_that_add_a_filter_and_chips_remove_it(client, stub, app, directory_data):
+def test_facets_are_options_of_one_form_and_chips_remove_them(client, stub, app, directory_data):
     with app.app_context():
         stub.results = wf.results_with([wf.hit_for(load(app, directory_data["active"]))])
     html = client.get("/search?q=meso&page=3").data.decode()
-    # Adding a filter goes back to page 1.
-    assert 'href="/search?q=meso&amp;city=Cape+Town"' in html
-    assert 'href="/search?q=meso&amp;service=mesotherapy"' in html
+    form = re.search(r'<form class="refine__form".*?</form>', html, re.S).group(0)
+    # Every control applies the same way: one form, sort first; no page in it (a changed
+    # filter starts at page 1).
+    assert form.index('name="sort"') < form.index('name="service"') < form.index('name="city"')
+    assert 'name="page"' not in form
+    assert 'value="Cape Town"' in form and 'value="mesotherapy"' in form
     filtered = client.get("/search?q=meso&city=Cape+Town&service=mesotherapy").data.decode()
     assert "Treatment: <strong>Mesotherapy</strong>" in filtered
     removes = re.findall(r'<a href="([^"]+)" class="chip__remove">Remove', filtered)
@@ -692,7 +695,27 @@ def test_facets_are_links_that_add_a_filter_and_chips_remove_it(client, stub, ap
         "/search?q=meso&amp;city=Cape+Town",  # removes the treatment
         "/search?q=meso&amp;service=mesotherapy",  # removes the city
     ]
-    assert 'aria-current="true"' in filtered
+    # The chosen values are the checked options.
+    assert re.search(r'name="city" id="[^"]+" value="Cape Town" checked', filtered)
+    assert re.search(r'name="service" id="[^"]+" value="mesotherapy" checked', filtered)
+
+
+def test_facets_show_the_five_largest_and_the_rest_under_more(client, stub, app, directory_data):
+    with app.app_context():
+        hit = wf.hit_for(load(app, directory_data["active"]))
+    cities = [FacetValue(f"Town {i}", f"Town {i}", 10 - i) for i in range(8)]
+    stub.results = wf.results_with([hit], facets={"services": [], "cities": cities})
+    html = client.get("/search?q=meso").data.decode()
+    fieldset = re.search(r'<fieldset class="facet" id="facet-cities">.*?</fieldset>', html, re.S)
+    shown, _, more = fieldset.group(0).partition('<details class="facet__more">')
+    assert re.findall(r'value="(Town \d)"', shown) == [f"Town {i}" for i in range(5)]
+    assert "<summary>More cities (3)</summary>" in more
+    assert re.findall(r'value="(Town \d)"', more) == ["Town 5", "Town 6", "Town 7"]
+    # A value chosen from "more" opens it; a chosen value the facets no longer hold stays.
+    chosen = client.get("/search?q=meso&city=Town+6").data.decode()
+    assert '<details class="facet__more" open>' in chosen
+    gone = client.get("/search?q=meso&city=Atlantis").data.decode()
+    assert re.search(r'name="city" id="[^"]+" value="Atlantis" checked', gone)
 
 
 def test_pagination_links_keep_the_search_and_mark_the_current_page(

@@ -7,9 +7,10 @@ import unicodedata
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from directory.listings.places import parse_coordinates
 from directory.listings.vocabulary import service_terms
 from directory.registry.statuses import Status
-from directory.search.backend import MAX_PER_PAGE, SORT_ORDERS
+from directory.search.backend import MAX_PER_PAGE, MAX_RADIUS_KM, SORT_ORDERS
 
 MAX_QUERY_LENGTH = 500
 MAX_FILTER_LENGTH = 120
@@ -40,6 +41,17 @@ class Ordered(Schema):
         ordered = True
 
 
+class Coordinates(fields.String):
+    """``"latitude,longitude"`` in the query string -> a (latitude, longitude) pair."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parse_coordinates(text)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 # --- Query parameters ------------------------------------------------------------------------
 
 
@@ -52,7 +64,8 @@ class SearchArgsSchema(Ordered):
     )
     where = text_field(
         MAX_FILTER_LENGTH,
-        "A place, as typed: a city, a province or a postal code.",
+        "A place, as typed: a town, city or suburb (old names such as `Port Elizabeth` and "
+        "short forms such as `Jozi` too), a province or a postal code.",
         load_default="",
     )
     # The document lists the vocabulary's slugs: an unknown service is a 400 problem, so the
@@ -93,7 +106,30 @@ class SearchArgsSchema(Ordered):
         load_default="relevance",
         validate=validate.OneOf(SORT_ORDERS, error="must be one of: {choices}"),
         metadata={
-            "description": "`relevance`, `name`, or `verified` (most recently confirmed first)."
+            "description": "`relevance`, `name`, `verified` (most recently confirmed first) "
+            "or `distance` (nearest first: needs a place in `q` or `where`, or `near`)."
+        },
+    )
+    near = Coordinates(
+        validate=validate.Length(max=60, error="must be at most {max} characters long"),
+        metadata={
+            "description": "A location to measure distances from, `latitude,longitude` in "
+            "decimal degrees (e.g. the device's own location). Without it, distances are "
+            "measured from the town, city or suburb named in `q` or `where`.",
+            "pattern": "^ *-?[0-9.]+ *, *-?[0-9.]+ *$",
+            "example": "-26.1076,28.0567",
+        },
+    )
+    radius = fields.Float(
+        allow_nan=False,
+        validate=validate.Range(
+            0, MAX_RADIUS_KM, min_inclusive=False, error="must be more than {min} and at most {max}"
+        ),
+        error_messages={"invalid": "must be a number of kilometres"},
+        metadata={
+            "description": "Only practitioners with a clinic at most this many kilometres "
+            "from the place (or `near`); it replaces the place's city filter, and a clinic "
+            "without coordinates is left out. Needs a place or `near`, like `sort=distance`."
         },
     )
 
@@ -111,6 +147,25 @@ class ClinicRefSchema(Ordered):
     name = fields.String(required=True)
     city = fields.String(required=True)
     province = fields.String(required=True)
+
+
+class SearchClinicSchema(ClinicRefSchema):
+    distance_km = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Kilometres from the search's `origin` (as the crow flies); null "
+            "without an origin or when the clinic gave no coordinates"
+        },
+    )
+
+
+class OriginSchema(Ordered):
+    label = fields.String(
+        required=True, metadata={"description": "`Sandton, Johannesburg`, `your location`"}
+    )
+    latitude = fields.Float(required=True)
+    longitude = fields.Float(required=True)
 
 
 class VerificationFieldsSchema(Ordered):
@@ -141,7 +196,16 @@ class VerificationFieldsSchema(Ordered):
 
 class SearchResultSchema(VerificationFieldsSchema):
     services = fields.List(fields.Nested(ServiceRefSchema), required=True)
-    clinics = fields.List(fields.Nested(ClinicRefSchema), required=True)
+    clinics = fields.List(
+        fields.Nested(SearchClinicSchema),
+        required=True,
+        metadata={"description": "Nearest first when the search has an `origin`"},
+    )
+    distance_km = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "To the nearest of `clinics` (null: not measured)"},
+    )
     snippet = fields.String(
         required=True,
         metadata={"description": "HTML: a passage with `<mark>` around the words that matched"},
@@ -219,6 +283,15 @@ class SearchResponseSchema(Ordered):
         values=fields.String(),
         required=True,
         metadata={"description": 'How the query was read, e.g. `{"service": "mesotherapy"}`'},
+    )
+    origin = fields.Nested(
+        OriginSchema,
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Where distances are measured from: the place the search named "
+            "(when the directory knows its coordinates) or `near`; null: no distances"
+        },
     )
 
 

@@ -8,7 +8,7 @@ from directory.api.base import ApiBlueprint
 from directory.api.present import json_response, practitioner_urls, verification_fields
 from directory.api.problems import ApiProblem
 from directory.api.schemas import SearchArgsSchema, SearchResponseSchema
-from directory.search.backend import QueryError, SearchQuery
+from directory.search.backend import NoOrigin, QueryError, SearchQuery
 from directory.search.interfaces import NoIndex
 from directory.search.results import Entry, ShownResults, shown_results
 
@@ -41,6 +41,8 @@ def search_query_from(args: dict[str, Any]) -> SearchQuery:
         clinic=_blank_to_none(args.get("clinic")),
         status=args.get("status"),
         include_unverified=args["include_unverified"],
+        near=args.get("near"),
+        radius_km=args.get("radius"),
         sort=args["sort"],
         page=args["page"],
         per_page=args["per_page"],
@@ -55,6 +57,8 @@ def run_search(query: SearchQuery) -> ShownResults:
     backend = get_search_backend()
     try:
         return shown_results(backend, query, backend.search(query))
+    except NoOrigin as exc:
+        raise ApiProblem(400, str(exc), code="needs_place") from exc
     except QueryError as exc:
         raise ApiProblem(400, str(exc), code="invalid_query") from exc
     except NoIndex as exc:
@@ -81,6 +85,7 @@ def result_item(entry: Entry, url_of) -> dict[str, Any]:
         # ClinicRef has exactly the schema's fields; orjson and marshmallow read dataclasses
         # as they are.
         "clinics": hit.clinics if hit else (),
+        "distance_km": hit.distance_km if hit else None,
         "snippet": str(hit.snippet) if hit else "",  # Markup: a str subclass orjson refuses
         "url": url_of(entry.registration_number),
     }
@@ -117,6 +122,12 @@ def search(args: dict[str, Any]):
     with `include_unverified=true` everyone is, each with `status` and `verified`. When the
     words of `q` name practitioners (a registration number, or a practitioner's names),
     `named` lists them apart on the first page, verified or not.
+
+    Places are understood as people type them: renamed cities (`port elizabeth` is
+    Gqeberha), short forms (`jozi`, `cpt`, `pe`) and suburbs (`sandton` finds Johannesburg's
+    clinics). When the place has coordinates (or `near` is given), `origin` says where
+    distances are measured from, each result has `distance_km`, and `sort=distance` and
+    `radius` work; without one they are a 400 problem with code `needs_place`.
     """
     query = search_query_from(args)
     shown = run_search(query)
@@ -132,5 +143,6 @@ def search(args: dict[str, Any]):
             "facets": results.facets,  # FacetValue: value, label, count, as documented
             "did_you_mean": results.did_you_mean,
             "understood": dict(results.understood),
+            "origin": results.origin,  # Origin: label, latitude, longitude
         }
     )

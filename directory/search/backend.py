@@ -12,15 +12,20 @@ from typing import Literal
 
 from directory.search.interfaces import SearchBackend
 
-SortOrder = Literal["relevance", "name", "verified"]
-SORT_ORDERS: tuple[str, ...] = ("relevance", "name", "verified")
+SortOrder = Literal["relevance", "name", "verified", "distance"]
+SORT_ORDERS: tuple[str, ...] = ("relevance", "name", "verified", "distance")
 MAX_PER_PAGE = 100
+# A distance limit is from more than 0 up to this many kilometres.
+MAX_RADIUS_KM = 500
 
 __all__ = [
     "MAX_PER_PAGE",
+    "MAX_RADIUS_KM",
     "SORT_ORDERS",
     "ClinicRef",
     "FacetValue",
+    "NoOrigin",
+    "Origin",
     "QueryError",
     "SearchBackend",
     "SearchHit",
@@ -34,6 +39,24 @@ class QueryError(ValueError):
     """A query that cannot be run; the message is plain words for the person who typed it."""
 
 
+class NoOrigin(QueryError):
+    """Nearest first or a distance limit, asked of a search with no place to measure from."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where distances are measured from: a place the search named, or the device's own
+    location ("near me")."""
+
+    label: str  # "Sandton, Johannesburg", "your location"
+    latitude: float
+    longitude: float
+
+    @property
+    def coordinates(self) -> tuple[float, float]:
+        return (self.latitude, self.longitude)
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     text: str = ""  # free text: treatment, name, anything
@@ -44,6 +67,8 @@ class SearchQuery:
     clinic: str | None = None  # a clinic slug
     status: str | None = None  # a canonical status
     include_unverified: bool = False  # default: only currently verified practitioners
+    near: tuple[float, float] | None = None  # (latitude, longitude): the device's location
+    radius_km: float | None = None  # only clinics this close to the place (or ``near``)
     sort: SortOrder = "relevance"
     page: int = 1
     per_page: int = 20
@@ -55,6 +80,7 @@ class ClinicRef:
     name: str
     city: str
     province: str
+    distance_km: float | None = None  # from the search's origin, when it has one
 
 
 @dataclass(frozen=True)
@@ -69,6 +95,9 @@ class SearchHit:
     clinics: tuple[ClinicRef, ...]
     snippet: str = ""  # HTML-safe, with <mark> around the words that matched
     score: float = 0.0
+    # From the search's origin to the nearest of the clinics (listed nearest first); None
+    # without an origin or when none of the clinics gave its coordinates.
+    distance_km: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +116,7 @@ class SearchResults:
     facets: dict[str, list[FacetValue]] = field(default_factory=dict)  # "services", "cities"
     did_you_mean: str | None = None
     understood: dict[str, str] = field(default_factory=dict)  # e.g. {"service": "mesotherapy"}
+    origin: Origin | None = None  # where distances are measured from
 
     @property
     def pages(self) -> int:

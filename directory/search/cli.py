@@ -18,8 +18,10 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from directory.extensions import db
+from directory.listings.places import parse_coordinates
 from directory.registry.verification import current_standings
 from directory.search import QueryError, SearchQuery, get_index_keeper, get_search_backend
+from directory.search.backend import SORT_ORDERS
 from directory.search.interfaces import BuildInProgress
 from directory.search.outbox import prune_outbox
 from directory.util.clock import utcnow
@@ -146,24 +148,29 @@ def check_command(as_json: bool, fix: bool, show: int) -> None:
 
 @search_cli.command("query")
 @click.argument("text", required=False, default="")
-@click.option("--place", default="", help="A city, province or postal code.")
+@click.option("--place", default="", help="A town, city, suburb, province or postal code.")
 @click.option("--service", default=None, help="A service slug or name.")
 @click.option("--everyone", is_flag=True, help="Include practitioners not currently verified.")
-@click.option("--sort", default="relevance", type=click.Choice(["relevance", "name", "verified"]))
+@click.option("--sort", default="relevance", type=click.Choice(SORT_ORDERS))
+@click.option("--near", default=None, help="Measure distances from LAT,LON.")
+@click.option("--radius", default=None, type=float, help="Only clinics this many km away.")
 @click.option("--page", default=1, type=int)
 @click.option("--per-page", default=10, type=int)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @with_appcontext
-def query_command(text, place, service, everyone, sort, page, per_page, as_json) -> None:
+def query_command(
+    text, place, service, everyone, sort, near, radius, page, per_page, as_json
+) -> None:
     """Run a search as the directory would (for operators checking relevance). Names and
     badges are the database's, as on the site; the index only chooses and orders."""
-    query = SearchQuery(
-        text=text, place=place, service=service, include_unverified=everyone,
-        sort=sort, page=page, per_page=per_page,
-    )  # fmt: skip
     try:
+        query = SearchQuery(
+            text=text, place=place, service=service, include_unverified=everyone,
+            near=parse_coordinates(near) if near else None, radius_km=radius,
+            sort=sort, page=page, per_page=per_page,
+        )  # fmt: skip
         results = get_search_backend().search(query)
-    except QueryError as exc:
+    except (QueryError, ValueError) as exc:
         _emit(as_json, {"event": "error", "error": str(exc)}, f"error: {exc}")
         sys.exit(1)
     standings = current_standings(hit.registration_number for hit in results.hits)
@@ -181,17 +188,20 @@ def query_command(text, place, service, everyone, sort, page, per_page, as_json)
             "services": list(hit.services),
             "cities": sorted({c.city for c in hit.clinics}),
             "score": round(hit.score, 3),
+            "distance_km": hit.distance_km,
         }
         # What the page's badge says: verified, the adverse status, or stale/pending/unknown.
         badge = decided.tone if decided.tone != "adverse" else record["status"]
+        km = f"  {hit.distance_km:g} km" if hit.distance_km is not None else ""
         _emit(as_json, record, f"{hit.registration_number}  {standing.display_name}  [{badge}]  "
-              f"{', '.join(record['cities'])}  {hit.score:.2f}")  # fmt: skip
+              f"{', '.join(record['cities'])}  {hit.score:.2f}{km}")  # fmt: skip
     summary = {
         "event": "summary",
         "total": results.total,
         "page": results.page,
         "did_you_mean": results.did_you_mean,
         "understood": results.understood,
+        "origin": results.origin.label if results.origin else None,
     }
     _emit(
         as_json,

@@ -46,7 +46,9 @@ INDEXED_PRACTITIONER_COLUMNS = (
     "verified_at",
     "not_found_pending_since",
 )
-INDEXED_CLINIC_COLUMNS = ("slug", "name", "city", "province", "postal_code")
+INDEXED_CLINIC_COLUMNS = (
+    "slug", "name", "city", "province", "postal_code", "latitude", "longitude",
+)  # fmt: skip
 INDEXED_SERVICE_COLUMNS = ("slug", "name", "synonyms")
 
 _PENDING_KEY = "search_outbox_written"

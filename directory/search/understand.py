@@ -1,10 +1,13 @@
 """Query understanding: turn what a patient typed into filters and free words.
 
 Services (names, synonyms, misspellings) and places (cities, provinces, postal codes) become
-filters answered from cached document sets; a registration number becomes an exact match;
-only the words left over go to whoosh. User text is never parsed as whoosh syntax: ``AND``,
-``*``, ``field:value`` are just words (or punctuation), and only "quoted phrases" mean
-something.
+filters answered from cached document sets. A place is a city of the index or any name the
+gazetteer (``listings/places.py``) knows: a renamed city ("port elizabeth" is Gqeberha), a
+short form ("Jozi"), a suburb ("Sandton" filters Johannesburg and measures distances from
+Sandton); its words are never "corrected" into other words. A registration number becomes
+an exact match; only the words left over go to whoosh. User text is never parsed as whoosh
+syntax: ``AND``, ``*``, ``field:value`` are just words (or punctuation), and only "quoted
+phrases" mean something.
 """
 
 from __future__ import annotations
@@ -15,11 +18,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from directory.listings import vocabulary
-from directory.listings.places import canonical_province
+from directory.listings.places import (
+    Place,
+    canonical_province,
+    curated_keys,
+    find_place,
+    gazetteer,
+)
+from directory.listings.vocabulary import term_key
 from directory.registry import numbers
 from directory.registry.statuses import Status
 from directory.search import text
-from directory.search.backend import MAX_PER_PAGE, SORT_ORDERS, QueryError, SearchQuery
+from directory.search.backend import (
+    MAX_PER_PAGE,
+    MAX_RADIUS_KM,
+    SORT_ORDERS,
+    NoOrigin,
+    Origin,
+    QueryError,
+    SearchQuery,
+)
 from directory.search.text import STOP_WORDS
 
 MAX_QUERY_CHARS = 400  # longer text is cut (a 10 kB paste still searches its beginning)
@@ -44,6 +62,23 @@ class Places:
     provinces: dict[str, str]
     max_city_words: int = 4
 
+    def place(self, phrase: str) -> tuple[str, Place | None] | None:
+        """(the city key to filter on, the gazetteer's place) for a phrase of folded words
+        that names a city of the index or a place of the gazetteer; None otherwise."""
+        found = find_place(phrase)
+        if phrase in self.cities:
+            return phrase, found
+        if found is not None:
+            return text.key(found.city), found
+        return None
+
+    def listed(self, city: str) -> bool:
+        """Some clinic of the index is in this city (or one of its suburbs)."""
+        return city in self.cities or any(
+            (place := find_place(key)) is not None and text.key(place.city) == city
+            for key in self.cities
+        )
+
 
 @dataclass
 class Plan:
@@ -59,6 +94,8 @@ class Plan:
     words: tuple[str, ...] = ()  # folded free words for whoosh
     phrases: tuple[tuple[str, ...], ...] = ()  # folded words of each quoted phrase
     place_words: tuple[str, ...] = ()  # a "where" we could not place: matched in places only
+    origin: Origin | None = None  # where distances are measured from
+    radius_km: float | None = None
     did_you_mean: str | None = None
     understood: dict[str, str] = field(default_factory=dict)
 
@@ -66,6 +103,7 @@ class Plan:
         return (
             self.services, self.cities, self.provinces, self.postcodes, self.clinics,
             self.number, self.status, self.words, self.phrases, self.place_words,
+            self.origin, self.radius_km,
         )  # fmt: skip
 
     @property
@@ -108,12 +146,36 @@ def validate(query: SearchQuery) -> None:
         raise QueryError(f"results per page must be from 1 to {MAX_PER_PAGE}")
     if query.sort not in SORT_ORDERS:
         raise QueryError(f"sort must be one of: {', '.join(SORT_ORDERS)}")
+    if query.near is not None:
+        near = query.near
+        if (
+            not isinstance(near, tuple)
+            or len(near) != 2
+            or not all(_number(v) for v in near)
+            or not (-90 <= near[0] <= 90 and -180 <= near[1] <= 180)
+        ):
+            raise QueryError("a location is a latitude (-90 to 90) and a longitude (-180 to 180)")
+    if query.radius_km is not None and not (
+        _number(query.radius_km) and 0 < query.radius_km <= MAX_RADIUS_KM
+    ):
+        raise QueryError(
+            f"a distance limit is a number of kilometres, more than 0 and at most {MAX_RADIUS_KM}"
+        )
     if query.status:
         try:
             Status(str(query.status).strip().lower())
         except ValueError:
             names = ", ".join(s.value for s in Status)
             raise QueryError(f"status must be one of: {names}") from None
+
+
+def _number(value) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value == value
+        and abs(value) != float("inf")
+    )
 
 
 def understand(
@@ -184,13 +246,14 @@ def understand(
     tokens = remaining_text.split()
 
     kept: list[str] = []
-    for token in tokens:
+    in_places = _place_positions([text.key(t) for t in tokens], places)
+    for position, token in enumerate(tokens):
         folded = text.key(token)
         if not folded or folded in STOP_WORDS or known_word(folded) or len(folded) < 4:
             kept.append(token)
             continue
-        if any(folded == k for k in places.cities) or canonical_province(folded):
-            kept.append(token)
+        if position in in_places or canonical_province(folded):
+            kept.append(token)  # a place's words are not typos ("port elizabeth")
             continue
         guess = vocabulary.suggest_service(folded)
         if guess is not None and known_service(guess.slug):
@@ -208,10 +271,13 @@ def understand(
     # Places in the text: "... in <place>", or a place ending the text after a service, or
     # a text that is only a place. A lone surname that is also a town stays a word.
     keys = [text.key(t) for t in tokens]
+    origins: list[tuple[str, Place | None] | None] = []  # (city key, the gazetteer's place)
     place_hit = _find_place(keys, places, service_seen=bool(services))
     if place_hit is not None:
         start, end, kind, place_key = place_hit
         (cities if kind == "city" else provinces).append(place_key)
+        if kind == "city":
+            origins.append(places.place(" ".join(keys[start:end])))
         del tokens[start:end]
         del keys[start:end]
         if start > 0 and keys[start - 1] in PLACE_MARKERS:
@@ -221,7 +287,8 @@ def understand(
     # The "where" box.
     place_raw, _ = clean(query.place)
     if place_raw:
-        _understand_place(place_raw, places, cities, provinces, postcodes, plan)
+        origins.append(_understand_place(place_raw, places, cities, provinces, postcodes, plan))
+    _locate(query, plan, cities, [o for o in origins if o is not None])
 
     understood_something = bool(services or cities or provinces or plan.number)
     free = [k for k in keys if k and k not in STOP_WORDS]
@@ -237,7 +304,7 @@ def understand(
     if plan.services:
         plan.understood["service"] = ",".join(plan.services)
     if plan.cities:
-        plan.understood["city"] = ",".join(places.cities.get(c, c) for c in plan.cities)
+        plan.understood["city"] = ",".join(_city_label(c, places, origins) for c in plan.cities)
     if plan.provinces:
         plan.understood["province"] = ",".join(places.provinces.get(p, p) for p in plan.provinces)
     if corrections:
@@ -276,28 +343,85 @@ def _take_number(tokens: list[str]) -> tuple[list[str], str | None]:
     return tokens, None
 
 
+GAZETTEER_WORDS = 4  # the longest name the gazetteer knows, in words
+
+
+def _place_spans(keys: list[str], places: Places):
+    """(start, end, "city"|"province", key, place) of the longest place phrase starting at
+    each word that begins one."""
+    n = len(keys)
+    width = max(places.max_city_words, GAZETTEER_WORDS)
+    for start in range(n):
+        for end in range(min(n, start + width), start, -1):
+            phrase = " ".join(keys[start:end])
+            hit = places.place(phrase)
+            if hit is not None:
+                yield start, end, "city", hit[0], hit[1]
+                break
+            if phrase in places.provinces and len(phrase) > 3:  # not "mp", "gp", "wc"
+                yield start, end, "province", phrase, None
+                break
+
+
+def _place_positions(keys: list[str], places: Places) -> set[int]:
+    return {i for start, end, *_ in _place_spans(keys, places) for i in range(start, end)}
+
+
 def _find_place(
     keys: list[str], places: Places, *, service_seen: bool
 ) -> tuple[int, int, str, str] | None:
-    """(start, end, "city"|"province", key) of a place in the words, when it reads as one."""
+    """(start, end, "city"|"province", key) of a place in the words, when it reads as one:
+    after "in"/"near"/"at", or ending the text after a service, or the whole text. A single
+    word only the gazetteer knows as a town (no clinic there, not a curated name) counts
+    only after such a marker: "Nigel" or "Alice" typed alone are names."""
     n = len(keys)
-    candidates: list[tuple[int, int, str, str]] = []
-    for start in range(n):
-        for end in range(min(n, start + places.max_city_words), start, -1):
-            phrase = " ".join(keys[start:end])
-            if phrase in places.cities:
-                candidates.append((start, end, "city", phrase))
-                break
-            if phrase in places.provinces and len(phrase) > 3:  # not "mp", "gp", "wc"
-                candidates.append((start, end, "province", phrase))
-                break
-    for start, end, kind, key in candidates:
+    for start, end, kind, key, _ in _place_spans(keys, places):
         after_marker = start > 0 and keys[start - 1] in PLACE_MARKERS
         at_end = end == n
         whole = start == 0 and at_end
-        if after_marker or (at_end and service_seen) or whole:
+        strong = (
+            kind == "province"
+            or end - start > 1
+            or places.listed(key)
+            or term_key(" ".join(keys[start:end])) in curated_keys()
+        )
+        if after_marker or (strong and ((at_end and service_seen) or whole)):
             return start, end, kind, key
     return None
+
+
+def _locate(
+    query: SearchQuery,
+    plan: Plan,
+    cities: list[str],
+    origins: list[tuple[str, Place | None]],
+) -> None:
+    """Where distances are measured from: the device's location, else the first place named
+    that has coordinates. A distance limit replaces that place's city filter (a clinic 4 km
+    from Sandton in Randburg is within 10 km). Nearest first or a limit with nothing to
+    measure from: ``NoOrigin``."""
+    located = next(((key, p) for key, p in origins if p is not None and p.coordinates), None)
+    if query.near is not None:
+        plan.origin = Origin("your location", round(query.near[0], 4), round(query.near[1], 4))
+    elif located is not None:
+        plan.origin = Origin(located[1].label, *located[1].coordinates)
+    if plan.origin is None and (query.radius_km is not None or query.sort == "distance"):
+        raise NoOrigin(
+            "“Nearest first” and a distance limit need a place to measure from: type a town, "
+            "city or suburb, or use your location"
+        )
+    if query.radius_km is not None:
+        plan.radius_km = float(query.radius_km)
+        if query.near is None and located is not None and located[0] in cities:
+            cities.remove(located[0])
+        plan.understood["radius"] = f"{plan.radius_km:g} km"
+
+
+def _city_label(city: str, places: Places, origins: list[tuple[str, Place | None]]) -> str:
+    for key, place in origins:
+        if key == city and place is not None:
+            return place.label
+    return places.cities.get(city, city)
 
 
 def _understand_place(
@@ -307,42 +431,44 @@ def _understand_place(
     provinces: list[str],
     postcodes: list[str],
     plan: Plan,
-) -> None:
+) -> tuple[str, Place | None] | None:
     key = text.key(raw)
     if re.fullmatch(r"\d{4}", key):
         postcodes.append(key)
         plan.understood["postcode"] = key
-        return
-    if key in places.cities:
-        cities.append(key)
-        return
+        return None
+    hit = places.place(key)
+    if hit is not None:
+        cities.append(hit[0])
+        return hit
     province = canonical_province(raw)
     if province:
         provinces.append(text.key(province))
-        return
+        return None
     if key in places.provinces:
         provinces.append(key)
-        return
+        return None
     keys = key.split()
-    hit = _find_place(keys, places, service_seen=True)
-    if hit is None:
-        # "Sea Point, Cape Town": any city named inside.
-        for start in range(len(keys)):
-            for end in range(len(keys), start, -1):
-                phrase = " ".join(keys[start:end])
-                if phrase in places.cities:
-                    hit = (start, end, "city", phrase)
-                    break
-            if hit:
-                break
-    if hit is not None:
-        (cities if hit[2] == "city" else provinces).append(hit[3])
-        return
+    # "Sea Point, Cape Town": the first place named inside (the most precise, as people write).
+    found = next(
+        ((start, end, kind, k) for start, end, kind, k, _ in _place_spans(keys, places)), None
+    )
+    if found is not None:
+        start, end, kind, found_key = found
+        if kind == "province":
+            provinces.append(found_key)
+            return None
+        cities.append(found_key)
+        return places.place(" ".join(keys[start:end]))
     from rapidfuzz import fuzz, process
 
-    best = process.extractOne(key, list(places.cities), scorer=fuzz.ratio, score_cutoff=85)
+    choices = {**{k: term_key(k) for k in places.cities}, **{k: k for k in gazetteer()}}
+    best = process.extractOne(term_key(raw), choices, scorer=fuzz.ratio, score_cutoff=85)
     if best:
-        cities.append(best[0])
-        plan.understood["place_corrected"] = places.cities[best[0]]
-        return
+        hit = places.place(best[2])
+        if hit is not None:
+            cities.append(hit[0])
+            plan.understood["place_corrected"] = hit[1].label if hit[1] else places.cities[hit[0]]
+            return hit
     plan.place_words = tuple(w for w in keys if w not in STOP_WORDS)
+    return None

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from directory.listings.places import parse_coordinates
 from directory.registry.statuses import Status
-from directory.search.backend import MAX_PER_PAGE, SORT_ORDERS, SearchQuery
+from directory.search.backend import MAX_PER_PAGE, MAX_RADIUS_KM, SORT_ORDERS, SearchQuery
 
 DEFAULT_PER_PAGE = 20
 # Nobody pages this far by hand; a bound keeps a hand-typed page=10**12 from asking the
@@ -26,7 +27,11 @@ SORT_LABELS: dict[str, str] = {
     "relevance": "Best match",
     "name": "Name (A to Z)",
     "verified": "Most recently confirmed",
+    "distance": "Nearest first",
 }
+# The distance limits the results page offers (any whole number of km up to MAX_RADIUS_KM
+# works in a link).
+RADIUS_CHOICES: tuple[int, ...] = (5, 10, 25, 50)
 STATUS_LABELS: dict[str, str] = {
     Status.ACTIVE: "Active",
     Status.SUSPENDED: "Suspended",
@@ -46,6 +51,8 @@ KEYS: tuple[str, ...] = (
     "clinic",
     "status",
     "all",
+    "near",
+    "radius",
     "sort",
     "per_page",
     "page",
@@ -119,11 +126,30 @@ def parse_search_args(args: Mapping[str, str]) -> ParsedSearch:
         error = f"There is no status “{args.get('status', '')[:40]}”. Choose one of: {choices}."
         status = None
 
+    near = None
+    raw_near = _clean(args.get("near"), MAX_FILTER)
+    if raw_near:
+        try:
+            near = parse_coordinates(raw_near)
+        except ValueError as exc:
+            notices.append(f"Your location was not used: {exc}.")
+    radius = _int_arg(
+        args.get("radius"),
+        what="a distance in kilometres",
+        describe=lambda n: f"within {n} km" if n else "any distance",
+        too_big=f"The largest distance limit is {MAX_RADIUS_KM} km",
+        default=0,
+        low=0,  # 0: any distance
+        high=MAX_RADIUS_KM,
+        notices=notices,
+    )
+
     show_everyone = (args.get("all") or "").strip().lower() in TRUE_WORDS
     # Asking for a status other than "active" only makes sense when everyone is shown.
     include_unverified = show_everyone or (status is not None and status != Status.ACTIVE)
 
-    sort = (args.get("sort") or "").strip().lower() or "relevance"
+    # Your location, without a sort asked for: nearest first (why else share it?).
+    sort = (args.get("sort") or "").strip().lower() or ("distance" if near else "relevance")
     if sort not in SORT_ORDERS:
         notices.append(
             f"“{args.get('sort', '')[:40]}” is not a way to sort; sorted by best match instead."
@@ -160,6 +186,8 @@ def parse_search_args(args: Mapping[str, str]) -> ParsedSearch:
         clinic=clinic,
         status=status,
         include_unverified=include_unverified,
+        near=near,
+        radius_km=float(radius) if radius else None,
         sort=sort,  # type: ignore[arg-type]  (checked against SORT_ORDERS above)
         page=page,
         per_page=per_page,
@@ -173,7 +201,9 @@ def parse_search_args(args: Mapping[str, str]) -> ParsedSearch:
         "clinic": clinic or "",
         "status": status or "",
         "all": "1" if show_everyone else "",
-        "sort": "" if sort == "relevance" else sort,
+        "near": f"{near[0]:.4f},{near[1]:.4f}" if near else "",
+        "radius": str(radius) if radius else "",
+        "sort": "" if sort == ("distance" if near else "relevance") else sort,
         "per_page": "" if per_page == DEFAULT_PER_PAGE else str(per_page),
         "page": "" if page == 1 else str(page),
     }

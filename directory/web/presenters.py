@@ -39,6 +39,16 @@ def long_datetime(value: datetime | None) -> str:
     return local_datetime(value) if value is not None else ""
 
 
+def km(distance: float | None) -> str:
+    """``"4 km"``; ``"under 1 km"``; the empty string for no distance. Whole kilometres: the
+    distance is as the crow flies, from a place's centre or a device's rough location."""
+    if distance is None:
+        return ""
+    if distance < 1:
+        return "under 1 km"
+    return f"{round(distance):,} km".replace(",", " ")
+
+
 def iso(value: datetime | None) -> str:
     """For ``<time datetime=...>``: the same moment, machine-readable, in UTC."""
     return as_utc(value).isoformat(timespec="seconds") if value else ""

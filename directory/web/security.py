@@ -27,7 +27,7 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "strict-origin-when-cross-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=(), "
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(self), payment=(), usb=(), "
     "interest-cohort=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }

@@ -9,6 +9,8 @@ view of search results keeps (and which practitioners a search names) is decided
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import (
     Blueprint,
     abort,
@@ -27,11 +29,12 @@ from directory.listings.queries import listings_of_practitioner
 from directory.registry import numbers
 from directory.registry.profile import find_practitioner, read_profile, register_record_url
 from directory.registry.verification import verdict
-from directory.search.backend import QueryError, SearchQuery, SearchResults
+from directory.search.backend import NoOrigin, QueryError, SearchQuery, SearchResults
 from directory.search.results import ShownResults, shown_results
 from directory.web import presenters
 from directory.web.params import (
     KEYS,
+    RADIUS_CHOICES,
     SORT_LABELS,
     STATUS_LABELS,
     ParsedSearch,
@@ -50,13 +53,17 @@ SERVICE_PAGE_PEOPLE = 10
 MAX_NUMBER_TYPED = 100
 
 
-for _name in ("long_date", "long_datetime", "iso", "marked", "contact"):
+for _name in ("long_date", "long_datetime", "iso", "marked", "contact", "km"):
     web.add_app_template_filter(getattr(presenters, _name), _name)
 
 
 @web.context_processor
 def _page_helpers() -> dict:
-    return {"status_labels": STATUS_LABELS, "sort_labels": SORT_LABELS}
+    return {
+        "status_labels": STATUS_LABELS,
+        "sort_labels": SORT_LABELS,
+        "radius_choices": RADIUS_CHOICES,
+    }
 
 
 def search_backend():
@@ -120,6 +127,12 @@ def _filter_labels(parsed: ParsedSearch) -> list[dict]:
         chips.append({"label": "Clinic", "value": name or query.clinic, "key": "clinic"})
     if query.status:
         chips.append({"label": "Status", "value": STATUS_LABELS[query.status], "key": "status"})
+    if query.radius_km:
+        chips.append(
+            {"label": "Distance", "value": f"within {query.radius_km:g} km", "key": "radius"}
+        )
+    if query.near:
+        chips.append({"label": "Near", "value": "your location", "key": "near"})
     for chip in chips:
         chip["remove"] = url_for("web.search", **with_changes(parsed.args, **{chip["key"]: None}))
     return chips
@@ -131,6 +144,7 @@ UNDERSTOOD_LABELS = {
     "province": "province",
     "postcode": "postal code",
     "place_corrected": "place (spelling corrected)",
+    "radius": "within",
     "registration_number": "registration number",
     "clinic": "clinic",
 }
@@ -179,6 +193,53 @@ def _results_title(parsed: ParsedSearch, results: SearchResults | None) -> str:
     return f"{subject}: {count}{page}"
 
 
+FACETS_SHOWN = 5  # the largest values of a facet shown at once; the rest under "More"
+FACETS = (
+    # (key in results.facets, query parameter, legend, "any" option, plural)
+    ("services", "service", "Treatment", "Any treatment", "treatments"),
+    ("cities", "city", "City", "Any city", "cities"),
+)
+
+
+def _facet_groups(parsed: ParsedSearch, results: SearchResults) -> list[dict]:
+    """Each facet as the filter form's radio options: the largest ``FACETS_SHOWN`` values,
+    the rest as "more", the chosen value always among them (even at a count of 0)."""
+    groups = []
+    for key, param, legend, any_label, plural in FACETS:
+        selected = getattr(parsed.query, param) or ""
+        options = [
+            {"value": f.value, "label": f.label, "count": f.count, "checked": f.value == selected}
+            for f in results.facets.get(key, [])
+        ]
+        if selected and not any(option["checked"] for option in options):
+            options.insert(0, {"value": selected, "label": selected, "count": 0, "checked": True})
+        if not options:
+            continue
+        shown, more = options[:FACETS_SHOWN], options[FACETS_SHOWN:]
+        groups.append(
+            {
+                "key": key,
+                "param": param,
+                "legend": legend,
+                "any": any_label,
+                "plural": plural,
+                "selected": selected,
+                "shown": shown,
+                "more": more,
+                "more_selected": any(option["checked"] for option in more),
+            }
+        )
+    return groups
+
+
+def _radius_options(parsed: ParsedSearch) -> list[int | float]:
+    chosen = parsed.query.radius_km
+    options: list[int | float] = list(RADIUS_CHOICES)
+    if chosen is not None and chosen not in options:
+        options = sorted([*options, int(chosen) if chosen == int(chosen) else chosen])
+    return options
+
+
 def _pagination(parsed: ParsedSearch, results: SearchResults) -> list[dict]:
     """Page links: first, last, and the two either side of the current page."""
     last = results.pages
@@ -214,8 +275,11 @@ def search():
         "contacts": {},
         "error": None,
         "understood": [],
-        # A new search keeps how the reader chose to see results, not the old filters.
-        "hidden": {k: parsed.args[k] for k in ("all", "sort", "per_page") if k in parsed.args},
+        # A new search keeps how the reader chose to see results, not the old filters (nor
+        # their location: a new place typed is where they want to measure from).
+        "hidden": {
+            k: parsed.args[k] for k in ("all", "sort", "radius", "per_page") if k in parsed.args
+        },
     }
 
     def link(**changes) -> str:
@@ -227,7 +291,20 @@ def search():
         context["chips"] = _filter_labels(parsed)
         return render_template("results.html", **context), 400
     try:
-        shown = run_search(parsed.query)
+        try:
+            shown = run_search(parsed.query)
+        except NoOrigin as exc:
+            # A new search without a place, from a page sorted nearest first: keep the
+            # search, drop what needs a place, and say so.
+            parsed.notices.append(f"{exc}; these results are sorted by best match.")
+            parsed.query = replace(parsed.query, sort="relevance", radius_km=None)
+            parsed.args = with_changes(
+                parsed.args, sort=None, radius=None, page=parsed.args.get("page")
+            )
+            context["args"] = parsed.args
+            context["hidden"].pop("sort", None)
+            context["hidden"].pop("radius", None)
+            shown = run_search(parsed.query)
     except QueryError as exc:
         context.update(error=str(exc), title=_results_title(parsed, None))
         context["chips"] = _filter_labels(parsed)
@@ -240,6 +317,8 @@ def search():
         named_more=shown.named_more,
         contacts=card_contacts(shown.entries, shown.named),
         chips=_filter_labels(parsed),
+        facet_groups=_facet_groups(parsed, results),
+        radius_options=_radius_options(parsed),
         pagination=_pagination(parsed, results) if results.pages > 1 else [],
         beyond_last=results.total > 0 and parsed.query.page > results.pages,
         title=_results_title(parsed, results),

@@ -91,6 +91,7 @@ class SegmentCache:
         self.postings = _impacts().SegmentPostings()
         self.stored = LRU(50_000 if size else 0)
         self.verified: dict[str, tuple[list[int], list[int]]] = {}
+        self.geo_points: list[tuple[tuple[float, float], ...]] | None = None
 
     # Everything below reads the segment through ``leaf`` (a searcher on it).
 
@@ -129,6 +130,19 @@ class SegmentCache:
         if found is None:
             found = list(leaf.reader().column_reader(fieldname))
             self.columns[fieldname] = found
+        return found
+
+    def geo(self, leaf) -> list[tuple[tuple[float, float], ...]]:
+        """Each document's clinic coordinates, parsed once (none in an index built before
+        the ``geo`` column existed: ``flask search reindex`` adds them)."""
+        found = self.geo_points
+        if found is None:
+            reader = leaf.reader()
+            if "geo" not in reader.schema or not reader.has_column("geo"):
+                found = [()] * reader.doc_count_all()
+            else:
+                found = [_points(value) for value in self.column(leaf, "geo")]
+            self.geo_points = found
         return found
 
     def strength(self, leaf, slug: str) -> dict[int, int]:
@@ -308,6 +322,16 @@ class GenerationView:
             self.columns[fieldname] = found
         return found
 
+    def geo(self, searcher) -> list[tuple[tuple[float, float], ...]]:
+        """Each docnum's clinic coordinates (deleted documents included)."""
+        found = self.columns.get("geo")
+        if found is None:
+            found = []
+            for part, leaf in self._each(searcher):
+                found.extend(part.cache.geo(leaf))
+            self.columns["geo"] = found
+        return found
+
     def verified_at(self, searcher) -> list[int]:
         return self.column(searcher, "verified_at")
 
@@ -443,6 +467,18 @@ class GenerationView:
                     part.cache.stored.put(local, found)
                 return found
         return searcher.stored_fields(docnum)
+
+
+def _points(value) -> tuple[tuple[float, float], ...]:
+    """``"-26.1,28.05;-33.9,18.4"`` -> ((-26.1, 28.05), (-33.9, 18.4))."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    points = []
+    for pair in (value or "").split(";"):
+        if "," in pair:
+            lat, lon = pair.split(",", 1)
+            points.append((float(lat), float(lon)))
+    return tuple(points)
 
 
 def first_in(docs: frozenset[int], end: int, order: Iterator[int], key, total: int) -> list[int]:

@@ -4,6 +4,7 @@ outbox, check for drift. The query side (``search.py``) follows what happens her
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -23,7 +24,13 @@ from directory.search.interfaces import (
     RebuildReport,
 )
 from directory.search.whoosh import store
-from directory.search.whoosh.documents import CURSOR_DOC_ID, build_documents, iter_all_documents
+from directory.search.whoosh.bulk import BulkWriter
+from directory.search.whoosh.documents import (
+    CURSOR_DOC_ID,
+    build_documents,
+    documents_read_beside,
+    iter_all_documents,
+)
 from directory.search.whoosh.following import (
     Cursor,
     RetryTimer,
@@ -220,16 +227,18 @@ class WhooshIndex:
         try:
             with engine.connect() as conn:
                 cursor = start_cursor(conn, self.window)
-                writer = ix.writer(limitmb=256)
-                try:
-                    for doc in iter_all_documents(conn):
+            writer = BulkWriter(ix.writer())
+            try:
+                documents = documents_read_beside(engine, iter_all_documents)
+                with contextlib.closing(documents):
+                    for doc in documents:
                         writer.add_document(**doc)
                         count += 1
-                    writer.add_document(**cursor.document())
-                    writer.commit(optimize=True)
-                except BaseException:
-                    writer.cancel()
-                    raise
+                writer.add_document(**cursor.document())
+                writer.commit(optimize=True)
+            except BaseException:
+                writer.cancel()
+                raise
             # Catch up with what changed while building, then switch, then once more.
             apply_pending(engine, ix, blocking=True, window=self.window)
         except BaseException:

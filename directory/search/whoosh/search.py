@@ -44,12 +44,14 @@ from whoosh.searching import Searcher
 
 from directory.listings import vocabulary
 from directory.listings.models import Clinic, Service
+from directory.listings.places import city_key, distance_km, find_place
 from directory.registry.policy import RegistryPolicy
 from directory.registry.verification import verdict, verified_window
 from directory.search import text
 from directory.search.backend import (
     ClinicRef,
     FacetValue,
+    Origin,
     QueryError,
     SearchHit,
     SearchQuery,
@@ -108,6 +110,8 @@ class ThreadState:
 class Matches:
     docs: frozenset[int]
     facets: dict[str, list[FacetValue]]
+    # docnum -> km from the plan's origin (documents with coordinates; None: no origin).
+    distances: dict[int, float] | None = None
 
 
 class WhooshSearch:
@@ -264,6 +268,8 @@ class WhooshSearch:
                 view.term_set(searcher, fieldname, value)
         for slug in view.field_values(searcher, "service"):
             view.strength_order(searcher, slug)
+        self._city_doc_groups(view, searcher)  # city facets by city (suburbs, old names)
+        view.geo(searcher)  # clinic coordinates, for searches with a place
         for part, leaf in zip(view.parts, view.leaves(searcher), strict=True):
             for fieldname in TEXT_FIELDS:
                 part.cache.postings.field_lengths(leaf.reader(), fieldname)
@@ -282,6 +288,7 @@ class WhooshSearch:
         plan_key = (
             query.text, query.place, query.service, query.city, query.province,
             query.clinic, query.status, query.page, query.per_page, query.sort,
+            query.near, query.radius_km,
         )  # fmt: skip
         plan = view.plans.get_(plan_key)
         if plan is None:
@@ -296,10 +303,12 @@ class WhooshSearch:
             hits, total, facets = cached
         else:
             matches = self._matches(view, searcher, plan, cut, query.include_unverified)
-            ranked = self._rank(view, searcher, plan, matches.docs, query)
+            ranked = self._rank(view, searcher, plan, matches, query)
             marks = self._highlight_terms(plan)
             # Exact to cache: a hit's "verified" depends on time only through the cut.
-            hits = [self._hit(view, searcher, d, score, marks, now) for d, score in ranked]
+            hits = [
+                self._hit(view, searcher, d, score, marks, now, plan.origin) for d, score in ranked
+            ]
             total, facets = len(matches.docs), matches.facets
             view.results.put(result_key, (hits, total, facets))
         return SearchResults(
@@ -310,6 +319,7 @@ class WhooshSearch:
             facets=facets,
             did_you_mean=plan.did_you_mean,
             understood=dict(plan.understood),
+            origin=plan.origin,
         )
 
     # --- steps -------------------------------------------------------------------------
@@ -356,7 +366,7 @@ class WhooshSearch:
         for slug in plan.services:
             sets.append(view.term_set(searcher, "service", slug))
         for value in plan.cities:
-            sets.append(view.term_set(searcher, "city", value))
+            sets.append(self._city_set(view, searcher, city_key(value)))
         for value in plan.provinces:
             sets.append(view.term_set(searcher, "province", value))
         for value in plan.postcodes:
@@ -384,34 +394,89 @@ class WhooshSearch:
                 )
         else:
             docs = view.all_docs(searcher)
-        matches = Matches(docs, self._facets(view, searcher, docs))
+        distances = None
+        if plan.origin is not None:
+            distances = _distances(view.geo(searcher), docs, plan.origin)
+            if plan.radius_km is not None:
+                docs = frozenset(d for d, km in distances.items() if km <= plan.radius_km)
+        matches = Matches(docs, self._facets(view, searcher, docs), distances)
         view.matches.put(key, matches)
         return matches
 
+    def _city_set(self, view, searcher, group: str) -> frozenset[int]:
+        """The documents with a clinic in this city or one of its suburbs, however each
+        clinic wrote it ("Sandton", "Port Elizabeth"): the index's city values that
+        ``places.city_key`` puts in the group, united once per generation."""
+        found = view.term_sets.get(("city~", group))
+        if found is None:
+            members = self._city_groups(view, searcher).get(group, ())
+            found = frozenset().union(
+                *(view.term_set(searcher, "city", value) for value in members)
+            )
+            view.term_sets[("city~", group)] = found
+        return found
+
+    def _city_doc_groups(self, view, searcher) -> list[tuple[str, ...]]:
+        """docnum -> the city groups of its clinics (each once), once per generation: city
+        facets count as fast as service facets."""
+        found = view.per_doc.get("city~")
+        if found is None:
+            group_of = {
+                value: group
+                for group, values in self._city_groups(view, searcher).items()
+                for value in values
+            }
+            found = [
+                tuple(dict.fromkeys(group_of[v] for v in values))
+                for values in view.doc_values(searcher, "city")
+            ]
+            view.per_doc["city~"] = found
+        return found
+
+    @staticmethod
+    def _city_groups(view, searcher) -> dict[str, tuple[str, ...]]:
+        found = view.values.get("city~")
+        if found is None:
+            groups: dict[str, list[str]] = {}
+            for value in view.field_values(searcher, "city"):
+                groups.setdefault(city_key(value), []).append(value)
+            found = {group: tuple(values) for group, values in groups.items()}
+            view.values["city~"] = found  # type: ignore[assignment]
+        return found  # type: ignore[return-value]
+
     def _facets(self, view, searcher, docs: frozenset[int]) -> dict[str, list[FacetValue]]:
-        """Counts per service and city over the exact matching set."""
+        """Counts per service and city over the exact matching set. A city counts its
+        suburbs and its other names (``_city_set``): choosing it finds what it counted."""
         vocab = self.vocab()
         counts: dict[str, Counter] = {}
-        for fieldname in ("service", "city"):
-            if len(docs) <= FACET_PER_DOC_LIMIT:
-                per_doc = view.doc_values(searcher, fieldname)
+        groups = self._city_groups(view, searcher)
+        if len(docs) <= FACET_PER_DOC_LIMIT:
+            for fieldname, per_doc in (
+                ("service", view.doc_values(searcher, "service")),
+                ("city", self._city_doc_groups(view, searcher)),
+            ):
                 counts[fieldname] = Counter(chain.from_iterable(map(per_doc.__getitem__, docs)))
-            else:
-                counts[fieldname] = Counter(
-                    {
-                        value: len(docs & view.term_set(searcher, fieldname, value))
-                        for value in view.field_values(searcher, fieldname)
-                    }
-                )
+        else:
+            counts["service"] = Counter(
+                {
+                    value: len(docs & view.term_set(searcher, "service", value))
+                    for value in view.field_values(searcher, "service")
+                }
+            )
+            counts["city"] = Counter(
+                {group: len(docs & self._city_set(view, searcher, group)) for group in groups}
+            )
         services = [
             FacetValue(slug, vocab.services.get(slug, slug), n)
             for slug, n in counts["service"].items()
             if n
         ]
         cities = []
-        for key, n in counts["city"].items():
+        for group, n in counts["city"].items():
             if n:
-                name = vocab.places.cities.get(key, key.title())
+                value = groups[group][0]
+                place = find_place(value)
+                name = place.city if place else vocab.places.cities.get(value, value.title())
                 cities.append(FacetValue(name, name, n))
         services.sort(key=lambda f: (-f.count, f.label))
         cities.sort(key=lambda f: (-f.count, f.label))
@@ -448,13 +513,20 @@ class WhooshSearch:
         return [view.scored_matches(searcher, key, q) for key, q in self._text_parts(plan)]
 
     def _rank(
-        self, view, searcher, plan: Plan, docs: frozenset[int], query: SearchQuery
+        self, view, searcher, plan: Plan, matches: Matches, query: SearchQuery
     ) -> list[tuple[int, float]]:
         """The (docnum, score) pairs of the requested page."""
+        docs = matches.docs
         start = (query.page - 1) * query.per_page
         end = start + query.per_page
         if start >= len(docs):
             return []
+        if query.sort == "distance" and matches.distances is not None:
+            # Nearest first; a practitioner none of whose clinics gave coordinates last.
+            far = float("inf")
+            distances, recency = matches.distances, view.recency_key(searcher)
+            top = heapq.nsmallest(end, docs, key=lambda d: (distances.get(d, far), *recency(d)))
+            return [(d, 0.0) for d in top[start:end]]
         if query.sort == "name":
             names = view.names(searcher)
             order = view.name_order(searcher)
@@ -495,7 +567,14 @@ class WhooshSearch:
         return [(d, totals[d]) for d in top[start:end]]
 
     def _hit(
-        self, view, searcher, docnum: int, score: float, marks: frozenset[str], now: datetime
+        self,
+        view,
+        searcher,
+        docnum: int,
+        score: float,
+        marks: frozenset[str],
+        now: datetime,
+        origin: Origin | None,
     ) -> SearchHit:
         stored = view.stored(searcher, docnum)
         payload = stored["payload"]
@@ -506,6 +585,7 @@ class WhooshSearch:
             not_found_pending_since=from_epoch_us(payload["pending_since"]),
         )
         decided = verdict(belief, now=now, max_age_=self.max_age)
+        clinics = _clinic_refs(payload["clinics"], origin)
         return SearchHit(
             registration_number=payload["number"],
             name=payload["name"],
@@ -514,9 +594,10 @@ class WhooshSearch:
             verified_at=verified_at,
             services=tuple(payload["services"]),
             service_names=tuple(payload["service_names"]),
-            clinics=tuple(ClinicRef(*clinic) for clinic in payload["clinics"]),
+            clinics=clinics,
             snippet=highlight(stored.get("excerpt") or "", marks),
             score=float(score),
+            distance_km=clinics[0].distance_km if clinics else None,
         )
 
     def _highlight_terms(self, plan: Plan) -> frozenset[str]:
@@ -568,6 +649,34 @@ def _renewed_searcher(ix, old):
     except Exception:
         log.warning("reusing segment readers failed; opening a new searcher", exc_info=True)
         return ix.searcher()
+
+
+def _distances(
+    geo: list[tuple[tuple[float, float], ...]], docs: frozenset[int], origin: Origin
+) -> dict[int, float]:
+    """docnum -> km from ``origin`` to the nearest of the document's clinics, for the
+    documents of ``docs`` that have coordinates."""
+    here = origin.coordinates
+    found: dict[int, float] = {}
+    for docnum in docs:
+        points = geo[docnum]
+        if points:
+            found[docnum] = min(distance_km(here, point) for point in points)
+    return found
+
+
+def _clinic_refs(stored: list[list], origin: Origin | None) -> tuple[ClinicRef, ...]:
+    """A hit's clinics from its stored payload ([slug, name, city, province, lat, lon]; an
+    index built before coordinates has four): nearest first when there is an origin."""
+    refs = []
+    for slug, name, city, province, *point in stored:
+        km = None
+        if origin is not None and len(point) == 2 and None not in point:
+            km = round(distance_km(origin.coordinates, (point[0], point[1])), 1)
+        refs.append(ClinicRef(slug, name, city, province, km))
+    if origin is not None:
+        refs.sort(key=lambda ref: float("inf") if ref.distance_km is None else ref.distance_km)
+    return tuple(refs)
 
 
 def _field_terms(word: str) -> list[Query]:
