@@ -227,6 +227,9 @@ class DefaultConfig:
     # How closely the name a clinic types must match the register's spelling (rapidfuzz
     # token-set ratio, 0-100); below it, a new listing waits for a site admin.
     LISTING_NAME_MATCH = 85
+    # How many registration numbers one clinic may ask the register about (adding
+    # practitioners), on top of the register budget every caller shares.
+    CLINIC_LOOKUP_LIMIT = "30 per hour"
 
 
 def duration_settings() -> list[str]:

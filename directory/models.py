@@ -5,7 +5,9 @@ from directory.accounts.models import (  # noqa: F401
     AuditEntry,
     ClinicSuspension,
     HeldListing,
+    IssuedLink,
     User,
+    UserSession,
 )
 from directory.listings.models import Clinic, Listing, Service, listing_services  # noqa: F401
 from directory.notifications.models import (  # noqa: F401

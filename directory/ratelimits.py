@@ -24,11 +24,12 @@ import ipaddress
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem, parse, parse_many
 from limits.errors import ConfigurationError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
@@ -140,6 +141,28 @@ def counts() -> RateLimiter:
     """The current app's counters (for a throttle of its own: sign-in, reports, live checks),
     resilient to a storage outage as every limit here is."""
     return current_app.extensions[EXTENSION]["limiter"].limiter
+
+
+def room(keys: Iterable[tuple[str, ...]], *, count: bool = True) -> bool:
+    """Whether every ``(limit, *key)`` still has room (a limit as text, such as "5 per 15
+    minutes"); with ``count``, one is counted against each, only when all have room: an
+    attempt refused by one limit uses up none of the others. For the throttles of their own
+    (sign-in, resets, claims, reports, live checks)."""
+    strategy = counts()
+    checks = [(parse(limit), *key) for limit, *key in keys]
+    if not all(strategy.test(limit, *key) for limit, *key in checks):
+        return False
+    if count:
+        for limit, *key in checks:
+            strategy.hit(limit, *key)
+    return True
+
+
+def count_against(keys: Iterable[tuple[str, ...]]) -> None:
+    """Count one against every ``(limit, *key)`` (a failed sign-in, after the fact)."""
+    strategy = counts()
+    for limit, *key in keys:
+        strategy.hit(parse(limit), *key)
 
 
 @dataclass(frozen=True)

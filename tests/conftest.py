@@ -135,3 +135,10 @@ def pg_app(pg_database_url, app_config):
         db.session.remove()
         db.drop_all()
         db.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_app(request):
+    """The app on SQLite, then on PostgreSQL (``app``, then ``pg_app``): for rules that live
+    in the database."""
+    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")

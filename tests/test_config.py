@@ -54,6 +54,7 @@ def override_for(key: str, tmp_path: Path) -> tuple[str, object]:
         "TRUSTED_HOSTS": ["directory.example"],
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/1",
         "LOGIN_LIMIT_PER_ACCOUNT": "3 per 10 minutes",
+        "CLINIC_LOOKUP_LIMIT": "12 per 2 hours",
         "LOGIN_LIMIT_PER_ADDRESS": "50 per hour",
         "REPORT_LIMIT_PER_CLIENT": "2 per day",
         "LIVE_CHECK_LIMIT_PER_CLIENT": "3 per 10 minutes",
@@ -129,6 +130,7 @@ def test_the_registry_commands_that_ask_a_register_come_from_the_importers(env):
         ("LOGIN_LIMIT_PER_ACCOUNT", "often"),
         ("LOGIN_LIMIT_PER_ADDRESS", "0 per minute"),
         ("LISTING_NAME_MATCH", "101"),
+        ("CLINIC_LOOKUP_LIMIT", "many"),
     ],
 )
 def test_bad_account_settings_stop_start_up_by_name(env, key, value):

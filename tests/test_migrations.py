@@ -117,14 +117,17 @@ def test_migrations_build_exactly_the_models_schema_on_sqlite(tmp_path):
     upgrade_compare_downgrade(f"sqlite:///{tmp_path / 'fresh.sqlite3'}", tmp_path)
 
 
+def empty_schema(engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+
+
 @pytest.mark.postgres
 def test_migrations_build_exactly_the_models_schema_on_postgresql(pg_database_url, tmp_path):
     engine = create_engine(pg_database_url)
     try:
-        # the session's database is shared with pg_app tests: start from an empty schema
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
+        empty_schema(engine)  # the session's database is shared with pg_app tests
         upgrade_compare_downgrade(pg_database_url, tmp_path)
     finally:
         with engine.begin() as connection:
@@ -139,3 +142,72 @@ def test_there_is_one_migration_head():
     config = Config(str(ROOT / "directory" / "migrations" / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "directory" / "migrations"))
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+def standing_after_0006(url: str, tmp_path: Path) -> dict[str, tuple]:
+    """Upgrade to 0005, write a suspended clinic, a claimed one and a plain one as they were
+    then, upgrade to 0006: each clinic's (suspended_at, claimed_at) by slug."""
+    flask_db(url, tmp_path, "upgrade", "0005")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for number, slug in enumerate(("suspended", "claimed", "plain"), start=1):
+                connection.execute(
+                    text(
+                        "INSERT INTO clinics (id, slug, name, city, province, created_at, "
+                        "updated_at, version) VALUES (:id, :slug, :slug, 'Cape Town', "
+                        "'Western Cape', '2026-01-01', '2026-01-01', 1)"
+                    ),
+                    {"id": number, "slug": slug},
+                )
+            connection.execute(
+                text(
+                    "INSERT INTO clinic_suspensions (clinic_id, reason, suspended_by, "
+                    "suspended_at, listings) VALUES (1, 'x', 'ops', '2026-02-03 04:05:06', '[]')"
+                )
+            )
+            for email, role, clinic, created in (
+                ("admin@claimed.example", "clinic_admin", 2, "2026-03-01 00:00:00"),
+                ("later@claimed.example", "clinic_admin", 2, "2026-04-01 00:00:00"),
+                ("staff@plain.example", "clinic_staff", 3, "2026-03-01 00:00:00"),
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO users (email, password_hash, role, clinic_id, "
+                        "session_generation, created_at) VALUES (:e, 'x', :r, :c, 1, :t)"
+                    ),
+                    {"e": email, "r": role, "c": clinic, "t": created},
+                )
+        flask_db(url, tmp_path, "upgrade")
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT slug, suspended_at, claimed_at FROM clinics ORDER BY id")
+            ).all()
+        return {
+            slug: (str(s)[:19] if s else None, str(c)[:19] if c else None) for slug, s, c in rows
+        }
+    finally:
+        engine.dispose()
+
+
+EXPECTED_STANDING = {
+    "suspended": ("2026-02-03 04:05:06", None),
+    "claimed": (None, "2026-03-01 00:00:00"),  # the first admin's
+    "plain": (None, None),  # staff only: not claimed
+}
+
+
+def test_0006_moves_suspensions_and_claims_onto_the_clinic_on_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    assert standing_after_0006(url, tmp_path) == EXPECTED_STANDING
+
+
+@pytest.mark.postgres
+def test_0006_moves_suspensions_and_claims_onto_the_clinic_on_postgresql(pg_database_url, tmp_path):
+    engine = create_engine(pg_database_url)
+    try:
+        empty_schema(engine)
+        assert standing_after_0006(pg_database_url, tmp_path) == EXPECTED_STANDING
+    finally:
+        empty_schema(engine)
+        engine.dispose()

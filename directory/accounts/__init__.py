@@ -40,7 +40,9 @@ def check_settings(config) -> None:
     def bad(key: str, why: str) -> RuntimeError:
         return RuntimeError(f"invalid setting: {key}: {why}")
 
-    throttle.check_settings(config, ("LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ADDRESS"))
+    throttle.check_settings(
+        config, ("LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ADDRESS", "CLINIC_LOOKUP_LIMIT")
+    )
     hosts = config.get("TRUSTED_HOSTS")
     if hosts is not None and (
         not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts)
@@ -55,6 +57,7 @@ def init_app(app: Flask, api) -> None:
     """Call after ``init_api`` (the clinic API joins the generated OpenAPI document) and
     ``ratelimits.init_app`` (the throttle counts through its Limiter)."""
     check_settings(app.config)
+    from directory.accounts import services
     from directory.accounts.api import clinic_accounts_api
     from directory.accounts.cli import users_cli
     from directory.accounts.models import User
@@ -77,12 +80,15 @@ def init_app(app: Flask, api) -> None:
 
     @login.user_loader
     def load_user(user_id: str):
-        ident, _, generation = (user_id or "").partition(":")
+        ident, generation, key = [*(user_id or "").split(":"), "", ""][:3]
         if not ident.isdigit() or not generation.isdigit():
             return None
         user = db.session.get(User, int(ident))
         if user is None or user.session_generation != int(generation):
             return None  # signed out everywhere since this session began
+        if not services.session_is_open(db.session, user, key):
+            return None  # signed out of this session (a copy of its cookie stays out)
+        user.session_key = key
         return user
 
     login.init_app(app)

@@ -6,6 +6,10 @@ rules as its pages (``services``): ``PATCH /api/v1/clinics/<slug>``,
 Authentication: ``Authorization: Bearer <token>`` (a clinic's API token, for that clinic
 only), or a signed-in session cookie, whose writes must carry ``X-CSRFToken``. Every change
 names the ``version`` it was based on; a stale one is refused with 409 and changes nothing.
+
+A body that is a JSON object with invalid fields (a wrong type as much as a rule broken) is
+422 ``invalid_fields``; a body that is not a JSON object at all is 400 ``malformed_body``; a
+bad query parameter is 400 ``invalid_parameters``, as everywhere in the API.
 """
 
 from __future__ import annotations
@@ -17,13 +21,49 @@ from marshmallow import EXCLUDE, fields, validate
 
 from directory.accounts import csrf
 from directory.accounts import services as svc
-from directory.api.base import ApiBlueprint
+from directory.api.base import ApiArgumentsParser, ApiBlueprint
 from directory.api.problems import ApiProblem
 from directory.api.schemas import Ordered
 from directory.extensions import db
 from directory.listings.models import Clinic, Listing
 
-clinic_accounts_api = ApiBlueprint(
+NOT_AN_OBJECT = (
+    "The body must be one JSON object (Content-Type: application/json), "
+    'e.g. {"version": 3, "phone": "021 555 0199"}: nothing changed.'
+)
+
+
+class ClinicArgumentsParser(ApiArgumentsParser):
+    """Fields of a JSON object that break the schema are 422 ``invalid_fields``, like every
+    other field rule of these endpoints; a body that is not a JSON object is 400."""
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):
+        messages = error.normalized_messages()
+        if "json" not in messages:
+            super().handle_error(
+                error,
+                req,
+                schema,
+                error_status_code=error_status_code,
+                error_headers=error_headers,
+            )
+        body = req.get_json(silent=True) if req.is_json else None
+        if not isinstance(body, dict):
+            raise ApiProblem(400, NOT_AN_OBJECT, code="malformed_body")
+        listed = ApiProblem.invalid_parameters(messages)
+        raise ApiProblem(
+            422, listed.detail, code="invalid_fields", errors=listed.extensions["errors"]
+        )
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        raise ApiProblem(400, f"The body is not valid JSON. {NOT_AN_OBJECT}", code="malformed_body")
+
+
+class ClinicBlueprint(ApiBlueprint):
+    ARGUMENTS_PARSER = ClinicArgumentsParser()
+
+
+clinic_accounts_api = ClinicBlueprint(
     "clinic_accounts",
     __name__,
     url_prefix="/api/v1",
@@ -47,10 +87,19 @@ NUMBER = {
 PRIVATE = {"Cache-Control": "private, no-store"}
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 WRITE_ERRORS = {
+    "400": {
+        "description": "The body is not one JSON object (`malformed_body`), or a query "
+        "parameter is invalid (`invalid_parameters`): nothing changed",
+        "content": PROBLEM,
+    },
     "401": {"description": "No token, or an unknown or revoked one", "content": PROBLEM},
     "403": {"description": "Not allowed (e.g. the clinic is suspended)", "content": PROBLEM},
     "409": {"description": "Based on a stale version: nothing changed", "content": PROBLEM},
-    "422": {"description": "Invalid fields, each named with its message", "content": PROBLEM},
+    "422": {
+        "description": "`invalid_fields`: fields of the JSON object that are invalid (a wrong "
+        "type, or a rule broken), each named in `errors` with its message: nothing changed",
+        "content": PROBLEM,
+    },
     "503": {"description": "The register did not answer (adding a listing)", "content": PROBLEM},
 }
 
@@ -196,6 +245,10 @@ def _problem(exc: svc.AccountError) -> ApiProblem:
                 {"location": "json", "parameter": k, "detail": v} for k, v in exc.errors.items()
             ],
         )
+    if isinstance(exc, svc.TooManyLookups):
+        return ApiProblem(
+            429, exc.message, code="too_many_lookups", headers={"Retry-After": str(exc.retry_after)}
+        )
     codes = {403: "forbidden", 404: "not_found", 409: "stale_version"}
     return ApiProblem(exc.status, exc.message, code=codes.get(exc.status))
 
@@ -215,7 +268,7 @@ def _profile(clinic: Clinic) -> dict:
 
 
 @clinic_accounts_api.route("/clinics/<slug>", methods=["PATCH"], parameters=[SLUG])
-@clinic_accounts_api.arguments(ProfilePatchSchema)
+@clinic_accounts_api.arguments(ProfilePatchSchema, error_status_code=422)
 @clinic_accounts_api.response(200, ProfileSchema, headers=None)
 @clinic_accounts_api.doc(security=BEARER, responses=WRITE_ERRORS)
 def patch_clinic(changes: dict, slug: str):
@@ -268,7 +321,7 @@ def list_listings(slug: str):
 
 
 @clinic_accounts_api.route("/clinics/<slug>/listings", methods=["POST"], parameters=[SLUG])
-@clinic_accounts_api.arguments(ListingCreateSchema)
+@clinic_accounts_api.arguments(ListingCreateSchema, error_status_code=422)
 @clinic_accounts_api.response(201, ListingCreatedSchema)
 @clinic_accounts_api.alt_response(202, schema=ListingCreatedSchema, description="Held for review")
 @clinic_accounts_api.doc(security=BEARER, responses=WRITE_ERRORS)
@@ -276,8 +329,10 @@ def create_listing(data: dict, slug: str):
     """Add a practitioner by registration number
 
     The register is asked now: 422 when it does not know the number, 503 when it does not
-    answer (nothing saved). When `name` does not match the register's spelling, the listing
-    is held for a site admin (202, `state: held`) and is not public until approved.
+    answer (nothing saved), 429 `too_many_lookups` (with `Retry-After`) when the clinic has
+    asked about as many numbers as `CLINIC_LOOKUP_LIMIT` allows (the register is not asked).
+    When `name` does not match the register's spelling, the listing is held for a site admin
+    (202, `state: held`) and is not public until approved.
     """
     actor = _actor()
     clinic = _clinic(actor, slug)
@@ -331,7 +386,7 @@ def get_listing(slug: str, number: str):
 @clinic_accounts_api.route(
     "/clinics/<slug>/listings/<number>", methods=["PATCH"], parameters=[SLUG, NUMBER]
 )
-@clinic_accounts_api.arguments(ListingPatchSchema)
+@clinic_accounts_api.arguments(ListingPatchSchema, error_status_code=422)
 @clinic_accounts_api.response(200, OwnListingSchema)
 @clinic_accounts_api.doc(security=BEARER, responses=WRITE_ERRORS)
 def patch_listing(changes: dict, slug: str, number: str):

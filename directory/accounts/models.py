@@ -1,6 +1,8 @@
-"""Clinic accounts: users and their roles, API tokens, the audit log, listings held for a
-site admin, and suspended clinics. The clinic and its listings themselves live in
-``directory.listings`` (one home, written through ``directory.listings.imports``)."""
+"""Clinic accounts: users and their roles, their sessions, API tokens, the audit log,
+listings held for a site admin, and the listings a suspended clinic has set aside. The clinic
+and its listings themselves live in ``directory.listings`` (one home, written through
+``directory.listings.imports``), and so do the facts that a clinic is suspended or claimed
+(``directory.listings.standing``)."""
 
 from __future__ import annotations
 
@@ -50,8 +52,11 @@ class User(db.Model):
     def is_authenticated(self) -> bool:
         return True
 
+    # The key of the session this object was loaded for (not stored here: ``UserSession``).
+    session_key = None  # str, set by services.open_session and the user loader
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_generation}"
+        return f"{self.id}:{self.session_generation}:{self.session_key or ''}"
 
     @property
     def role_enum(self) -> Role:
@@ -82,6 +87,19 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     clinic: Mapped[Clinic] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+
+class UserSession(db.Model):
+    """A signed-in session, so that signing out ends it on the server: a copy of the cookie
+    made before then no longer signs anyone in. Only the SHA-256 of its key is stored; the
+    key travels in the (signed) session cookie."""
+
+    __tablename__ = "user_sessions"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class AuditEntry(db.Model):
@@ -127,8 +145,9 @@ class HeldListing(db.Model):
 
 
 class ClinicSuspension(db.Model):
-    """A suspended clinic: its listings are set aside here (out of the directory and
-    search) and written back through the listing rules when it is restored."""
+    """The listings a suspended clinic has set aside (out of the directory and search),
+    written back through the listing rules when it is restored, and why and by whom. That
+    the clinic is suspended is ``Clinic.suspended_at`` (``directory.listings.standing``)."""
 
     __tablename__ = "clinic_suspensions"
 

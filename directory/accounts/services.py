@@ -6,14 +6,16 @@ and recorded in the audit log in the same transaction. The caller commits.
 
 Errors are exceptions with a plain message for the person: ``Invalid`` (per field),
 ``Stale`` (the edit was based on an older version: nothing overwritten), ``Forbidden``,
-``NotFound`` and ``RegisterUnavailable``.
+``NotFound``, ``TooManyLookups`` and ``RegisterUnavailable``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
+import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +23,14 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from limits import parse
 from rapidfuzz import fuzz
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from directory import ratelimits
 from directory.accounts import links
 from directory.accounts.models import (
     ApiToken,
@@ -36,7 +40,9 @@ from directory.accounts.models import (
     IssuedLink,
     Role,
     User,
+    UserSession,
 )
+from directory.listings import standing
 from directory.listings.imports import (
     CLINIC_KEYS,
     FieldError,
@@ -57,11 +63,15 @@ __all__ = ["RegisterUnavailable"]
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1000
 TOKEN_PREFIX = "hpd_"
+# Sessions one user keeps at once: a new sign-in beyond this ends the oldest, so that the
+# sessions nobody signed out of (a browser closed, a cookie expired) do not pile up.
+MAX_SESSIONS_PER_USER = 20
 # The profile fields a clinic edits (its slug is its address and stays).
 PROFILE_FIELDS = tuple(key for key in CLINIC_KEYS if key != "slug")
 _hasher = PasswordHasher()
-# Verified against when an email has no account, so both cases take as long.
-_DUMMY_HASH = _hasher.hash("not-a-password-anyone-has")
+# Stands in for the hash of an account that does not exist (a sign-in verifies against it,
+# a reset request makes its link from it), so that both cases take as long.
+DUMMY_HASH = _hasher.hash("not-a-password-anyone-has")
 
 
 class AccountError(Exception):
@@ -92,6 +102,16 @@ class Forbidden(AccountError):
 
 class NotFound(AccountError):
     status = 404
+
+
+class TooManyLookups(AccountError):
+    """The clinic asked the register too often in the window: try again later."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds until the clinic may ask again
 
 
 # --- who is acting -------------------------------------------------------------------------
@@ -140,7 +160,7 @@ def require_edit(actor: Actor, clinic: Clinic) -> None:
     if not actor.may_edit(clinic):
         # Another clinic's data is not there, as far as this actor can tell.
         raise NotFound("There is no such clinic in your account.")
-    if suspension_of(clinic) is not None and not actor.is_site_admin:
+    if standing.is_suspended(clinic) and not actor.is_site_admin:
         raise Forbidden("This clinic is suspended: its listings cannot be changed for now.")
 
 
@@ -242,6 +262,8 @@ def create_user(
     )
     session.add(user)
     _flush_new(session, "email", f"{address} already has an account")
+    if role_enum is Role.CLINIC_ADMIN:
+        standing.set_claimed(session, clinic, True)  # it keeps its own record from now on
     audit(
         session,
         actor,
@@ -257,7 +279,7 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     """The user, when the password is theirs; None otherwise (as slow either way)."""
     user = user_by_email(session, email or "") if isinstance(email, str) else None
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+        _hasher.verify(user.password_hash if user else DUMMY_HASH, password or "")
     except (VerificationError, InvalidHashError):
         return None
     if user is None:
@@ -270,12 +292,57 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 def set_password(session: Session, user: User, password: Any, *, actor: Actor) -> None:
     user.password_hash = hash_password(password)
-    user.session_generation += 1  # every other session of this user ends
+    _end_every_session(session, user)
     audit(session, actor, "user.password", clinic=user.clinic, target=user.email)
 
 
+# --- sessions: each sign-in is a row; signing out deletes it ------------------------------
+
+
+def _session_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def open_session(session: Session, user: User) -> str:
+    """A new session of ``user``: its key goes into the session cookie (``user.get_id()``)."""
+    key = secrets.token_urlsafe(24)
+    kept = select(UserSession.key_hash).where(UserSession.user_id == user.id)
+    newest = kept.order_by(UserSession.created_at.desc(), UserSession.key_hash)
+    session.execute(
+        delete(UserSession).where(
+            UserSession.user_id == user.id,
+            UserSession.key_hash.not_in(newest.limit(MAX_SESSIONS_PER_USER - 1)),
+        )
+    )
+    session.add(UserSession(key_hash=_session_digest(key), user_id=user.id))
+    user.session_key = key
+    return key
+
+
+def session_is_open(session: Session, user: User, key: str) -> bool:
+    """Whether ``key`` names a session of ``user`` that nobody has signed out of."""
+    if not key or len(key) > 100:
+        return False
+    row = session.get(UserSession, _session_digest(key))
+    return row is not None and row.user_id == user.id
+
+
+def end_session(session: Session, user: User) -> None:
+    """Sign-out: the session the user is signed in with ends here, on the server, so a copy
+    of its cookie made before signs nobody in."""
+    if user.session_key:
+        session.execute(
+            delete(UserSession).where(UserSession.key_hash == _session_digest(user.session_key))
+        )
+
+
+def _end_every_session(session: Session, user: User) -> None:
+    user.session_generation += 1  # part of every session's id: each one ends
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+
+
 def sign_out_everywhere(session: Session, user: User) -> None:
-    user.session_generation += 1
+    _end_every_session(session, user)
     audit(session, Actor(user=user), "user.sign_out_everywhere", clinic=user.clinic)
 
 
@@ -302,7 +369,53 @@ def remove_user(session: Session, actor: Actor, clinic: Clinic, user_id: int) ->
     )
     # an invitation still waiting for this address is cancelled with the account
     links.revoke(session, "invite", clinic.id, user.email)
+    # and the API tokens the user created: whoever set them up has left the clinic
+    for token in session.scalars(
+        select(ApiToken).where(ApiToken.created_by_id == user.id, ApiToken.revoked_at.is_(None))
+    ):
+        _revoke(session, actor, clinic, token, because=f"{user.email} was removed")
     session.delete(user)
+    session.flush()
+    if count_admins(session, clinic) == 0:
+        standing.set_claimed(session, clinic, False)  # it can be claimed again; imports update it
+
+
+def link_to_join(session: Session, purpose: str, token: str) -> tuple[IssuedLink, Clinic]:
+    """The row and clinic of an invitation (``invite``) or claim link that can still create
+    an account; ``links.LinkInvalid`` with the reason otherwise."""
+    row = links.issued(session, purpose, links.read(purpose, token))
+    clinic = session.get(Clinic, row.clinic_id)
+    if clinic is None:
+        raise links.LinkInvalid("This link is not valid: ask for a new one.")
+    if purpose == "claim":
+        if clinic.email != row.email:
+            raise links.LinkInvalid("This link no longer matches the clinic's address on record.")
+        if count_admins(session, clinic) > 0:
+            raise links.LinkInvalid("This clinic has already been claimed: ask its admin.")
+    elif user_by_email(session, row.email) is not None:
+        raise links.LinkInvalid("This invitation has already been used.")
+    if standing.is_suspended(clinic):
+        raise links.LinkInvalid(f"{clinic.name} is suspended: this link cannot be used.")
+    return row, clinic
+
+
+def join_by_link(session: Session, row: IssuedLink, clinic: Clinic, password: Any) -> User:
+    """The account a followed link creates: a claim makes the clinic's first admin, an
+    invitation the role it names. The link is used up in the same transaction."""
+    claim = row.purpose == "claim"
+    role = Role.CLINIC_ADMIN.value if claim else (row.role or Role.CLINIC_STAFF.value)
+    user = create_user(session, row.email, password, role, clinic, actor=Actor())
+    if claim:
+        audit(
+            session,
+            Actor(user=user),
+            "clinic.claim",
+            clinic=clinic,
+            target=clinic.slug,
+            after={"admin": user.email},
+        )
+    links.mark_used(session, row)
+    return user
 
 
 def cancel_invitation(session: Session, actor: Actor, clinic: Clinic, link_id: str) -> str:
@@ -553,6 +666,7 @@ def add_listing(
             {"registration_number": f"{number} is already waiting for a site admin's review"}
         )
 
+    _count_lookup(clinic)
     result, practitioner = ask_and_record(session, number)
     if result.outcome is Outcome.NOT_FOUND or practitioner is None:
         raise Invalid(
@@ -591,6 +705,29 @@ def add_listing(
     _flush_new(session, "registration_number", f"{number} is already listed at this clinic")
     audit(session, actor, "listing.add", clinic=clinic, target=number, after=listing_view(listing))
     return AddOutcome(listing, None, register_name)
+
+
+def _count_lookup(clinic: Clinic) -> None:
+    """One register look-up for the clinic, within CLINIC_LOOKUP_LIMIT (on top of the
+    shared register budget, so that one clinic cannot spend everyone's); TooManyLookups
+    when the clinic has used its allowance for now."""
+    limit = parse(current_app.config["CLINIC_LOOKUP_LIMIT"])
+    limiter = ratelimits.counts()
+    key = ("clinic-lookup", str(clinic.id))
+    if not limiter.hit(limit, *key):
+        reset_at = limiter.get_window_stats(limit, *key).reset_time
+        raise TooManyLookups(
+            f"This clinic has asked the HPCSA register about {limit.amount} registration "
+            f"numbers in the last {_window(limit)}, which is as many as it may: nothing was "
+            "saved. Try again later.",
+            retry_after=max(1, math.ceil(reset_at - time.time())),
+        )
+
+
+def _window(limit) -> str:
+    """ "5 per 1 hour" -> "hour", "10 per 15 minutes" -> "15 minutes"."""
+    unit = limit.GRANULARITY.name
+    return unit if limit.multiples == 1 else f"{limit.multiples} {unit}s"
 
 
 def _register_record(practitioner: Practitioner) -> dict[str, Any]:
@@ -675,7 +812,7 @@ def decide_held(session: Session, actor: Actor, held_id: int, approve: bool) -> 
     if held is None or held.state != "held":
         raise NotFound("That listing is not waiting for review (someone may have decided it).")
     clinic = held.clinic
-    if approve and suspension_of(clinic) is not None:
+    if approve and standing.is_suspended(clinic):
         raise Invalid(
             {
                 "listing": f"{clinic.name} is suspended: its listings stay out of the "
@@ -741,16 +878,19 @@ def decide_held(session: Session, actor: Actor, held_id: int, approve: bool) -> 
 
 
 def suspension_of(clinic: Clinic) -> ClinicSuspension | None:
+    """The suspended clinic's set-aside listings and reason; None when it is not suspended."""
     from directory.extensions import db
 
-    return db.session.get(ClinicSuspension, clinic.id) if clinic.id is not None else None
+    if not standing.is_suspended(clinic):
+        return None
+    return db.session.get(ClinicSuspension, clinic.id)
 
 
 def suspend_clinic(session: Session, actor: Actor, clinic: Clinic, reason: str = "") -> None:
     """Take the clinic's listings out of the directory and search now; keep them aside."""
     if not actor.is_site_admin:
         raise Forbidden("Only site admins suspend clinics.")
-    if suspension_of(clinic) is not None:
+    if standing.is_suspended(clinic):
         raise Invalid({"clinic": "this clinic is already suspended"})
     listings = clinic_listings(session, clinic)
     kept = [listing_view(listing) for listing in listings]
@@ -765,6 +905,7 @@ def suspend_clinic(session: Session, actor: Actor, clinic: Clinic, reason: str =
             listings=kept,
         )
     )
+    standing.set_suspended(session, clinic, True)
     session.flush()
     audit(
         session,
@@ -807,6 +948,7 @@ def restore_clinic(session: Session, actor: Actor, clinic: Clinic) -> int:
         rules.write_listing(clinic, practitioner, item, existing)
         restored += 1
     session.delete(suspension)
+    standing.set_suspended(session, clinic, False)
     session.flush()
     audit(
         session,
@@ -819,8 +961,7 @@ def restore_clinic(session: Session, actor: Actor, clinic: Clinic) -> int:
     return restored
 
 
-def suspended_clinic_ids(session: Session) -> set[int]:
-    return set(session.scalars(select(ClinicSuspension.clinic_id)))
+suspended_clinic_ids = standing.suspended_clinic_ids
 
 
 # --- API tokens --------------------------------------------------------------------------
@@ -874,8 +1015,15 @@ def revoke_token(session: Session, actor: Actor, clinic: Clinic, token_id: int) 
     if token is None or token.clinic_id != clinic.id:
         raise NotFound("There is no such token at this clinic.")
     if token.revoked_at is None:
-        token.revoked_at = utcnow()
-        audit(session, actor, "token.revoke", clinic=clinic, target=token.name)
+        _revoke(session, actor, clinic, token)
+
+
+def _revoke(
+    session: Session, actor: Actor, clinic: Clinic, token: ApiToken, because: str | None = None
+) -> None:
+    token.revoked_at = utcnow()
+    after = {"reason": because} if because else None
+    audit(session, actor, "token.revoke", clinic=clinic, target=token.name, after=after)
 
 
 def token_actor(session: Session, presented: str) -> Actor | None:

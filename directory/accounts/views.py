@@ -12,6 +12,7 @@ from functools import wraps
 from flask import (
     Blueprint,
     abort,
+    after_this_request,
     current_app,
     flash,
     redirect,
@@ -21,12 +22,13 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
-from limits import parse
 
-from directory.accounts import LIMITER, forms, links, mail
+from directory import ratelimits
+from directory.accounts import forms, links, mail
 from directory.accounts import services as svc
-from directory.accounts.models import ClinicSuspension, Role, User
+from directory.accounts.models import User
 from directory.extensions import db
+from directory.listings import standing
 from directory.listings.models import Clinic
 from directory.listings.places import provinces
 from directory.registry.verification import verdict
@@ -39,6 +41,10 @@ accounts = Blueprint("accounts", __name__, template_folder="templates")
 SIGN_IN_REFUSED = "That email and password do not match an account."
 THROTTLED = (
     "Too many sign-in attempts. Wait a few minutes before trying again, or reset your password."
+)
+CLAIMS_THROTTLED = (
+    "Too many claim emails were asked for, for this clinic or from your address. Wait a few "
+    "minutes before trying again."
 )
 
 
@@ -86,12 +92,7 @@ def public_guard():
     suspended."""
     if request.endpoint in ("web.clinic", "web.report_clinic", "clinics.clinic"):
         slug = (request.view_args or {}).get("slug", "")
-        suspended = db.session.scalar(
-            db.select(ClinicSuspension.clinic_id)
-            .join(Clinic, Clinic.id == ClinicSuspension.clinic_id)
-            .where(Clinic.slug == str(slug).strip().lower())
-        )
-        if suspended is not None:
+        if standing.suspended_slug(db.session, slug):
             abort(404, description="This clinic is not shown in the directory at present.")
 
 
@@ -101,12 +102,23 @@ def public_guard():
 def _throttle_keys(email: str, kind: str = "login") -> list[tuple[str, ...]]:
     """The limits one attempt counts against: per account and per client address. Reset
     requests (``kind="reset"``) count apart from sign-ins, so that a stranger asking for
-    resets never locks the owner out of signing in."""
+    resets never locks the owner out of signing in; so do claim emails (``kind="claim"``,
+    with the clinic's id for the account: per clinic and per visitor)."""
     config = current_app.config
     return [
         (config["LOGIN_LIMIT_PER_ACCOUNT"], f"{kind}-account", email.strip().lower()[:254]),
-        (config["LOGIN_LIMIT_PER_ADDRESS"], f"{kind}-address", request.remote_addr or "unknown"),
+        (config["LOGIN_LIMIT_PER_ADDRESS"], f"{kind}-address", ratelimits.client_key()),
     ]
+
+
+def _start_session(user: User) -> None:
+    """A new session for ``user`` (the old one and its CSRF token dropped), opened on the
+    server too, so that signing out can end it there."""
+    session.clear()
+    session.permanent = True
+    svc.open_session(db.session, user)
+    db.session.commit()
+    login_user(user)
 
 
 @accounts.route("/account/login", methods=["GET", "POST"])
@@ -116,19 +128,14 @@ def login():
         if not form.validate():  # only the CSRF token is validated here
             abort(400, description="The form had expired. Reload the page and sign in again.")
         email = (form.email.data or "")[:300]
-        limiter = current_app.extensions[LIMITER].limiter
         keys = _throttle_keys(email)
-        if not all(limiter.test(parse(limit), *key) for limit, *key in keys):
+        if not ratelimits.room(keys, count=False):
             return render_template("accounts/login.html", form=form, error=THROTTLED), 429
         user = svc.authenticate(db.session, email, form.password.data or "")
         if user is None:
-            for limit, *key in keys:
-                limiter.hit(parse(limit), *key)
+            ratelimits.count_against(keys)
             return render_template("accounts/login.html", form=form, error=SIGN_IN_REFUSED), 401
-        db.session.commit()
-        session.clear()  # a new session at sign-in (and a new CSRF token)
-        session.permanent = True
-        login_user(user)
+        _start_session(user)
         return redirect(url_for("accounts.home"))
     return render_template("accounts/login.html", form=form, error=None)
 
@@ -137,6 +144,9 @@ def login():
 def logout():
     if not forms.ActionForm().validate():
         abort(400, description="The form had expired. Reload the page and try again.")
+    if current_user.is_authenticated:
+        svc.end_session(db.session, current_user)
+        db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.")
@@ -506,41 +516,62 @@ def _read_password(form) -> str:
 
 @accounts.route("/account/invitation/<token>", methods=["GET", "POST"])
 def accept_invitation(token: str):
+    return _join_by_link("invite", token)
+
+
+@accounts.route("/account/claim/<token>", methods=["GET", "POST"])
+def claim_finish(token: str):
+    return _join_by_link("claim", token)
+
+
+def _join_by_link(purpose: str, token: str):
+    """An invitation or a claim link followed: the password form, then the new account
+    (``svc.join_by_link``), signed in. One flow for both; only the words differ."""
+    heading = "Claim" if purpose == "claim" else "Invitation"
     try:
-        issued = links.issued(db.session, "invite", links.read("invite", token))
-        found = db.session.get(Clinic, issued.clinic_id)
-        if found is None or svc.user_by_email(db.session, issued.email) is not None:
-            raise links.LinkInvalid("This invitation has already been used.")
-        if svc.suspension_of(found) is not None:
-            raise links.LinkInvalid(f"{found.name} is suspended: this invitation cannot be used.")
+        issued, found = svc.link_to_join(db.session, purpose, token)
     except links.LinkInvalid as exc:
-        return render_template("accounts/message.html", title="Invitation", text=str(exc)), 400
+        return render_template("accounts/message.html", title=heading, text=str(exc)), 400
+    title = f"Claim {found.name}" if purpose == "claim" else "Accept the invitation"
     form = forms.PasswordForm()
     if request.method == "POST":
         if not form.validate():
             abort(400, description="The form had expired. Reload the page and try again.")
         try:
-            user = svc.create_user(
-                db.session,
-                issued.email,
-                _read_password(form),
-                issued.role or Role.CLINIC_STAFF.value,
-                found,
-                actor=svc.Actor(),
-            )
-            links.mark_used(db.session, issued)
+            user = svc.join_by_link(db.session, issued, found, _read_password(form))
             db.session.commit()
         except svc.Invalid as exc:
             db.session.rollback()
-            return _password_page("Accept the invitation", form, exc.errors, 422)
+            return _password_page(title, form, exc.errors, 422)
         except links.LinkInvalid as exc:
             db.session.rollback()
-            return render_template("accounts/message.html", title="Invitation", text=str(exc)), 400
-        session.clear()
-        session.permanent = True
-        login_user(user)
-        return redirect(url_for("accounts.home"))
-    return _password_page("Accept the invitation", form, {}, email=issued.email)
+            return render_template("accounts/message.html", title=heading, text=str(exc)), 400
+        _start_session(user)
+        if purpose == "invite":
+            return redirect(url_for("accounts.home"))
+        flash(f"You are {found.name}'s admin.")
+        return redirect(url_for("accounts.clinic", slug=found.slug))
+    return _password_page(title, form, {}, email=issued.email)
+
+
+def _send_after_response(to: str | None, subject: str, body: str) -> None:
+    """Send the email once the answer has gone to the client (``to`` None: nothing is sent),
+    so that how long the mail transport takes never shows in the answer's timing."""
+    app = current_app._get_current_object()
+
+    def send() -> None:
+        if to is None:
+            return
+        with app.app_context():
+            try:
+                mail.send(to, subject, body)
+            except Exception:  # the answer is gone: log, never raise into the server
+                log.exception("an account email to %s could not be sent", to)
+
+    @after_this_request
+    def _later(response):
+        response.call_on_close(send)
+        return response
 
 
 @accounts.route("/account/reset", methods=["GET", "POST"])
@@ -550,23 +581,27 @@ def reset_request():
         if not form.validate():
             abort(400, description="The form had expired. Reload the page and try again.")
         email = (form.email.data or "").strip().lower()[:300]
-        limiter = current_app.extensions[LIMITER].limiter
-        keys = _throttle_keys(email, "reset")
-        if not all(limiter.test(parse(limit), *key) for limit, *key in keys):
+        if not ratelimits.room(_throttle_keys(email, "reset")):
             return render_template("accounts/message.html", title="Reset", text=THROTTLED), 429
-        for limit, *key in keys:
-            limiter.hit(parse(limit), *key)
+        # The same work whether or not the address has an account, so that the answer takes
+        # as long: the user is looked up, a link made (from a hash nobody has, when there is
+        # no account) and the email written; it is sent after the answer, or dropped.
         user = svc.user_by_email(db.session, email) if email else None
-        if user is not None:
-            token = links.make("reset", {"u": user.id, "h": links.fingerprint(user.password_hash)})
-            mail.send(
-                user.email,
-                "Reset your password for the HPCSA practitioner directory",
-                "Someone (we hope you) asked to reset your password. Choose a new one here "
-                f"(the link works once, for {current_app.config['PASSWORD_RESET_MAX_AGE']}):\n"
-                f"{absolute('accounts.reset_password', token=token)}\n\n"
-                "If you did not ask, ignore this email: your password stays as it is.",
-            )
+        token = links.make(
+            "reset",
+            {
+                "u": user.id if user else 0,
+                "h": links.fingerprint(user.password_hash if user else svc.DUMMY_HASH),
+            },
+        )
+        _send_after_response(
+            user.email if user else None,
+            "Reset your password for the HPCSA practitioner directory",
+            "Someone (we hope you) asked to reset your password. Choose a new one here "
+            f"(the link works once, for {current_app.config['PASSWORD_RESET_MAX_AGE']}):\n"
+            f"{absolute('accounts.reset_password', token=token)}\n\n"
+            "If you did not ask, ignore this email: your password stays as it is.",
+        )
         # the same answer whether or not the address has an account
         return render_template(
             "accounts/message.html",
@@ -613,10 +648,10 @@ def claim_start(slug: str):
     if request.method == "POST" and not has_admin and found.email:
         if not form.validate():
             abort(400, description="The form had expired. Reload the page and try again.")
-        limiter = current_app.extensions[LIMITER].limiter
-        key = ("claim", str(found.id))
-        if not limiter.hit(parse(current_app.config["LOGIN_LIMIT_PER_ACCOUNT"]), *key):
-            return render_template("accounts/message.html", title="Claim", text=THROTTLED), 429
+        if not ratelimits.room(_throttle_keys(str(found.id), "claim")):
+            return render_template(
+                "accounts/message.html", title="Claim", text=CLAIMS_THROTTLED
+            ), 429
         token = links.issue(db.session, "claim", found, found.email)
         sent = mail.send(
             found.email,
@@ -644,56 +679,6 @@ def claim_start(slug: str):
             "reads that mailbox can follow it to become the clinic's first admin.",
         )
     return render_template("accounts/claim.html", clinic=found, form=form, has_admin=has_admin)
-
-
-@accounts.route("/account/claim/<token>", methods=["GET", "POST"])
-def claim_finish(token: str):
-    try:
-        issued = links.issued(db.session, "claim", links.read("claim", token))
-        found = db.session.get(Clinic, issued.clinic_id)
-        if found is None or found.email != issued.email:
-            raise links.LinkInvalid("This link no longer matches the clinic's address on record.")
-        if svc.count_admins(db.session, found) > 0:
-            raise links.LinkInvalid("This clinic has already been claimed: ask its admin.")
-        if svc.suspension_of(found) is not None:
-            raise links.LinkInvalid(f"{found.name} is suspended: this link cannot be used.")
-    except links.LinkInvalid as exc:
-        return render_template("accounts/message.html", title="Claim", text=str(exc)), 400
-    form = forms.PasswordForm()
-    if request.method == "POST":
-        if not form.validate():
-            abort(400, description="The form had expired. Reload the page and try again.")
-        try:
-            user = svc.create_user(
-                db.session,
-                found.email,
-                _read_password(form),
-                Role.CLINIC_ADMIN.value,
-                found,
-                actor=svc.Actor(),
-            )
-            svc.audit(
-                db.session,
-                svc.Actor(user=user),
-                "clinic.claim",
-                clinic=found,
-                target=found.slug,
-                after={"admin": user.email},
-            )
-            links.mark_used(db.session, issued)
-            db.session.commit()
-        except svc.Invalid as exc:
-            db.session.rollback()
-            return _password_page("Claim " + found.name, form, exc.errors, 422)
-        except links.LinkInvalid as exc:
-            db.session.rollback()
-            return render_template("accounts/message.html", title="Claim", text=str(exc)), 400
-        session.clear()
-        session.permanent = True
-        login_user(user)
-        flash(f"You are {found.name}'s admin.")
-        return redirect(url_for("accounts.clinic", slug=found.slug))
-    return _password_page("Claim " + found.name, form, {}, email=found.email)
 
 
 # --- site admins ----------------------------------------------------------------------------

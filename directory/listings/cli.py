@@ -97,7 +97,8 @@ def import_listings(path: str, prune: bool, as_json: bool) -> None:
     else:
         click.echo(
             f"{summary['lines']} lines: clinics {summary['clinics_created']} created, "
-            f"{summary['clinics_updated']} updated, {summary['clinics_unchanged']} unchanged; "
+            f"{summary['clinics_updated']} updated, {summary['clinics_unchanged']} unchanged, "
+            f"{summary['clinics_skipped']} skipped (claimed); "
             f"listings {summary['listings_created']} created, {summary['listings_updated']} "
             f"updated, {summary['listings_unchanged']} unchanged, "
             f"{summary['listings_removed']} removed; rejected: {summary['lines_rejected']} "

@@ -15,7 +15,10 @@ API, so that every way in validates the same way. The rules:
   clinic), a listing's services are replaced by the line's; a clinic's optional fields the
   line leaves out are cleared (the line is the clinic's whole record);
 - ``prune=True`` also removes the clinic's listings the line no longer names (never when one
-  of the line's listings could not be read: its number might be the one about to go).
+  of the line's listings could not be read: its number might be the one about to go);
+- a suspended clinic's line is rejected (its listings stay set aside until it is restored),
+  and a claimed clinic's line is skipped with a warning: the clinic keeps its own profile
+  and listings (``directory.listings.standing``), so no import overwrites what it wrote.
 
 A file that is not JSON Lines at all (binary, empty, no line holding a JSON object) raises
 ``UnreadableListings`` before anything is changed.
@@ -36,8 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from directory.accounts.models import ClinicSuspension
-from directory.listings import phones
+from directory.listings import phones, standing
 from directory.listings.models import Clinic, Listing, Service
 from directory.listings.places import canonical_province, provinces
 from directory.listings.vocabulary import (
@@ -124,6 +126,7 @@ class ImportReport:
     clinics_created: int = 0
     clinics_updated: int = 0
     clinics_unchanged: int = 0
+    clinics_skipped: int = 0  # claimed clinics: they keep their own record (a warning each)
     listings_created: int = 0
     listings_updated: int = 0
     listings_unchanged: int = 0
@@ -431,7 +434,7 @@ class _Importer:
             self.problem(line, warning, severity="warning", clinic=slug, field="latitude")
         self.slug_lines[slug] = line
 
-        if self.is_suspended(slug):
+        if standing.suspended_slug(self.session, slug):
             self.reject_line(
                 line,
                 f"clinic {slug} is suspended: its line is not imported (its listings stay out "
@@ -439,6 +442,16 @@ class _Importer:
                 listings=listing_count,
                 clinic=slug,
             )
+            return
+        if self.is_claimed(slug):
+            self.problem(
+                line,
+                f"clinic {slug} is claimed: it keeps its own profile and listings, so this "
+                "line changes nothing (ask the clinic, or a site admin, to make the change)",
+                severity="warning",
+                clinic=slug,
+            )
+            self.report.clinics_skipped += 1
             return
         parsed, rejected_numbers, unreadable = self.validate_listings(line, slug, raw_listings)
         clinic = self.upsert_clinic(values)
@@ -502,15 +515,11 @@ class _Importer:
     def validate_listing(self, position: int, raw: dict[str, Any]) -> _ParsedListing:
         return self.rules.validate_listing(position, raw)
 
-    def is_suspended(self, slug: str) -> bool:
-        """A suspended clinic's listings are set aside (``ClinicSuspension``) and only its
-        restore writes them back: an import must not put them into the directory before."""
-        found = self.session.scalar(
-            select(ClinicSuspension.clinic_id)
-            .join(Clinic, Clinic.id == ClinicSuspension.clinic_id)
-            .where(Clinic.slug == slug)
-        )
-        return found is not None
+    def is_claimed(self, slug: str) -> bool:
+        """A claimed clinic edits its own record: an operator's file (often older than the
+        clinic's own edits) must not overwrite it, and would leave no trace of who did."""
+        clinic = self.session.scalar(select(Clinic).where(Clinic.slug == slug))
+        return clinic is not None and standing.is_claimed(clinic)
 
     def upsert_clinic(self, values: dict[str, Any]) -> Clinic:
         clinic = self.session.scalar(select(Clinic).where(Clinic.slug == values["slug"]))

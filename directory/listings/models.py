@@ -52,6 +52,11 @@ class Clinic(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     # Bumped by every update: an edit names the version it was based on (stale -> refused).
     version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Set and cleared only through ``directory.listings.standing``: while ``suspended_at`` is
+    # set the clinic has no listings and is not shown; once ``claimed_at`` is set the clinic
+    # keeps its own record and a bulk import no longer changes it.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     listings: Mapped[list[Listing]] = relationship(
         back_populates="clinic", cascade="all, delete-orphan"

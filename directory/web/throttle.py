@@ -15,7 +15,7 @@ import logging
 from flask import current_app
 from limits import parse
 
-from directory.ratelimits import client_key, counts
+from directory.ratelimits import client_key, room
 
 log = logging.getLogger(__name__)
 
@@ -30,24 +30,15 @@ def allowed(action: str, limits: dict[str, str]) -> bool:
     client together; otherwise per client) and say whether all still allow it. An action
     refused by one limit is counted by none, so a client over its own limit never uses up
     the site-wide one."""
-    strategy = counts()
     checks = [
-        (
-            parse(current_app.config[setting]),
-            action,
-            setting,
-            key if key == SITE else client_key(),
-        )
+        (current_app.config[setting], action, setting, key if key == SITE else client_key())
         for setting, key in limits.items()
     ]
     try:
-        if not all(strategy.test(limit, *keys) for limit, *keys in checks):
-            return False
-        for limit, *keys in checks:
-            strategy.hit(limit, *keys)
+        return room(checks)
     except Exception:  # the counts' storage (Redis) is down: a patient is not refused for it
         log.warning("rate-limit storage unavailable; %s allowed unthrottled", action, exc_info=True)
-    return True
+        return True
 
 
 def check_settings(config, keys=SETTINGS) -> None:
