@@ -456,7 +456,8 @@ def test_a_landline_gets_no_whatsapp_and_a_clinic_without_coordinates_no_directi
         )
         db.session.commit()
     html = client.get(f"/clinics/{HARBOUR}").get_data(as_text=True)
-    assert 'href="tel:+27215550101"' in html and "wa.me" not in html
+    # No WhatsApp link to the clinic ("Share on WhatsApp" shares the page, and is not one).
+    assert 'href="tel:+27215550101"' in html and 'data-contact="whatsapp"' not in html
     html = client.get("/clinics/fictional-rosebank-aesthetics").get_data(as_text=True)
     assert 'data-contact="directions"' not in html and 'data-contact="call"' not in html
 
@@ -466,7 +467,7 @@ def test_a_phone_number_that_cannot_be_read_is_shown_as_text_never_as_a_link(sit
         db.session.execute(update(Clinic).where(Clinic.slug == HARBOUR).values(phone="ask us"))
         db.session.commit()
     html = client.get(f"/clinics/{HARBOUR}").get_data(as_text=True)
-    assert "ask us" in html and "tel:" not in html and "wa.me" not in html
+    assert "ask us" in html and "tel:" not in html and 'data-contact="whatsapp"' not in html
 
 
 def test_a_profile_and_a_result_card_carry_the_clinics_contact_links(site, client):

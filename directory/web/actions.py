@@ -114,7 +114,6 @@ def _check_page(canonical: str, status: int, **outcome):
         canonical=canonical,
         error=None,
         record_url=register_record_url(canonical),
-        register_spelling=numbers.register_format(canonical),
         **outcome,
     ), status
 
