@@ -62,6 +62,9 @@ class DefaultConfig:
     HPCSA_PUBLIC_RECORD_URL = (
         "https://hpcsaonline.custhelp.com/app/iregister_details/reg_number/{number}"
     )
+    # The register's own public search page, named under every page's header ("not run by
+    # the HPCSA") so that a patient can always go to the source.
+    HPCSA_REGISTER_SEARCH_URL = "https://hpcsaonline.custhelp.com/app/i_reg_form"
     HPCSA_TIMEOUT = 15.0  # seconds, for connect, read and write alike; a look-up 2x at most
     # An answer larger than this (bytes) is refused as an error: one number's is ~1 KB.
     HPCSA_MAX_RESPONSE_BYTES = 1_000_000
@@ -145,6 +148,14 @@ class DefaultConfig:
     # Cache-Control max-age (seconds) on successful public GETs; each also has a strong ETag.
     API_CACHE_MAX_AGE = 60
 
+    # --- Public pages (docs/pages.md) ----------------------------------------------------
+    # Cache-Control max-age (seconds) of public pages without a badge (home, treatments, the
+    # check form); pages with a badge are revalidated every time (no-cache and an ETag), a
+    # page with a session is private; fingerprinted assets are cached for a year.
+    PAGE_CACHE_MAX_AGE = 60
+    # URLs per file of /sitemap.xml's sitemaps (the sitemap protocol allows at most 50,000).
+    SITEMAP_URLS_PER_FILE = 50_000
+
     # --- Notifications of status changes and the change feed (docs/notifications.md) ---
     # The public address of this site, for links in notifications and feeds (no trailing
     # slash). None: the request's own host in pages and feeds, http://127.0.0.1:8000 in jobs.
@@ -205,6 +216,8 @@ class DefaultConfig:
     LOGIN_LIMIT_PER_ADDRESS = "20 per 15 minutes"  # sign-in attempts from one client address
     # Patients' actions on the public pages (docs/pages.md), counted in the same storage:
     REPORT_LIMIT_PER_CLIENT = "5 per hour"  # reports of concern from one client address
+    # ...and from every client together: a flood from many addresses stores no more than this
+    REPORT_LIMIT_SITE = "200 per hour"
     # "Check this number at the register now": per client address, and for the whole site
     # (every client together), on top of the register budget every look-up shares.
     LIVE_CHECK_LIMIT_PER_CLIENT = "10 per hour"

@@ -71,6 +71,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     accounts.init_app(app, api)  # sign-in, /account/ pages, the clinic API, `flask users`
     security.init_app(app)  # security headers; absolute URLs from PUBLIC_BASE_URL
+    from directory.web import delivery
+
+    delivery.init_app(app)  # compression, after every other header is set
 
     from directory import status
 

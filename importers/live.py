@@ -7,6 +7,13 @@ look-up retries at most once (``INTERACTIVE_ATTEMPTS``) and never waits out a Re
 longer than ``INTERACTIVE_RETRY_AFTER_MAX`` seconds; it still waits for the register
 budget every process and host shares (``HPCSA_MAX_RATE``), and its 429s slow them all.
 
+The whole look-up fits in ``INTERACTIVE_DEADLINE`` seconds, well within the web worker's
+timeout (gunicorn's 30 s, which would kill the worker and drop the patient's page): each
+request waits at most ``INTERACTIVE_TIMEOUT`` for the register, and no wait (for the
+budget, a pause another look-up's 429 set, or a retry) is begun that would end past the
+deadline. A look-up out of time is an ``error`` answer: "could not check now", never
+"not found".
+
 A not-found for a registration the register had confirmed is judged by the mass not-found
 guard, started from the history like every run's: when it trips, the answer comes back as
 the guard's failure, so it is recorded as a failed look-up and moves nothing.
@@ -14,6 +21,7 @@ the guard's failure, so it is recorded as a failed look-up and moves nothing.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -32,6 +40,24 @@ from importers.sources.hpcsa import SOURCE_NAME
 
 INTERACTIVE_ATTEMPTS = 2
 INTERACTIVE_RETRY_AFTER_MAX = 10.0
+INTERACTIVE_TIMEOUT = 8.0  # seconds a request waits for the register (HPCSA_TIMEOUT at most)
+INTERACTIVE_DEADLINE = 24.0  # seconds for the whole look-up, waits and retries included
+
+
+class OutOfTime(Exception):
+    """A wait would end too late for a person waiting on the page."""
+
+
+def _sleep_within(deadline: float, request_timeout: float):
+    """``time.sleep`` for the asker, refusing a wait after which a request could not be
+    made and answered before ``deadline`` (monotonic)."""
+
+    def sleep(seconds: float) -> None:
+        if time.monotonic() + seconds + request_timeout > deadline:
+            raise OutOfTime(seconds)
+        time.sleep(seconds)
+
+    return sleep
 
 
 def politely_for(app: Flask):
@@ -39,28 +65,38 @@ def politely_for(app: Flask):
     faults (or an unreachable budget); they come back as an ``error`` answer."""
 
     def look_up(number: str) -> LookupResult:
+        deadline = time.monotonic() + INTERACTIVE_DEADLINE
+        request_timeout = min(float(app.config["HPCSA_TIMEOUT"]), INTERACTIVE_TIMEOUT)
         politeness = Politeness.from_config(app.config)
         retry = replace(
             politeness.retry,
             attempts=min(politeness.retry.attempts, INTERACTIVE_ATTEMPTS),
             retry_after_max=min(politeness.retry.retry_after_max, INTERACTIVE_RETRY_AFTER_MAX),
         )
-        asker = Asker(replace(politeness, retry=retry), politeness.store(lambda: db.engine))
-        source = source_for_app(app)
+        asker = Asker(
+            replace(politeness, retry=retry),
+            politeness.store(lambda: db.engine),
+            sleep=_sleep_within(deadline, request_timeout),
+        )
+        source = source_for_app(app, timeout=request_timeout)
         try:
             return _judged(number, asker.look_up(lambda: source.lookup(number)).result)
         except BudgetUnavailable as exc:
-            return LookupResult(
+            return _failure(number, f"the register budget cannot be reached: {exc}")
+        except OutOfTime as exc:
+            return _failure(
                 number,
-                Outcome.ERROR,
-                datetime.now(UTC),
-                SOURCE_NAME,
-                error=f"the register budget cannot be reached: {exc}",
+                f"the register could not be asked within {INTERACTIVE_DEADLINE:g} s "
+                f"(a wait of {exc.args[0]:.0f} s was due first)",
             )
         finally:
             source.close()
 
     return look_up
+
+
+def _failure(number: str, error: str) -> LookupResult:
+    return LookupResult(number, Outcome.ERROR, datetime.now(UTC), SOURCE_NAME, error=error)
 
 
 def _judged(number: str, result: LookupResult) -> LookupResult:

@@ -57,6 +57,7 @@ def override_for(key: str, tmp_path: Path) -> tuple[str, object]:
         "CLINIC_LOOKUP_LIMIT": "12 per 2 hours",
         "LOGIN_LIMIT_PER_ADDRESS": "50 per hour",
         "REPORT_LIMIT_PER_CLIENT": "2 per day",
+        "REPORT_LIMIT_SITE": "50 per hour",
         "LIVE_CHECK_LIMIT_PER_CLIENT": "3 per 10 minutes",
         "LIVE_CHECK_LIMIT_SITE": "100 per hour",
         "RATE_LIMIT_PAGES": "10 per second; 500 per minute",

@@ -11,6 +11,7 @@ import gzip
 import http.client
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -270,11 +271,22 @@ def test_no_log_holds_a_signed_links_query_string(stack, tmp_path):
         assert "signed-secret-4242" not in log and "sig=feed" not in log
 
 
-def test_static_files_come_from_nginx_and_pages_are_compressed(stack):
+def test_static_files_come_from_nginx_and_pages_are_compressed(stack, tmp_path):
     status, headers, body = get(stack, "/assets/site.css")
     assert status == 200 and headers["Content-Type"] == "text/css"
     assert headers.get("Cache-Control") == "public" and "Expires" in headers
     assert body == (ROOT / "directory/web/static/site.css").read_bytes()
     status, headers, body = get(stack, "/search?q=botox", headers={"Accept-Encoding": "gzip"})
     assert status == 200 and headers.get("Content-Encoding") == "gzip"
-    assert b"</html>" in gzip.decompress(body)
+    page = gzip.decompress(body)
+    assert b"</html>" in page
+    # The pages name the stylesheet by its content; nginx serves that name from disk too.
+    fingerprinted = re.search(rb'href="(/assets/site\.[0-9a-f]{12}\.css)"', page).group(1)
+    status, headers, body = get(stack, fingerprinted.decode())
+    assert status == 200 and headers["Content-Type"] == "text/css"
+    assert headers.get("Cache-Control") == "public, max-age=31536000, immutable"
+    assert body == (ROOT / "directory/web/static/site.css").read_bytes()
+    status, headers, _ = get(stack, "/assets/favicon.ico")
+    assert status == 200
+    time.sleep(0.5)  # gunicorn writes its access log after answering
+    assert "/assets/" not in (tmp_path / "gunicorn-access.log").read_text()  # all from disk

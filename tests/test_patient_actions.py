@@ -33,6 +33,7 @@ def app_config(app_config):
     return {
         **app_config,
         "REPORT_LIMIT_PER_CLIENT": "3 per hour",
+        "REPORT_LIMIT_SITE": "5 per hour",
         "LIVE_CHECK_LIMIT_PER_CLIENT": "3 per hour",
         "LIVE_CHECK_LIMIT_SITE": "5 per hour",
     }
@@ -206,6 +207,20 @@ def test_reports_are_throttled_per_client(site, client):
     assert report(client, path, remote="10.0.0.9", reason="other").status_code == 303
 
 
+def test_a_flood_of_reports_from_many_addresses_meets_a_site_wide_cap(site, client):
+    """Each address within its own allowance, many addresses together: past the site's cap
+    (5 an hour here) nothing more is stored and no more checks are pulled forward; the
+    sender gets 429 with what they typed, and an address that sent nothing is held too."""
+    path = f"/practitioners/{ACTIVE}/report"
+    for n in range(5):
+        assert report(client, path, remote=f"10.1.0.{n}", reason="other").status_code == 303
+    refused = report(client, path, remote="10.1.0.99", reason="other", message="the sixth")
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 429
+    assert "the sixth" in text and "try again" in text.lower()
+    assert len(reports_in(site)) == 5
+
+
 def test_the_thank_you_page_never_links_off_the_site(site, client):
     for back in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"):
         text = client.get("/report-received", query_string={"back": back}).get_data(as_text=True)
@@ -352,6 +367,33 @@ def test_a_failing_register_says_could_not_check_never_not_found(
     assert held(app, "MP0000101") is None  # nothing recorded, nothing moved
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_live_check_never_outwaits_the_web_worker_when_the_register_says_wait(
+    request, fake_iregister, database
+):
+    """A 429 with a long Retry-After pauses every look-up (the shared budget). A patient's
+    live check must not sleep through that pause: gunicorn kills a worker after 30 s and the
+    patient would get no page at all. It answers "could not check now" at once instead,
+    without asking the register, and nothing is recorded as not found."""
+    import time
+
+    app = request.getfixturevalue("app" if database == "sqlite" else "pg_app")
+    client = app.test_client()
+    fake_iregister.register.retry_after = "120"
+    fake_iregister.register.fail_next("429", times=1, number="MP0000101")
+    first = check_live(client, "MP0000101")
+    assert first.status_code == 503
+    started = time.monotonic()
+    second = check_live(client, "MP0000102")
+    took = time.monotonic() - started
+    text = second.get_data(as_text=True)
+    assert took < 5, f"the live check waited {took:.0f} s"
+    assert second.status_code == 503 and 'data-live="unavailable"' in text
+    assert "not found" not in text.lower()
+    assert fake_iregister.register.requests_for("MP0000102") == []
+    assert held(app, "MP0000102") is None
+
+
 def test_the_profile_address_of_a_never_checked_number_offers_the_live_check(app, client):
     page = client.get("/practitioners/MP0000101")
     assert page.status_code == 404
@@ -414,7 +456,8 @@ def test_a_landline_gets_no_whatsapp_and_a_clinic_without_coordinates_no_directi
         )
         db.session.commit()
     html = client.get(f"/clinics/{HARBOUR}").get_data(as_text=True)
-    assert 'href="tel:+27215550101"' in html and "wa.me" not in html
+    # No WhatsApp link to the clinic ("Share on WhatsApp" shares the page, and is not one).
+    assert 'href="tel:+27215550101"' in html and 'data-contact="whatsapp"' not in html
     html = client.get("/clinics/fictional-rosebank-aesthetics").get_data(as_text=True)
     assert 'data-contact="directions"' not in html and 'data-contact="call"' not in html
 
@@ -424,7 +467,7 @@ def test_a_phone_number_that_cannot_be_read_is_shown_as_text_never_as_a_link(sit
         db.session.execute(update(Clinic).where(Clinic.slug == HARBOUR).values(phone="ask us"))
         db.session.commit()
     html = client.get(f"/clinics/{HARBOUR}").get_data(as_text=True)
-    assert "ask us" in html and "tel:" not in html and "wa.me" not in html
+    assert "ask us" in html and "tel:" not in html and 'data-contact="whatsapp"' not in html
 
 
 def test_a_profile_and_a_result_card_carry_the_clinics_contact_links(site, client):
@@ -508,6 +551,8 @@ def test_the_report_limit_is_shared_by_every_app_using_the_same_redis(app_config
         **app_config,
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
         "REPORT_LIMIT_PER_CLIENT": "2 per minute",  # keys expire within a minute
+        # this run's own keys: the site-wide count is shared by every run on this Redis
+        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
     }
     first, second = create_app(config), create_app(config)
     with first.app_context():

@@ -31,6 +31,34 @@ def test_other_unallocated_or_unreadable_numbers_are_refused_with_the_reason(typ
         phones.normalise(typed)
 
 
+@pytest.mark.parametrize(
+    "typed, why",
+    [
+        ("O82 555 0101", "letters"),  # a letter O for a zero: the keypad reads it as 6
+        ("082 555 CALL", "letters"),
+        ("+1 800 FLOWERS", "letters"),
+        ("021 555 0101 ext 12", "letters"),
+        ("082-555-0101#", "extension"),  # was stored as +2782555: a different number
+        ("0215550101;ext=12", "extension"),
+        ("021 555 0101 x12", "letters"),
+    ],
+)
+def test_a_number_is_never_stored_as_other_digits_than_the_clinic_typed(typed, why):
+    """phonenumbers turns letters into keypad digits and takes what follows a "#" or "ext"
+    as an extension (dropped by E.164): either would put a call link to someone else on the
+    clinic's page. Refused with the reason instead; the clinic writes the digits."""
+    with pytest.raises(phones.NotAPhoneNumber, match=why):
+        phones.normalise(typed)
+    base = {"name": "Fictional Clinic", "slug": "fictional-clinic", "city": "Durban"}
+    _, errors = validate_clinic({**base, "province": "KwaZulu-Natal", "phone": typed})
+    assert [error.field for error in errors] == ["phone"]
+
+
+@pytest.mark.parametrize("typed", ["(021) 555-0101", "+27 (0)21 555 0101", "0027215550101"])
+def test_the_usual_ways_of_writing_a_number_are_still_read(typed):
+    assert phones.normalise(typed) == "+27215550101"
+
+
 def test_the_fictional_range_is_not_a_valid_number_anywhere_it_could_ring():
     for last in (0, 123, 999):
         number = phonenumbers.parse(f"097 555 0{last:03d}", "ZA")

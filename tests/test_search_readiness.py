@@ -296,6 +296,40 @@ def test_the_follower_builds_follows_and_stops_cleanly_on_sigterm(app, tmp_path)
     assert passes and all(p["event"] == "sync" and p["rows"] for p in passes), passes
 
 
+def test_the_follower_keeps_trying_with_one_clear_line_while_the_database_is_down(tmp_path):
+    """A follower started while the database is down (or losing it later) neither exits nor
+    floods the log with a traceback a pass: one line naming the cause, then it tries again;
+    SIGTERM still stops it cleanly."""
+    from tests.test_recheck_support import FLASK, ROOT
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DIRECTORY_")},
+        "FLASK_APP": "wsgi:app",
+        "PYTHONUNBUFFERED": "1",
+        "DIRECTORY_SQLALCHEMY_DATABASE_URI": "postgresql://postgres@127.0.0.1:1/nothing-here",
+        "DIRECTORY_SEARCH_INDEX_DIR": str(tmp_path / "search-index"),
+        "DIRECTORY_INCLUDES": "[]",
+    }
+    follower = subprocess.Popen(
+        [str(FLASK), "search", "sync", "--every", "0.2s"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        lines: list[str] = []
+        while sum("trying again" in line for line in lines) < 3:
+            assert time.monotonic() < deadline, "".join(lines)
+            assert follower.poll() is None, "the follower exited"
+            lines.append(follower.stderr.readline())
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        _, rest = follower.communicate(timeout=30)
+    assert follower.returncode == 0, rest
+    failures = [line for line in lines if "trying again" in line]
+    assert all("the database did not answer" in line for line in failures), failures
+    assert not any(line.startswith("Traceback") for line in lines + rest.splitlines())
+
+
 def test_the_follower_refuses_a_bad_interval(runner):
     for bad in ("0", "soon", "-1s"):
         result = runner.invoke(args=["search", "sync", "--every", bad])

@@ -228,6 +228,36 @@ def test_the_public_page_when_the_register_fails_and_when_nothing_was_asked(app)
     assert "not in the last 7 days" in html  # no answer to show a time for
 
 
+def test_rows_stamped_in_the_future_by_a_fast_clock_are_not_recent_nor_shown(any_app):
+    """A host whose clock runs days ahead wrote look-ups "from the future": the public page
+    never tells a patient the register last answered on a day that has not come, nor counts
+    those rows as the last 24 hours' (they would stay "recent" until the clocks met)."""
+    ahead = utcnow() + timedelta(days=3)
+    with any_app.app_context():
+        p = Practitioner(registration_number="MP0900002", prefix="MP", status="active")
+        db.session.add(p)
+        for outcome in ("ok", "error", "error"):
+            db.session.add(
+                VerificationCheck(
+                    practitioner=p,
+                    checked_at=ahead,
+                    recorded_at=ahead,
+                    source=LOOKUP,
+                    outcome=outcome,
+                    duration_ms=300,
+                    effect="no_effect" if outcome == "error" else "unchanged",
+                )
+            )
+        db.session.commit()
+        health = queries.register_health()
+    assert health.state == "quiet" and health.recent.total == 0
+    assert health.last_answer is None
+    html = any_app.test_client().get("/status").get_data(as_text=True)
+    assert 'data-state="quiet"' in html
+    assert ahead.date().isoformat() not in html
+    assert "not in the last 7 days" in html
+
+
 def test_the_footer_and_a_failed_look_up_link_to_the_status_page(app):
     with app.app_context():
         p = Practitioner(

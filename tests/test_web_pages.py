@@ -92,6 +92,14 @@ def text_of(html: bytes) -> str:
     return re.sub(r"\s+([.,;:!?)])", r"\1", words)
 
 
+def about_record(html: bytes) -> tuple[str, str]:
+    """A practitioner's page as (the words a patient reads, the folded "About this record")."""
+    page = html.decode()
+    start = page.index('<details class="about-record"')
+    end = page.index("</details>", start)
+    return text_of((page[:start] + page[end:]).encode()), text_of(page[start:end].encode())
+
+
 def badge_of(html: bytes) -> dict[str, str]:
     """The first badge on the page: its colour class, tone, verified flag and words."""
     match = re.search(
@@ -325,11 +333,15 @@ def test_iregister_link_pads_a_three_letter_prefix(app, client, policy):
 
 
 def test_timeline_lists_checks_newest_first_with_plain_words(client, directory_data):
-    words = text_of(client.get(f"/practitioners/{directory_data['active_then_error']}").data)
+    html = client.get(f"/practitioners/{directory_data['active_then_error']}").data
+    words = text_of(html)
     first = words.index("No usable answer from the register")
     second = words.index("The register said: active")
     assert first < second
-    assert "Source: web test fixture (fictional)" in words
+    # Where each answer came from is kept for "About this record", not the patient's words.
+    patient, about = about_record(html)
+    assert "web test fixture (fictional)" not in patient and "Source:" not in patient
+    assert "web test fixture (fictional)" in about
 
 
 def test_profile_history_is_capped_and_says_so(app, client, directory_data, policy):
@@ -865,7 +877,10 @@ def test_stylesheet_is_local_and_pages_load_nothing_from_elsewhere(client, direc
     for url in PAGES:
         html = client.get(url).data.decode()
         for tag in re.findall(r"<(?:link|script|img)\b[^>]*>", html):
-            assert "http" not in tag, tag
+            # The canonical address is this site's own (absolute by definition); nothing else
+            # names a host, and nothing at all names another site.
+            assert "http" not in tag or 'rel="canonical"' in tag, tag
+            assert not re.search(r"https?://(?!localhost/)", tag), tag
     css = client.get("/assets/site.css")
     assert css.status_code == 200
     assert "@import" not in css.data.decode() and "url(http" not in css.data.decode()

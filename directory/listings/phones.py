@@ -10,12 +10,15 @@ show every contact link without any chance of ringing a real person (directory/d
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 DEFAULT_REGION = "ZA"
 FICTIONAL_RANGE = "+27975550"  # E.164 prefix: +27 97 555 0xxx, written 097 555 0xxx
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 class NotAPhoneNumber(ValueError):
@@ -27,11 +30,26 @@ def is_fictional(e164: str) -> bool:
 
 
 def normalise(text: str) -> str:
-    """``"021 555 0101"`` -> ``"+27215550101"``; raises ``NotAPhoneNumber`` saying why."""
+    """``"021 555 0101"`` -> ``"+27215550101"``; raises ``NotAPhoneNumber`` saying why.
+
+    Only digits the clinic typed are stored: ``phonenumbers`` would read letters as keypad
+    digits (a letter O typed for a zero becomes a 6) and take what follows ``#``, ``x`` or
+    ``ext`` as an extension, which E.164 drops; either would make the call link ring
+    someone else, so both are refused with the reason."""
+    if _LETTER.search(text):
+        raise NotAPhoneNumber(
+            f"phone {text!r} is not a phone number as written: it has letters in it; write "
+            "the number in digits only (a letter would be read as another digit; an "
+            "extension cannot be dialled)"
+        )
     try:
         number = phonenumbers.parse(text, DEFAULT_REGION)
     except phonenumbers.NumberParseException as exc:
         raise NotAPhoneNumber(f"phone {text!r} is not a phone number ({exc})") from exc
+    if number.extension:
+        raise NotAPhoneNumber(
+            f"phone {text!r} has an extension ({number.extension}): give the number alone"
+        )
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     if not phonenumbers.is_valid_number(number) and not is_fictional(e164):
         raise NotAPhoneNumber(

@@ -21,7 +21,7 @@ from directory.extensions import db
 from directory.registry.models import Practitioner, format_display_name
 from directory.registry.policy import CLOCK_SKEW
 from directory.registry.statuses import PATIENT_MEANING, Status
-from directory.util.clock import as_utc, utcnow
+from directory.util.clock import as_utc, local_date, utcnow
 from directory.util.durations import parse_duration
 
 ADVERSE = {Status.SUSPENDED, Status.ERASED, Status.DECEASED, Status.NOT_FOUND, Status.INACTIVE}
@@ -53,12 +53,9 @@ class Verdict:
             return None
         if self.verified_at is None:
             return "Never verified"
-        return f"Not verified since {format_date(self.verified_at)}"
+        return f"Not verified since {local_date(self.verified_at)}"
 
 
-def format_date(moment: datetime) -> str:
-    """``3 March 2026`` (UTC date; no platform-specific strftime flags)."""
-    return f"{moment.day} {moment:%B %Y}"
 
 
 class RegistrationState(Protocol):
@@ -133,7 +130,7 @@ def verdict(
             return Verdict(
                 False,
                 "pending",
-                f"Not verified since {format_date(verified_at)}: being re-confirmed",
+                f"Not verified since {local_date(verified_at)}: being re-confirmed",
                 "The register's latest answer did not list this number. Until a second "
                 "look-up confirms or clears that, this directory does not vouch for it.",
                 status,
@@ -155,7 +152,7 @@ def verdict(
         return Verdict(
             False,
             "stale",
-            f"Not verified since {format_date(verified_at)}",
+            f"Not verified since {local_date(verified_at)}",
             "The register listed this practitioner as active then, but this directory has "
             "not been able to confirm it recently. Check it at the source before treatment.",
             status,
@@ -173,7 +170,7 @@ def verdict(
             verified_at,
             days,
         )
-    headline = f"Not verified since {format_date(verified_at)}" if verified_at else "Not verified"
+    headline = f"Not verified since {local_date(verified_at)}" if verified_at else "Not verified"
     return Verdict(
         False, "unknown", headline, PATIENT_MEANING[Status.UNKNOWN], status, verified_at, days
     )

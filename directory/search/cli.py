@@ -16,6 +16,7 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.exc import OperationalError
 
 from directory.extensions import db
 from directory.listings.places import parse_coordinates
@@ -61,6 +62,14 @@ def sync_command(as_json: bool, no_prune: bool, every: str | None) -> None:
     while not stop.is_set():
         try:
             _sync_once(as_json, no_prune, quiet=True)
+        except OperationalError as exc:  # the database is down: one line a pass, the cause
+            cause = str(exc.orig or exc).strip().splitlines()[0]
+            log.error(
+                "search sync pass failed: the database did not answer (%s); trying again in %s",
+                cause,
+                every,
+            )
+            db.session.remove()
         except Exception:
             log.exception("search sync pass failed; trying again in %s", every)
         stop.wait(interval)

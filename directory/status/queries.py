@@ -83,7 +83,7 @@ def lookups_by_day(days: int, now: datetime | None = None) -> list[DayCounts]:
     first = now.date() - timedelta(days=days - 1)
     since = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
     day = func.date(VerificationCheck.recorded_at)
-    rows = _lookup_counts(since, day)
+    rows = _lookup_counts(since, now, day)
     by_day = {first + timedelta(days=n): DayCounts(first + timedelta(days=n)) for n in range(days)}
     for when, outcome, count, duration_sum, timed, longest in rows:
         entry = by_day.get(_as_date(when))
@@ -92,9 +92,17 @@ def lookups_by_day(days: int, now: datetime | None = None) -> list[DayCounts]:
     return list(by_day.values())
 
 
-def _lookup_counts(since: datetime, *group_by):
-    """Look-ups recorded since ``since`` by ``group_by`` and outcome: each row is the group's
-    values, the outcome, the count, the sum, count and maximum of the timed durations."""
+def _within(since: datetime, until: datetime):
+    """Recorded from ``since`` up to ``until`` (now): a row stamped in the future by a host
+    whose clock runs ahead is not "recent" and not the register's last answer (it would
+    stay so, and be shown to patients as a future time, until the clocks caught up)."""
+    return VerificationCheck.recorded_at.between(since, until)
+
+
+def _lookup_counts(since: datetime, until: datetime, *group_by):
+    """Look-ups recorded from ``since`` to ``until`` by ``group_by`` and outcome: each row is
+    the group's values, the outcome, the count, the sum, count and maximum of the timed
+    durations."""
     check = VerificationCheck
     return db.session.execute(
         select(
@@ -105,24 +113,24 @@ def _lookup_counts(since: datetime, *group_by):
             func.count(check.duration_ms),
             func.max(check.duration_ms),
         )
-        .where(check.recorded_at >= since, _is_lookup())
+        .where(_within(since, until), _is_lookup())
         .group_by(*group_by, check.outcome)
     )
 
 
-def lookups_since(since: datetime) -> Counts:
+def lookups_since(since: datetime, until: datetime) -> Counts:
     counts = Counts()
-    for outcome, count, duration_sum, timed, longest in _lookup_counts(since):
+    for outcome, count, duration_sum, timed, longest in _lookup_counts(since, until):
         counts.add(outcome, count, duration_sum, timed, longest)
     return counts
 
 
-def last_answer_at(since: datetime) -> datetime | None:
+def last_answer_at(since: datetime, until: datetime) -> datetime | None:
     """When the register last answered a look-up (rows or "not found"), within the window."""
     check = VerificationCheck
     return db.session.execute(
         select(func.max(check.recorded_at)).where(
-            check.recorded_at >= since, _is_lookup(), check.outcome != Outcome.ERROR
+            _within(since, until), _is_lookup(), check.outcome != Outcome.ERROR
         )
     ).scalar()
 
@@ -163,7 +171,7 @@ def register_health(
 ) -> RegisterHealth:
     """``days``: the last PUBLIC_DAYS of ``lookups_by_day`` when the caller has them."""
     now = now or utcnow()
-    recent = lookups_since(now - RECENT)
+    recent = lookups_since(now - RECENT, now)
     if not recent.total:
         state = "quiet"
     elif recent.error >= TROUBLE_SHARE * recent.total:
@@ -176,6 +184,6 @@ def register_health(
         state=state,
         headline=HEADLINES[state],
         recent=recent,
-        last_answer=last_answer_at(now - timedelta(days=PUBLIC_DAYS)),
+        last_answer=last_answer_at(now - timedelta(days=PUBLIC_DAYS), now),
         days=days[-PUBLIC_DAYS:] if days is not None else lookups_by_day(PUBLIC_DAYS, now),
     )

@@ -1,8 +1,10 @@
-"""Time in one place: aware UTC everywhere in Python, naive UTC in the database."""
+"""Time in one place: aware UTC everywhere in Python, naive UTC in the database, and South
+African time (SAST, UTC+2 all year) only where a patient reads a date or a time."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
@@ -15,6 +17,28 @@ def utcnow() -> datetime:
 def as_utc(value: datetime) -> datetime:
     """Naive datetimes are taken to be UTC already."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# The zone every date or time a patient reads is shown in; the API and the feeds keep ISO UTC.
+LOCAL_ZONE = ZoneInfo("Africa/Johannesburg")
+LOCAL_ZONE_NAME = "SAST"
+
+
+def as_local(value: datetime) -> datetime:
+    """``value`` in South African time (naive datetimes are UTC, as everywhere)."""
+    return as_utc(value).astimezone(LOCAL_ZONE)
+
+
+def local_date(value: datetime) -> str:
+    """``3 March 2026``: the date in South Africa (no platform-specific strftime flags)."""
+    value = as_local(value)
+    return f"{value.day} {value:%B %Y}"
+
+
+def local_datetime(value: datetime) -> str:
+    """``3 March 2026, 16:05 SAST``."""
+    value = as_local(value)
+    return f"{value.day} {value:%B %Y, %H:%M} {LOCAL_ZONE_NAME}"
 
 
 class UTCDateTime(TypeDecorator):

@@ -21,8 +21,9 @@ from directory.web.forms import ConcernForm, LiveCheckForm
 from directory.web.views import MAX_NUMBER_TYPED, web
 
 REPORTS_THROTTLED = (
-    "You have sent several reports in a short time. Please wait an hour before sending "
-    "another; nothing you sent before is lost."
+    "Several reports have been sent from here, or to this site, in a short time. Please "
+    "wait an hour and try again: what you wrote is still below, and nothing you sent "
+    "before is lost."
 )
 CHECKS_THROTTLED = (
     "Too many numbers have been checked at the register from here, or from this site, "
@@ -51,7 +52,8 @@ def _file(subject: str, back: str, **target):
     form = ConcernForm()
     if request.method == "GET":
         return _report_page(subject, form, {}, **target)
-    if not throttle.allowed("report", {"REPORT_LIMIT_PER_CLIENT": "client"}):
+    limits = {"REPORT_LIMIT_PER_CLIENT": "client", "REPORT_LIMIT_SITE": throttle.SITE}
+    if not throttle.allowed("report", limits):
         return _report_page(subject, form, {"form": REPORTS_THROTTLED}, 429, **target)
     try:
         reports.file_report(
@@ -112,7 +114,6 @@ def _check_page(canonical: str, status: int, **outcome):
         canonical=canonical,
         error=None,
         record_url=register_record_url(canonical),
-        register_spelling=numbers.register_format(canonical),
         **outcome,
     ), status
 

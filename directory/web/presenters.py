@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 from directory.listings import phones
 from directory.registry.models import VerificationCheck
 from directory.registry.statuses import Status
-from directory.util.clock import as_utc
+from directory.util.clock import as_utc, local_date, local_datetime
 
 STATUS_WORDS: dict[str, str] = {
     Status.ACTIVE: "active",
@@ -30,19 +30,13 @@ STATUS_WORDS: dict[str, str] = {
 
 
 def long_date(value: datetime | None) -> str:
-    """``3 March 2025``; the empty string for no date."""
-    if value is None:
-        return ""
-    value = as_utc(value)
-    return f"{value.day} {value:%B %Y}"
+    """``3 March 2025`` in South Africa; the empty string for no date."""
+    return local_date(value) if value is not None else ""
 
 
 def long_datetime(value: datetime | None) -> str:
-    """``3 March 2025, 14:05 UTC``."""
-    if value is None:
-        return ""
-    value = as_utc(value)
-    return f"{value.day} {value:%B %Y, %H:%M} UTC"
+    """``3 March 2025, 16:05 SAST``; the empty string for no date."""
+    return local_datetime(value) if value is not None else ""
 
 
 def km(distance: float | None) -> str:
@@ -56,7 +50,7 @@ def km(distance: float | None) -> str:
 
 
 def iso(value: datetime | None) -> str:
-    """For ``<time datetime=...>``."""
+    """For ``<time datetime=...>``: the same moment, machine-readable, in UTC."""
     return as_utc(value).isoformat(timespec="seconds") if value else ""
 
 
@@ -143,13 +137,13 @@ class TimelineEntry:
     headline: str
     detail: str
     tone: str  # "answer", "adverse", "pending", "error", "ignored"
-    source: str
+    source: str  # shown only under "About this record", with the register's own words
+    raw_status: str | None = None
 
 
 def timeline_entry(check: VerificationCheck) -> TimelineEntry:
     """One check from the history, in plain words (what the register said, what it did)."""
     status_words = STATUS_WORDS.get(check.status or "", check.status or "")
-    raw = f" (the register wrote “{check.raw_status}”)" if check.raw_status else ""
     if check.outcome == "error":
         reason = f": {check.error}" if check.error else ""
         return TimelineEntry(
@@ -193,7 +187,8 @@ def timeline_entry(check: VerificationCheck) -> TimelineEntry:
     return TimelineEntry(
         check.checked_at,
         f"The register said: {status_words}",
-        f"{effect}{raw}".strip(),
+        effect,
         tone,
         check.source,
+        check.raw_status,
     )

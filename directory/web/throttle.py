@@ -22,7 +22,12 @@ log = logging.getLogger(__name__)
 SITE = "site"  # the key of a limit that counts every client together
 
 # The settings these actions read (checked at start-up by ``check_settings``).
-SETTINGS = ("REPORT_LIMIT_PER_CLIENT", "LIVE_CHECK_LIMIT_PER_CLIENT", "LIVE_CHECK_LIMIT_SITE")
+SETTINGS = (
+    "REPORT_LIMIT_PER_CLIENT",
+    "REPORT_LIMIT_SITE",
+    "LIVE_CHECK_LIMIT_PER_CLIENT",
+    "LIVE_CHECK_LIMIT_SITE",
+)
 
 
 def allowed(action: str, limits: dict[str, str]) -> bool:

@@ -361,7 +361,6 @@ def _never_checked(
             canonical=canonical,
             error=error,
             record_url=register_record_url(canonical) if canonical else None,
-            register_spelling=numbers.register_format(canonical) if canonical else None,
         ),
         status,
     )
@@ -385,6 +384,7 @@ def practitioner(number: str):
     return render_template(
         "practitioner.html",
         p=found,
+        structured_data=seo.practitioner_page_ld(found, listings),
         verdict=profile.verdict,
         next_steps=[] if profile.verdict.verified else _verified_instead(found, listings),
         register_as_of=profile.register_as_of,
@@ -440,6 +440,7 @@ def clinic(slug: str):
         "clinic.html",
         clinic=found,
         people=people,
+        structured_data=seo.clinic_page_ld(found, [listing.practitioner for listing, _ in people]),
         website=presenters.safe_website(found.website),
     )
 
@@ -493,4 +494,6 @@ def check():
     return _never_checked(canonical, None, typed, 404)
 
 
-from directory.web import actions, errors  # noqa: E402,F401  (more routes, the error pages)
+# Registered on ``web`` by importing them: more routes (reports, live checks), the error
+# pages, the assets and page caching, robots.txt and the sitemaps.
+from directory.web import actions, delivery, errors, seo  # noqa: E402,F401

@@ -24,8 +24,10 @@ class RegisterSource(Protocol):
     def close(self) -> None: ...
 
 
-def source_for_app(app: Flask) -> RegisterSource:
-    """The configured live source (the HPCSA iRegister client, or a stand-in at HPCSA_URL)."""
+def source_for_app(app: Flask, timeout: float | None = None) -> RegisterSource:
+    """The configured live source (the HPCSA iRegister client, or a stand-in at HPCSA_URL);
+    ``timeout``: seconds per request instead of HPCSA_TIMEOUT (a person is waiting)."""
     from importers.sources.hpcsa import HpcsaClient
 
-    return HpcsaClient.from_config(app.config)
+    config = app.config if timeout is None else {**app.config, "HPCSA_TIMEOUT": timeout}
+    return HpcsaClient.from_config(config)
