@@ -150,6 +150,18 @@ def test_a_new_host_answers_503_until_its_index_is_built_then_serves(db_app, tmp
         assert get_index_keeper().check().drift is False
 
 
+def test_warming_in_gunicorns_master_never_starts_a_build(app, tmp_path):
+    """The master warms the caches just before it forks; a build thread running then would
+    leave its locks held in every worker (they hung on their first search after it)."""
+    with app.app_context():
+        seed()
+    host = second_host(app, tmp_path)
+    with host.app_context(), pytest.raises(NoIndex):
+        get_search_backend().warm()
+    assert not [t for t in threading.enumerate() if t.name == "search-index-build"]
+    assert store.current_generation(tmp_path / "host-b" / "search-index") is None
+
+
 def test_a_first_search_waits_for_a_small_build_instead_of_failing(db_app, tmp_path):
     """Within SEARCH_BUILD_WAIT the first search gets its answer (as before)."""
     with db_app.app_context():

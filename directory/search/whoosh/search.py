@@ -251,7 +251,12 @@ class WhooshSearch:
         sets, the within-scope sets, columns, the verified window's lists, the name, recency
         and service orders, field lengths), the names from the database and the suggestion
         words. Called once in gunicorn's master before it forks (``config/gunicorn.conf.py``),
-        so every worker starts with them."""
+        so every worker starts with them.
+
+        It never starts building a missing index (that runs in a thread, and a thread
+        running while the master forks leaves its locks held in every worker): a new host's
+        workers start cold and build it themselves (``NoIndex`` is raised here)."""
+        self.keeper.servable()
         state = self._state()
         view = self._view(state)
         searcher = state.searcher
