@@ -17,6 +17,7 @@ from directory.registry.recording import record_check
 from directory.registry.statuses import Outcome
 from directory.search import get_search_backend
 from directory.search.backend import SearchQuery
+from directory.search.models import SearchOutbox
 from directory.util.clock import utcnow
 from tests import web_fixtures as wf
 from tests.test_web_pages import NASTY, badge_of, parse, text_of
@@ -229,6 +230,11 @@ def suspend_by_snapshot_without_the_index(app, number: str, tmp_path) -> None:
             db.select(Practitioner).where(Practitioner.registration_number == number)
         )
         assert stored.status == "suspended"
+        # The import announced the change: the index has it queued, not yet applied.
+        queued = db.session.scalars(
+            db.select(SearchOutbox.reason).where(SearchOutbox.practitioner_id == stored.id)
+        ).all()
+        assert "snapshot" in queued
         lagging = get_search_backend().search(SearchQuery(service="mesotherapy"))
         assert any(h.registration_number == number and h.verified for h in lagging.hits)
 
