@@ -353,8 +353,9 @@ def test_a_name_suspended_while_the_index_lags_is_named_with_the_databases_badge
 
 @pytest.mark.parametrize("typed", ["MP0900004", "mp 090 0004", "MP-0900004", "Dr mp0900004"])
 def test_a_registration_number_in_any_typed_form_names_its_practitioner(
-    client, directory_data, typed
+    db_app, db_directory, typed
 ):
+    client, directory_data = db_app.test_client(), db_directory
     page = client.get("/search", query_string={"q": typed})
     assert page.status_code == 200
     assert numbers_on(page.data) == []
