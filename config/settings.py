@@ -86,7 +86,7 @@ class DefaultConfig:
     # between booking a start and the request reaching the register never lets it see more
     # than HPCSA_MAX_RATE requests in one second. A busy host spreads more: see
     # docs/recheck.md before relying on the default.
-    HPCSA_RATE_WINDOW_MARGIN = 0.05
+    HPCSA_RATE_WINDOW_MARGIN = 0.25
     # Attempts per look-up for transient failures (timeouts, 5xx, 429, unreadable bodies).
     HPCSA_RETRY_ATTEMPTS = 4
     # Backoff before retry n: uniform(0, min(MAX_DELAY, BASE * 2**(n-1))) seconds.
