@@ -125,6 +125,13 @@ def fake_iregister() -> SimpleNamespace:
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test that reads the directory, on SQLite and on PostgreSQL (the pages'
+    queries, counts and orderings are the same on both)."""
+    return either_app
+
+
+@pytest.fixture
 def directory_data(app, policy) -> dict[str, Practitioner]:
     with app.app_context():
         made = wf.build_directory(db.session, policy)
