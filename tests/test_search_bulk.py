@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import random
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,89 @@ def test_an_in_memory_database_is_read_in_process():
     assert _in_memory(create_engine("sqlite://"))
     assert _in_memory(create_engine("sqlite:///:memory:"))
     assert not _in_memory(create_engine("sqlite:////tmp/directory.sqlite3"))
+
+
+def _schema_with_verified_at_indexed():
+    """The schema as it was before ``verified_at`` became a column only: a ``NUMERIC`` whose
+    16 range tiers per document were indexed as terms."""
+    from whoosh.fields import NUMERIC
+
+    schema = make_schema()
+    schema.remove("verified_at")
+    schema.add("verified_at", NUMERIC(int, bits=64, signed=False, sortable=True))
+    return schema
+
+
+QUERIES_ON_VERIFIED_AT = [
+    *QUERIES,
+    SearchQuery(sort="verified", per_page=100),
+    SearchQuery(text="botox", sort="verified", per_page=100),
+    SearchQuery(service="acne", per_page=100),
+]
+
+
+def _same_answers(left, right) -> None:
+    for query in QUERIES_ON_VERIFIED_AT:
+        a, b = left.search(query, now=NOW), right.search(query, now=NOW)
+        assert a.total == b.total, query
+        assert a.facets == b.facets, query
+        assert numbers_of(a) == numbers_of(b), query
+        assert [h.verified for h in a.hits] == [h.verified for h in b.hits], query
+        assert [h.verified_at for h in a.hits] == [h.verified_at for h in b.hits], query
+        assert [h.score for h in a.hits] == pytest.approx([h.score for h in b.hits], rel=1e-9)
+
+
+def test_an_index_built_while_verified_at_was_indexed_still_answers_correctly(app):
+    """A host upgraded to this version keeps serving the generation it has until its next
+    rebuild: one built while ``verified_at`` was a ``NUMERIC`` (its terms indexed, its
+    column the same bytes) must answer exactly as a rebuilt one, before and after a change
+    is applied to it (whoosh's writer writes a generation with the schema it was made with).
+    """
+    from whoosh.fields import COLUMN, NUMERIC
+
+    from directory.search import whoosh
+
+    with app.app_context():
+        seed()
+        db.session.commit()
+        rebuilt, rebuilt_keeper = whoosh.create(app)
+        rebuilt_keeper.rebuild()
+        generation = store.current_generation(Path(app.config["SEARCH_INDEX_DIR"]))
+        reader = whoosh_index.open_dir(str(generation)).reader()
+        assert isinstance(reader.schema["verified_at"], COLUMN)
+        fields_with_terms = {fieldname for fieldname, _ in reader.all_terms()}
+        assert "services" in fields_with_terms and "verified_at" not in fields_with_terms
+
+        root = Path(app.config["SEARCH_INDEX_DIR"] + "-indexed-verified-at")
+        old, _ = store.new_generation(root)
+        ix = whoosh_index.create_in(str(old), _schema_with_verified_at_indexed())
+        with db.engine.connect() as conn:
+            docs = build_documents(conn)
+        writer = ix.writer()
+        for doc in docs.values():
+            writer.add_document(**doc)
+        writer.add_document(**Cursor().document())
+        writer.commit()
+        store.switch_to(root, old)
+        assert store.current_generation(root) == old  # served, not counted as missing
+        reader = whoosh_index.open_dir(str(old)).reader()
+        assert isinstance(reader.schema["verified_at"], NUMERIC)
+        assert len([t for t in reader.all_terms() if t[0] == "verified_at"]) > len(docs)
+        app.config["SEARCH_INDEX_DIR"] = str(root)
+        served, served_keeper = whoosh.create(app)
+        _same_answers(served, rebuilt)
+
+        # A re-verification moves the stale practitioner's verified_at into the window;
+        # both indexes take the change through whoosh's writer.
+        stale = db.session.scalar(
+            db.select(Practitioner).where(Practitioner.registration_number == "MP0910004")
+        )
+        before = rebuilt.search(SearchQuery(sort="verified", per_page=100), now=NOW)
+        assert "MP0910004" not in numbers_of(before)
+        stale.verified_at = stale.status_as_of = NOW - timedelta(hours=1)
+        db.session.commit()
+        served_keeper.update_practitioners([stale.id])
+        rebuilt_keeper.update_practitioners([stale.id])
+        after = served.search(SearchQuery(sort="verified", per_page=100), now=NOW)
+        assert numbers_of(after)[0] == "MP0910004"
+        _same_answers(served, rebuilt)
