@@ -5,6 +5,7 @@ document by document."""
 from __future__ import annotations
 
 import functools
+import os
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from whoosh import index as whoosh_index
 from directory.extensions import db
 from directory.registry.models import Practitioner
 from directory.search import SearchQuery, get_index_keeper
+from directory.search.whoosh import bulk as bulk_module
 from directory.search.whoosh import store
 from directory.search.whoosh.bulk import BulkWriter
 from directory.search.whoosh.documents import build_documents, make_schema
@@ -79,7 +81,7 @@ def _segment_files(path: Path) -> dict[str, bytes]:
     return files
 
 
-def _write(path: Path, docs: list[dict], bulk: bool) -> dict[str, bytes]:
+def _write(path: Path, docs: list[dict], bulk: bool, fork: bool = False) -> dict[str, bytes]:
     path.mkdir()
     ix = whoosh_index.create_in(str(path), make_schema())
     writer = ix.writer(compound=False)
@@ -87,11 +89,16 @@ def _write(path: Path, docs: list[dict], bulk: bool) -> dict[str, bytes]:
         writer = BulkWriter(writer)
     for doc in docs:
         writer.add_document(**doc)
-    writer.commit()
+    if bulk:
+        writer.commit(fork=fork)
+    else:
+        writer.commit()
     return _segment_files(path)
 
 
-def test_the_bulk_writer_writes_whooshs_own_files(app, tmp_path):
+@pytest.mark.parametrize("fork", [False, True], ids=["one-process", "fields-encoded-beside"])
+def test_the_bulk_writer_writes_whooshs_own_files(app, tmp_path, fork):
+    """Also with about half of the fields' postings encoded by a forked child process."""
     with app.app_context():
         seed()
         with db.engine.connect() as conn:
@@ -99,7 +106,11 @@ def test_the_bulk_writer_writes_whooshs_own_files(app, tmp_path):
     assert len(docs) > 10
     docs += _tricky_documents(400, first_pid=100_000)
     whooshs = _write(tmp_path / "whoosh", docs, bulk=False)
-    bulks = _write(tmp_path / "bulk", docs, bulk=True)
+    forks, real_fork = [], os.fork
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bulk_module.os, "fork", lambda: forks.append(1) or real_fork())
+        bulks = _write(tmp_path / "bulk", docs, bulk=True, fork=fork)
+    assert len(forks) == (1 if fork else 0)
     assert {".pst", ".trm", "_stored.col"} <= {"." + k if "." not in k else k for k in whooshs}
     assert sorted(bulks) == sorted(whooshs)
     for name, content in whooshs.items():
@@ -107,6 +118,23 @@ def test_the_bulk_writer_writes_whooshs_own_files(app, tmp_path):
     # The common words really went past one block of postings.
     reader = whoosh_index.open_dir(str(tmp_path / "bulk")).reader()
     assert reader.doc_frequency("services", b"botox") > 128
+
+
+def test_a_failure_in_the_process_encoding_postings_is_raised_in_the_commit(tmp_path):
+    """The forked child's error reaches the rebuild (which then cancels the writer)."""
+    parent = os.getpid()
+    encode = bulk_module._Field.encode
+
+    def failing_in_the_child(self, *args):
+        if os.getpid() != parent:
+            raise ValueError("a broken encoder")
+        return encode(self, *args)
+
+    docs = _tricky_documents(50, first_pid=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bulk_module._Field, "encode", failing_in_the_child)
+        with pytest.raises(RuntimeError, match="encoding postings failed: ValueError: a broken"):
+            _write(tmp_path / "bulk", docs, bulk=True, fork=True)
 
 
 def test_the_bulk_writer_refuses_an_analyzer_it_cannot_split_per_token(tmp_path):
