@@ -17,11 +17,14 @@ benchmark's 21,000 documents (3.2 million postings) that was 70 CPU seconds of a
 - **Postings kept in memory** as flat arrays per field (document numbers, term ids,
   weights, encoded values), not pickled into a sorting pool, and grouped by term with numpy
   at the end (a stable sort: documents stay in the order they were added).
-- **Each term written at once**, as ``W3PostingsWriter`` and ``W3FieldWriter`` write it: the
+- **Each term encoded at once**, as ``W3PostingsWriter`` and ``W3FieldWriter`` write it: the
   same pickled blocks of 128 postings, block and term statistics, zlib level and term-index
-  rows (``_Field.write`` follows their code step by step), with the field lengths taken from
-  what was just computed; a field's bytes go to the files in one write. Small blocks'
-  compressions are remembered (``_Compressor``).
+  rows (``_Field.encode`` follows their code step by step), with the field lengths taken
+  from what was just computed. Small blocks' compressions are remembered (``_Compressor``).
+- **On two cores**: encoding touches no file, so about half of the fields are encoded by a
+  forked child process while the parent encodes the others (``BulkWriter.commit``); the
+  parent then writes each field's bytes in whoosh's order (``_Field.emit``: one write per
+  file and field, the term rows' postings offsets settled there).
 
 The per-document part (stored fields, lengths, columns) is whoosh's own per-document writer,
 called as ``SegmentWriter.add_document`` calls it. ``tests/test_search_bulk.py`` checks that
@@ -514,8 +517,8 @@ class _Compressor:
     """``zlib.compress``, remembered for small blocks during one rebuild: zlib sets up its
     whole state for each call (about 80 µs on the loaded benchmark machine, 280,000 blocks),
     and most terms of a rebuild are one posting whose block is the same bytes as other
-    fields' terms of the same document (pid, number, the sort key, the date's tiers). The
-    memory goes with the writer."""
+    fields' terms of the same document (pid, number, the sort key). The memory goes with
+    the writer."""
 
     def __init__(self) -> None:
         self.known: dict[tuple[bytes, int], bytes] = {}
