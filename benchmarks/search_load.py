@@ -496,8 +496,35 @@ def worker_memory(master: int) -> list[dict]:
         except OSError:
             continue
         found.append(
-            {"pid": int(pid), "rss_mb": fields.get("VmRSS"), "peak_mb": fields.get("VmHWM")}
+            {
+                "pid": int(pid),
+                "rss_mb": fields.get("VmRSS"),
+                "peak_mb": fields.get("VmHWM"),
+                **smaps_rollup(int(pid)),
+            }
         )
+    return found
+
+
+def smaps_rollup(pid: int) -> dict:
+    """A process's Pss, shared and private pages in MB (``/proc/<pid>/smaps_rollup``): what
+    of its RSS is its own (private dirty: copied or allocated after the fork) and what it
+    shares with the master and its siblings."""
+    wanted = {
+        "Pss": "pss_mb",
+        "Shared_Clean": "shared_clean_mb",
+        "Shared_Dirty": "shared_dirty_mb",
+        "Private_Clean": "private_clean_mb",
+        "Private_Dirty": "private_dirty_mb",
+    }
+    found: dict = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in wanted:
+                found[wanted[key]] = round(int(value.split()[0]) / 1024, 1)
+    except (OSError, ValueError):
+        pass
     return found
 
 
@@ -531,6 +558,10 @@ def cold(args, env: dict, paths: list[str], work: Path) -> int:
                 errors += 1
             latencies.append(((time.perf_counter() - began) * 1000, path))
         memory = worker_memory(server.pid)
+        master = {"pid": server.pid, **smaps_rollup(server.pid)}
+        for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                master["rss_mb"] = round(int(line.split()[1]) / 1024, 1)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -554,6 +585,7 @@ def cold(args, env: dict, paths: list[str], work: Path) -> int:
         "max_ms": round(ordered[-1], 2),
         "slowest": [p for _, p in sorted(latencies, reverse=True)[:5]],
         "workers": memory,
+        "master": master,
         "machine": machine(),
         "load_average_at_start": load_start,
         "load_average_at_end": os.getloadavg()[0],
