@@ -33,6 +33,10 @@ Modes (``--mode``):
   ``/healthz`` answers, ``--cold-queries`` distinct queries are sent one at a time: the
   latency of each first-time query of fresh workers (p50/p95/max) and the workers' RSS.
 
+Every mode's summary ends with the memory of gunicorn's master and of each worker (RSS, peak
+RSS, and from ``/proc/<pid>/smaps_rollup`` Pss, shared and private pages), taken after the
+measured runs.
+
     .venv/bin/python -m benchmarks.search_load --data /tmp/search-bench --mode live
     .venv/bin/python -m benchmarks.search_load --data /tmp/search-bench --mode cold
 
@@ -359,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     results = []
     writer = None
+    memory: list[dict] = []
+    master: dict = {}
 
     def start_writer():
         return subprocess.Popen(
@@ -403,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 results.append(record)
                 print(json.dumps(record), flush=True)
+        # The processes' memory after the measured runs (steady state, before stopping).
+        memory, master = worker_memory(server.pid), master_memory(server.pid)
     finally:
         writes = 0
         if writer is not None:
@@ -444,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         "search_p99_ms": mean("search", "p99_ms"),
         "health_p95_ms": mean("healthz", "p95_ms"),
         "non_2xx": sum(r["non_2xx_or_3xx"] for r in results),
+        "workers": memory,
+        "master": master,
         "machine": machine(),
         "server_log": str(work / "gunicorn.log"),
     }
@@ -528,6 +538,18 @@ def smaps_rollup(pid: int) -> dict:
     return found
 
 
+def master_memory(pid: int) -> dict:
+    """gunicorn's master: RSS and ``smaps_rollup`` figures, in MB."""
+    found: dict = {"pid": pid, **smaps_rollup(pid)}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                found["rss_mb"] = round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return found
+
+
 def cold(args, env: dict, paths: list[str], work: Path) -> int:
     """Start gunicorn and, as soon as it answers /healthz, send distinct queries one at a
     time: what the first queries of freshly started workers cost."""
@@ -557,11 +579,7 @@ def cold(args, env: dict, paths: list[str], work: Path) -> int:
             except OSError:
                 errors += 1
             latencies.append(((time.perf_counter() - began) * 1000, path))
-        memory = worker_memory(server.pid)
-        master = {"pid": server.pid, **smaps_rollup(server.pid)}
-        for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                master["rss_mb"] = round(int(line.split()[1]) / 1024, 1)
+        memory, master = worker_memory(server.pid), master_memory(server.pid)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
