@@ -44,7 +44,8 @@ class DefaultConfig:
     SEARCH_RETRY_DELAY = 1.0
     # Index generations kept on disk after a reindex (the current one and the one before).
     SEARCH_KEEP_GENERATIONS = 2
-    # Cached plans, match sets and result pages per index generation and process (0: none).
+    # Cached plans, match sets and result pages per index generation and process (0: none);
+    # match sets are also bounded by SEARCH_SCORE_CACHE_DOCS documents.
     SEARCH_CACHE_SIZE = 2048
     # Seconds the service and city names are reused before re-reading them (the "did you
     # mean" words are read once per index segment).
@@ -52,7 +53,8 @@ class DefaultConfig:
     # A worker looks for index changes made by other processes at most this often (seconds);
     # its own changes it sees at once.
     SEARCH_REFRESH_SECONDS = 1.0
-    # Free-word match lists kept per index generation and process, counted in documents.
+    # Free-word match lists kept per index generation and process, counted in documents
+    # (and, separately, match sets).
     SEARCH_SCORE_CACHE_DOCS = 300_000
 
     # --- The register ----------------------------------------------------------------
