@@ -15,6 +15,12 @@ from tests.accounts_support import csrf_of, populate, sign_in
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
+@pytest.fixture
 def accounts(app):
     return populate(app)
 

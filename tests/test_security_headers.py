@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from directory import create_app
-from directory.extensions import db
 from tests.accounts_support import csrf_of, populate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +23,12 @@ PATHS = [
     "/api/v1/clinics/sample-skin/listings",  # 401
     "/api/v1/openapi.json",
 ]
+
+
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
 
 
 @pytest.fixture
@@ -79,10 +84,8 @@ def test_a_foreign_host_header_is_refused_by_default(client, accounts):
     assert client.get("/", headers={"Host": "127.0.0.1:8000"}).status_code == 200
 
 
-def test_public_base_url_fixes_every_absolute_url_whatever_the_host(app_config, tmp_path):
-    app = create_app({**app_config, "PUBLIC_BASE_URL": "https://directory.example"})
-    with app.app_context():
-        db.create_all()
+def test_public_base_url_fixes_every_absolute_url_whatever_the_host(same_db_config):
+    app = create_app({**same_db_config, "PUBLIC_BASE_URL": "https://directory.example"})
     populate(app)
     client = app.test_client()
     evil = {"Host": "evil.example"}
@@ -99,10 +102,8 @@ def test_public_base_url_fixes_every_absolute_url_whatever_the_host(app_config, 
     assert "https://directory.example/account/reset/" in mail and "evil.example" not in mail
 
 
-def test_trusted_hosts_refuse_other_hosts(app_config):
-    app = create_app({**app_config, "TRUSTED_HOSTS": ["directory.example"]})
-    with app.app_context():
-        db.create_all()
+def test_trusted_hosts_refuse_other_hosts(same_db_config):
+    app = create_app({**same_db_config, "TRUSTED_HOSTS": ["directory.example"]})
     client = app.test_client()
     assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
     assert client.get("/", headers={"Host": "directory.example"}).status_code == 200
