@@ -120,7 +120,8 @@ def parameter(client, path: str, name: str) -> dict:
 
 
 @pytest.mark.parametrize("since", ["0", "9" * 40, "", " 0.1", "01.2", "YzE6MDow", "1.2.3"])
-def test_a_since_the_document_refuses_is_refused(client, since):
+def test_a_since_the_document_refuses_is_refused(sqlite_app, since):  # refused before any query
+    client = sqlite_app.test_client()
     pattern = parameter(client, "/api/v1/changes", "since")["pattern"]
     assert not re.fullmatch(pattern, since)
     response = client.get("/api/v1/changes", query_string={"since": since})
@@ -171,7 +172,8 @@ def test_the_document_lists_the_services_the_search_accepts(directory):
     assert response.status_code == 400 and response.get_json()["code"] == "invalid_query"
 
 
-def test_the_docs_page_serves_its_own_assets_and_nothing_else(client):
+def test_the_docs_page_serves_its_own_assets_and_nothing_else(sqlite_app):  # no database: once
+    client = sqlite_app.test_client()
     page = client.get("/api/v1/docs").get_data(as_text=True)
     assets = re.findall(r'(?:href|src)="(/api/v1/docs/assets/[^"]+)"', page)
     assert len(assets) == 3

@@ -54,8 +54,8 @@ def test_hsts_over_https(client, accounts):
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
-def test_the_api_docs_page_allows_only_its_own_inline_script_by_hash(client):
-    response = client.get("/api/v1/docs")
+def test_the_api_docs_page_allows_only_its_own_inline_script_by_hash(sqlite_app):  # no database
+    response = sqlite_app.test_client().get("/api/v1/docs")
     assert response.status_code == 200
     csp = response.headers["Content-Security-Policy"]
     assert re.search(r"script-src 'self' 'sha256-[A-Za-z0-9+/=]+'", csp)
@@ -109,9 +109,9 @@ def test_trusted_hosts_refuse_other_hosts(same_db_config):
     assert client.get("/", headers={"Host": "directory.example"}).status_code == 200
 
 
-def test_account_pages_are_never_cached(app):
+def test_account_pages_are_never_cached(sqlite_app):  # no one signed in, no database: once
     """A clinic's own pages (and the one page that shows a new token) stay out of caches."""
-    client = app.test_client()
+    client = sqlite_app.test_client()
     for path in ("/account/login", "/account/reset", "/account/"):
         response = client.get(path)
         assert response.status_code in (200, 302, 404)
