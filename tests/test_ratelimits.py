@@ -164,7 +164,8 @@ def test_memory_storage_by_default_and_one_limiter_for_the_site(sqlite_app):  # 
     limiter = sqlite_app.extensions[ratelimits.EXTENSION]["limiter"]
     assert sqlite_app.config["RATELIMIT_STORAGE_URI"] == "memory://"
     assert isinstance(limiter.storage, MemoryStorage)
-    assert sqlite_app.extensions["accounts_limiter"] is limiter  # the sign-in throttle's key
+    with sqlite_app.app_context():
+        assert ratelimits.counts() is limiter.limiter  # every throttle counts through it
 
 
 @pytest.mark.parametrize(

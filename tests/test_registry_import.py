@@ -660,3 +660,23 @@ def test_rows_with_differing_titles_are_one_answer_with_a_warning(any_app, tmp_p
         assert p.title == "DR" and p.status == "active"  # the first row's names, as live
         assert [c.category for c in p.categories] == ["INDEPENDENT PRACTICE", "PUBLIC SERVICE"]
         assert count(VerificationCheck) == 1
+
+
+def test_an_undated_file_modified_in_the_future_counts_as_of_now(any_app, tmp_path):
+    """A file whose modification time is ahead (a host's clock, a copied archive) is dated
+    now at the latest: the new registration is never confirmed on a day not yet come."""
+    import os
+
+    path = write_csv(tmp_path, [person("MP0000888")])
+    ahead = (utcnow() + timedelta(days=10)).timestamp()
+    os.utime(path, (ahead, ahead))
+    before = utcnow()
+    result, lines = run_import(any_app, path)
+    assert result.exit_code == 0, result.output
+    summary = lines[-1]
+    assert summary["as_of_from"] == "file modification time"
+    as_of = datetime.fromisoformat(summary["as_of"])
+    assert before - timedelta(seconds=1) <= as_of <= utcnow()
+    with any_app.app_context():
+        stored = load("MP0000888")
+        assert stored.verified_at <= utcnow() and stored.status_as_of <= utcnow()
