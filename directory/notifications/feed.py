@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, json, request
-from sqlalchemy import and_, or_, select
+from sqlalchemy import BigInteger, and_, literal, or_, select
 from sqlalchemy.orm import Session
 
 from directory.extensions import db
@@ -39,9 +39,9 @@ ATOM_DEFAULT = 50
 ATOM_MAX = 200
 ATOM_NS = "http://www.w3.org/2005/Atom"
 # A cursor is ``<txid>.<id>`` in decimal without leading zeros, each below 10**18 (inside
-# PostgreSQL's bigint). The OpenAPI document publishes this very pattern, so every value the
-# document allows is a position in the feed (past the end: an empty page), and nothing else
-# is accepted.
+# PostgreSQL's bigint; both are compared as bigints, though ``id`` is a 32-bit column there).
+# The OpenAPI document publishes this very pattern, so every value the document allows is a
+# position in the feed (past the end: an empty page), and nothing else is accepted.
 CURSOR_PATTERN = r"^(?:0|[1-9][0-9]{0,17})\.(?:0|[1-9][0-9]{0,17})$"
 _CURSOR_TEXT = re.compile(CURSOR_PATTERN.replace("(?:", "(", 2))
 
@@ -175,7 +175,12 @@ def changes_since(
     """The changes after ``since`` (from the beginning when None), oldest first."""
     since = since or START
     e = ChangeFeedEntry
-    after = or_(e.txid > since.txid, and_(e.txid == since.txid, e.id > since.id))
+    # The id as a bigint: a cursor's id may be past the 32-bit column's range (a position
+    # beyond the end), which PostgreSQL refuses to compare as an integer.
+    after = or_(
+        e.txid > since.txid,
+        and_(e.txid == since.txid, e.id > literal(since.id, BigInteger)),
+    )
     rows = session.execute(
         select(e, StatusEvent)
         .join(StatusEvent, StatusEvent.id == e.status_event_id)
