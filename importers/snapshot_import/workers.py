@@ -46,8 +46,8 @@ def _rare_collections() -> Iterator[None]:
 
 
 _worker_writer: BatchWriter | None = None
-# What every answer of this import shares: as_of, undated, source (set in each worker).
-_worker_answers: dict[str, Any] = {}
+# What every answer of this import shares, set in each worker: (as_of, undated, source).
+_worker_answers: tuple[datetime, bool, str] | None = None
 # WAL pages after which a worker's commit checkpoints the WAL into the database file (SQLite's
 # default: 1,000). Every batch dirties most leaf pages of the random ``next_check_at``
 # index, so each checkpoint copies them again and syncs the file twice, inside the write
@@ -73,8 +73,8 @@ def _worker_start(
     write_lock: Any,
 ) -> None:
     """In a forked worker: its own connections, app context and session."""
-    global _worker_writer
-    _worker_answers.update(as_of=as_of, undated=undated, source=source)
+    global _worker_writer, _worker_answers
+    _worker_answers = (as_of, undated, source)
     from directory.extensions import db
 
     with app.app_context():
@@ -95,9 +95,12 @@ class BatchFailed(RuntimeError):
 
 
 def _worker_apply(batch: list[tuple[str, tuple[tuple, ...]]]) -> list[AppliedAnswer]:
-    assert _worker_writer is not None
-    shared = _worker_answers
-    results = [snapshot_answer(number, rows, **shared) for number, rows in batch]
+    assert _worker_writer is not None and _worker_answers is not None
+    as_of, undated, source = _worker_answers
+    results = [
+        snapshot_answer(number, rows, as_of=as_of, undated=undated, source=source)
+        for number, rows in batch
+    ]
     try:
         return _worker_writer.apply(results)
     except Exception as exc:  # sent back as plain text: not every exception pickles
