@@ -142,7 +142,7 @@ from sqlalchemy import select
 from directory import create_app
 from directory.extensions import db
 from directory.listings.models import Listing
-try:  # the one write path for register answers (moving to registry/recording.py)
+try:  # the one write path for register answers (directory/registry/recording/)
     from directory.registry.recording import record_check
 except ImportError:
     from directory.registry.checks import record_check

@@ -404,8 +404,7 @@ def test_a_live_check_written_during_a_batch_is_not_overwritten(any_app, tmp_pat
     from sqlalchemy.orm import Session
 
     from directory.registry.policy import RegistryPolicy
-    from directory.registry.recording import record_check
-    from importers.snapshot_import import BatchWriter
+    from directory.registry.recording import BatchWriter, record_check
     from importers.sources.hpcsa import HpcsaClient
 
     first = write_csv(tmp_path, [person("MP0000101")], "first.csv")
@@ -439,12 +438,12 @@ def test_a_failure_mid_import_keeps_committed_batches_and_says_so(
 ):
     from sqlalchemy.exc import OperationalError
 
-    from importers.snapshot_import import BatchWriter
+    from directory.registry.recording import BatchWriter
 
     write = BatchWriter._write
 
     def fail_on_a_late_batch(self, planned, now):
-        if any(item.group.registration_number == "MP0000040" for item in planned):
+        if any(item.result.registration_number == "MP0000040" for item in planned):
             raise OperationalError("INSERT ...", {}, Exception("disk I/O error (fictional)"))
         return write(self, planned, now)
 
