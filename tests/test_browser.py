@@ -47,10 +47,18 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Iterator[str]:
-    """The app, with the fictional directory, served on an ephemeral loopback port."""
+def site(tmp_path_factory, module_database_url) -> Iterator[str]:
+    """The app, with the fictional directory, served on an ephemeral loopback port: on
+    SQLite, then on PostgreSQL."""
+    yield from serve_directory(tmp_path_factory, module_database_url)
+
+
+def serve_directory(tmp_path_factory, database_url: str | None = None) -> Iterator[str]:
     root = tmp_path_factory.mktemp("browser-site")
-    app = create_app(site_config(root))
+    config = site_config(root)
+    if database_url:
+        config["SQLALCHEMY_DATABASE_URI"] = database_url
+    app = create_app(config)
     with app.app_context():
         db.create_all()
         wf.build_directory(db.session, RegistryPolicy.from_config(app.config))

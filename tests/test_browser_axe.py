@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM, PHONE, browser, site  # noqa: F401  (fixtures)
+from tests.test_browser import CHROMIUM, PHONE, browser, serve_directory  # noqa: F401  (fixtures)
 
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
@@ -67,6 +67,13 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The directory served once, on SQLite: what axe reads is the HTML, the same whichever
+    database is behind it (test_browser.py drives the same pages on both)."""
+    yield from serve_directory(tmp_path_factory)
+
+
 @pytest.fixture(scope="module", params=list(SIZES))
 def checked_context(request, browser):  # noqa: F811  (the fixture imported above)
     context = browser.new_context(**SIZES[request.param])
@@ -85,7 +92,7 @@ def describe(violations: list[dict]) -> str:
 
 
 @pytest.mark.parametrize("name", list(PATIENT_PAGES))
-def test_no_accessibility_violation_and_no_csp_violation(checked_context, site, name):  # noqa: F811
+def test_no_accessibility_violation_and_no_csp_violation(checked_context, site, name):
     page = checked_context.new_page()
     page.set_default_timeout(15_000)
     try:
@@ -101,7 +108,7 @@ def test_no_accessibility_violation_and_no_csp_violation(checked_context, site, 
         page.close()
 
 
-def test_json_ld_is_read_by_the_browser_without_a_csp_violation(checked_context, site):  # noqa: F811
+def test_json_ld_is_read_by_the_browser_without_a_csp_violation(checked_context, site):
     """The structured data is where a search engine would find it, and the CSP lets it be."""
     page = checked_context.new_page()
     try:

@@ -42,14 +42,22 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+def site(tmp_path_factory, module_database_url) -> Iterator[tuple[str, Path]]:
+    """The clinics' pages served on loopback, on SQLite, then on PostgreSQL."""
     from werkzeug.serving import make_server
 
     root = tmp_path_factory.mktemp("clinic-site")
     register = FakeRegister()
     register.load_fixture()
     with FakeIRegister(register) as fake:
-        app = create_app(site_config(root, HPCSA_URL=fake.url, HPCSA_TIMEOUT=2.0))
+        app = create_app(
+            site_config(
+                root,
+                HPCSA_URL=fake.url,
+                HPCSA_TIMEOUT=2.0,
+                SQLALCHEMY_DATABASE_URI=module_database_url,
+            )
+        )
         with app.app_context():
             db.create_all()
         populate(app, users=False)

@@ -28,8 +28,9 @@ browser = test_browser.browser  # the shared Chromium (a module-scoped fixture)
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Iterator[str]:
-    app = places_app(tmp_path_factory.mktemp("browser-places"))
+def site(tmp_path_factory, module_database_url) -> Iterator[str]:
+    """The places' directory served on loopback, on SQLite, then on PostgreSQL."""
+    app = places_app(tmp_path_factory.mktemp("browser-places"), module_database_url)
     with served(app) as address:
         yield address
     drop_places_app(app)
