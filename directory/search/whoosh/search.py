@@ -333,14 +333,16 @@ class WhooshSearch:
 
     def _plan(self, query: SearchQuery, view, searcher) -> Plan:
         vocab = self.vocab()
-        reader = searcher.reader()
 
         def known_service(term: str) -> str | None:
             slug = vocabulary.resolve_slug(term) or term.strip().lower()
             return slug if slug in vocab.services else None
 
         def known_word(word: str) -> bool:
-            return all(("words", w) in reader for w in word.split())
+            # Each segment's "did you mean" words (read once per segment): a dictionary
+            # look-up, where asking the reader looks the term up in every segment's files.
+            segments = self._index_words(view, searcher)
+            return all(any(w in freq for _, freq in segments) for w in word.split())
 
         def suggest_word(word: str) -> str | None:
             """The closest index word (fewest edits, then most documents, then first in
