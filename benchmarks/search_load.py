@@ -33,6 +33,10 @@ Modes (``--mode``):
   ``/healthz`` answers, ``--cold-queries`` distinct queries are sent one at a time: the
   latency of each first-time query of fresh workers (p50/p95/max) and the workers' RSS.
 
+Every mode's summary ends with the memory of gunicorn's master and of each worker (RSS, peak
+RSS, and from ``/proc/<pid>/smaps_rollup`` Pss, shared and private pages), taken after the
+measured runs.
+
     .venv/bin/python -m benchmarks.search_load --data /tmp/search-bench --mode live
     .venv/bin/python -m benchmarks.search_load --data /tmp/search-bench --mode cold
 
@@ -138,7 +142,7 @@ from sqlalchemy import select
 from directory import create_app
 from directory.extensions import db
 from directory.listings.models import Listing
-try:  # the one write path for register answers (moving to registry/recording.py)
+try:  # the one write path for register answers (directory/registry/recording/)
     from directory.registry.recording import record_check
 except ImportError:
     from directory.registry.checks import record_check
@@ -359,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     results = []
     writer = None
+    memory: list[dict] = []
+    master: dict = {}
 
     def start_writer():
         return subprocess.Popen(
@@ -403,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 results.append(record)
                 print(json.dumps(record), flush=True)
+        # The processes' memory after the measured runs (steady state, before stopping).
+        memory, master = worker_memory(server.pid), master_memory(server.pid)
     finally:
         writes = 0
         if writer is not None:
@@ -444,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         "search_p99_ms": mean("search", "p99_ms"),
         "health_p95_ms": mean("healthz", "p95_ms"),
         "non_2xx": sum(r["non_2xx_or_3xx"] for r in results),
+        "workers": memory,
+        "master": master,
         "machine": machine(),
         "server_log": str(work / "gunicorn.log"),
     }
@@ -496,8 +506,47 @@ def worker_memory(master: int) -> list[dict]:
         except OSError:
             continue
         found.append(
-            {"pid": int(pid), "rss_mb": fields.get("VmRSS"), "peak_mb": fields.get("VmHWM")}
+            {
+                "pid": int(pid),
+                "rss_mb": fields.get("VmRSS"),
+                "peak_mb": fields.get("VmHWM"),
+                **smaps_rollup(int(pid)),
+            }
         )
+    return found
+
+
+def smaps_rollup(pid: int) -> dict:
+    """A process's Pss, shared and private pages in MB (``/proc/<pid>/smaps_rollup``): what
+    of its RSS is its own (private dirty: copied or allocated after the fork) and what it
+    shares with the master and its siblings."""
+    wanted = {
+        "Pss": "pss_mb",
+        "Shared_Clean": "shared_clean_mb",
+        "Shared_Dirty": "shared_dirty_mb",
+        "Private_Clean": "private_clean_mb",
+        "Private_Dirty": "private_dirty_mb",
+    }
+    found: dict = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in wanted:
+                found[wanted[key]] = round(int(value.split()[0]) / 1024, 1)
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def master_memory(pid: int) -> dict:
+    """gunicorn's master: RSS and ``smaps_rollup`` figures, in MB."""
+    found: dict = {"pid": pid, **smaps_rollup(pid)}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                found["rss_mb"] = round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return found
 
 
@@ -530,7 +579,7 @@ def cold(args, env: dict, paths: list[str], work: Path) -> int:
             except OSError:
                 errors += 1
             latencies.append(((time.perf_counter() - began) * 1000, path))
-        memory = worker_memory(server.pid)
+        memory, master = worker_memory(server.pid), master_memory(server.pid)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -554,6 +603,7 @@ def cold(args, env: dict, paths: list[str], work: Path) -> int:
         "max_ms": round(ordered[-1], 2),
         "slowest": [p for _, p in sorted(latencies, reverse=True)[:5]],
         "workers": memory,
+        "master": master,
         "machine": machine(),
         "load_average_at_start": load_start,
         "load_average_at_end": os.getloadavg()[0],

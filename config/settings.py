@@ -44,7 +44,8 @@ class DefaultConfig:
     SEARCH_RETRY_DELAY = 1.0
     # Index generations kept on disk after a reindex (the current one and the one before).
     SEARCH_KEEP_GENERATIONS = 2
-    # Cached plans, match sets and result pages per index generation and process (0: none).
+    # Cached plans, match sets and result pages per index generation and process (0: none);
+    # match sets are also bounded by SEARCH_SCORE_CACHE_DOCS documents.
     SEARCH_CACHE_SIZE = 2048
     # Seconds the service and city names are reused before re-reading them (the "did you
     # mean" words are read once per index segment).
@@ -52,7 +53,8 @@ class DefaultConfig:
     # A worker looks for index changes made by other processes at most this often (seconds);
     # its own changes it sees at once.
     SEARCH_REFRESH_SECONDS = 1.0
-    # Free-word match lists kept per index generation and process, counted in documents.
+    # Free-word match lists kept per index generation and process, counted in documents
+    # (and, separately, match sets).
     SEARCH_SCORE_CACHE_DOCS = 300_000
 
     # --- The register ----------------------------------------------------------------
@@ -82,9 +84,11 @@ class DefaultConfig:
     HPCSA_RATE_FLOOR = 0.1
     # ...and climbs back linearly: from zero to HPCSA_MAX_RATE in this long without a 429.
     HPCSA_RATE_RECOVERY = "60s"
-    # Seconds of margin added to each one-second window, so that network jitter between
-    # us and the register never lets it see more than HPCSA_MAX_RATE requests in one second.
-    HPCSA_RATE_WINDOW_MARGIN = 0.05
+    # Seconds of margin added to each one-second window, so that jitter (up to this much)
+    # between booking a start and the request reaching the register never lets it see more
+    # than HPCSA_MAX_RATE requests in one second. A busy host spreads more: see
+    # docs/recheck.md before relying on the default.
+    HPCSA_RATE_WINDOW_MARGIN = 0.25
     # Attempts per look-up for transient failures (timeouts, 5xx, 429, unreadable bodies).
     HPCSA_RETRY_ATTEMPTS = 4
     # Backoff before retry n: uniform(0, min(MAX_DELAY, BASE * 2**(n-1))) seconds.

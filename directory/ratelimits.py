@@ -37,7 +37,6 @@ from limits.strategies import FixedWindowRateLimiter, RateLimiter
 log = logging.getLogger(__name__)
 
 EXTENSION = "ratelimits"
-ACCOUNTS_ALIAS = "accounts_limiter"  # the key the sign-in throttle has always used
 LIMIT_SETTINGS = {
     "pages": "RATE_LIMIT_PAGES",
     "api": "RATE_LIMIT_API",
@@ -252,8 +251,8 @@ def _limit_request() -> Response | None:
 
 
 def init_app(app: Flask) -> SiteLimiter:
-    """The site's Limiter (also ``app.extensions["accounts_limiter"]``) and the per-client
-    limits on every request. Call before any blueprint's own before-request hooks."""
+    """The site's Limiter and the per-client limits on every request. Call before any
+    blueprint's own before-request hooks."""
     uri = check_storage_uri(app.config)
     enabled = app.config.get("RATELIMIT_ENABLED", True)
     if not isinstance(enabled, bool):
@@ -276,6 +275,5 @@ def init_app(app: Flask) -> SiteLimiter:
         default_limits=[],
     )
     app.extensions[EXTENSION] = {"limiter": limiter, "buckets": buckets}
-    app.extensions[ACCOUNTS_ALIAS] = limiter
     app.before_request(_limit_request)
     return limiter

@@ -142,3 +142,29 @@ def any_app(request):
     """The app on SQLite, then on PostgreSQL (``app``, then ``pg_app``): for rules that live
     in the database."""
     return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")
+
+
+@pytest.fixture
+def same_db_config(app, app_config) -> dict:
+    """``app_config`` on ``app``'s database (the PostgreSQL one where ``app`` is
+    ``either_app``'s), its tables made by ``app``: for a test that creates an app of its own
+    with other settings."""
+    return {**app_config, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]}
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_database_url(request, tmp_path_factory) -> Iterator[str]:
+    """For a module's own app (module-scoped, made once per database): a SQLite file, then
+    the session's PostgreSQL database, whose tables (made by the app) are dropped after."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'module.sqlite3'}"
+        return
+    url = request.getfixturevalue("pg_database_url")
+    yield url
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        db.metadata.drop_all(engine)
+    finally:
+        engine.dispose()

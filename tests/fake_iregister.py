@@ -104,6 +104,10 @@ class FakeRegister:
     _queued: deque = field(default_factory=deque)
     _per_number: dict[str, deque] = field(default_factory=dict)
     _scripted: dict[str, deque] = field(default_factory=dict)
+    # Answers sent so far per number, and a condition notified at each: a scripted answer
+    # may wait for another request's answer (``answer_next(..., hold=...)``).
+    _answered: dict[str, int] = field(default_factory=dict)
+    _answer_sent: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
@@ -167,17 +171,23 @@ class FakeRegister:
             queue = self._per_number.setdefault(number, deque()) if number else self._queued
             queue.extend([kind] * times)
 
-    def answer_next(self, number: str, status: str, *, delay: float = 0.0) -> None:
+    def answer_next(
+        self, number: str, status: str, *, delay: float = 0.0, hold: float = 0.0
+    ) -> None:
         """Answer the next request for ``number`` (after those already scripted) as if every
         row said ``status`` at the moment the request arrived, ``delay`` seconds later
-        (instead of ``latency``): two overlapping look-ups, a slow one and a fast one."""
+        (instead of ``latency``): two overlapping look-ups, a slow one and a fast one.
+
+        With ``hold``, the answer first waits (up to ``hold`` seconds) until a later request
+        for ``number`` has been answered, then ``delay`` more: the slow look-up is answered
+        after the fast one however long the fast one's process took to start."""
         with self.lock:
             if number not in self.records:
                 raise KeyError(f"{number} is not in the fake register")
-            self._scripted.setdefault(number, deque()).append((status, delay))
+            self._scripted.setdefault(number, deque()).append((status, delay, hold))
 
-    def _take_script(self, number: str) -> tuple[str, float] | None:
-        """(the status, the delay) scripted for this request; call under ``lock``."""
+    def _take_script(self, number: str) -> tuple[str, float, float] | None:
+        """(the status, the delay, the hold) scripted for this request; call under ``lock``."""
         queue = self._scripted.get(number)
         return queue.popleft() if queue else None
 
@@ -205,6 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        self._number = None
         self._send(405, b"use POST", "text/plain")
 
     def do_POST(self) -> None:
@@ -231,14 +242,22 @@ class _Handler(BaseHTTPRequestHandler):
             )
             rows = [] if empty else [list(r) for r in register.records.get(number, [])]
             scripted = register._take_script(number)
+        with register._answer_sent:
+            answered_before = register._answered.get(number, 0)
+        self._number = number
         fault = register._take_fault(number)
         delay = register.latency
         if register.latency_jitter:
             delay += register.random.uniform(-register.latency_jitter, register.latency_jitter)
         if scripted is not None:
-            status, delay = scripted
+            status, delay, hold = scripted
             for row in rows:
                 row[7] = status
+            if hold:  # until another request for this number has been answered
+                with register._answer_sent:
+                    register._answer_sent.wait_for(
+                        lambda: register._answered.get(number, 0) > answered_before, hold
+                    )
         if fault == "timeout":
             delay = max(delay, 30.0)
         if delay > 0:
@@ -333,6 +352,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
         except OSError:  # the client gave up: that is the point of this fault
             self.close_connection = True
+        self._answered()
 
     def _send(
         self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
@@ -344,6 +364,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
+        self.wfile.flush()
+        self._answered()
+
+    def _answered(self) -> None:
+        """Count an answer sent for this request's number (see ``answer_next``'s hold)."""
+        number = getattr(self, "_number", None)
+        if number is None:
+            return
+        register = self.server.register
+        with register._answer_sent:
+            register._answered[number] = register._answered.get(number, 0) + 1
+            register._answer_sent.notify_all()
 
 
 def report(rows: list[list[str]]) -> dict:

@@ -19,6 +19,12 @@ PROFILE = "/account/clinics/sample-skin/profile"
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
+@pytest.fixture
 def accounts(app):
     return populate(app)
 

@@ -13,6 +13,12 @@ from tests.test_accounts_links import mails
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
+@pytest.fixture
 def app_config(app_config):
     return {
         **app_config,

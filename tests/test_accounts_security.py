@@ -16,6 +16,12 @@ XSS = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>"
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
+@pytest.fixture
 def world(app):
     """Accounts, a token of each clinic (one revoked), a held listing; the tokens' values."""
     accounts = populate(app)

@@ -13,6 +13,12 @@ from tests.accounts_support import PASSWORD, csrf_of, populate, sign_in
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
+@pytest.fixture
 def accounts(app):
     return populate(app)
 
@@ -182,7 +188,7 @@ def test_sign_out_everywhere_ends_every_session_of_the_user(app, accounts):
     assert thief.get("/account/clinics/sample-skin").status_code == 302
 
 
-def test_with_redis_the_throttle_is_shared_by_every_worker(app_config, tmp_path):
+def test_with_redis_the_throttle_is_shared_by_every_worker(same_db_config):
     """Two app instances (two gunicorn workers, or two hosts) count failures together."""
     redis = pytest.importorskip("redis")
     try:
@@ -191,10 +197,8 @@ def test_with_redis_the_throttle_is_shared_by_every_worker(app_config, tmp_path)
         pytest.skip("Redis is not running on 127.0.0.1:6379")
     from directory import create_app
 
-    config = {**app_config, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0"}
+    config = {**same_db_config, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0"}
     workers = [create_app(config), create_app(config)]
-    with workers[0].app_context():
-        db.create_all()
     # fresh keys (account and client address): runs never share counts in Redis
     email = f"guess-{uuid.uuid4().hex}@x.example"
     address = "10.{}.{}.{}".format(*uuid.uuid4().bytes[:3])

@@ -41,6 +41,12 @@ KNOWN = {
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
+@pytest.fixture
 def api_schema(app):
     app.config["PROPAGATE_EXCEPTIONS"] = False  # a crash must show as a 500, as deployed
     build_directory(app)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from directory.extensions import db
@@ -52,6 +52,13 @@ def change(session: Session, number: str, raw_status: str, *, commit: bool = Tru
     if commit:
         session.commit()
     return event_id
+
+
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL (cursors are ids and times read back
+    from the database)."""
+    return either_app
 
 
 def five_changes(app) -> list[str]:
@@ -192,9 +199,12 @@ def test_atom_bad_limit_is_a_400(client, limit):
     assert "limit" in response.get_json()["detail"]
 
 
-def test_a_change_committed_late_is_not_skipped_on_sqlite(app, client):
+# SQLite only: it is about SQLite's single writer; PostgreSQL's concurrent writers are the
+# next test's.
+def test_a_change_committed_late_is_not_skipped_on_sqlite(sqlite_app):
     """SQLite serialises writers: a change still being written cannot be passed by a cursor."""
-    with app.app_context():
+    client = sqlite_app.test_client()
+    with sqlite_app.app_context():
         register(db.session, "MP0000700")
         register(db.session, "MP0000701")
         first = change(db.session, "MP0000700", "SUSPENDED")
@@ -231,3 +241,27 @@ def test_changes_that_commit_out_of_order_are_never_skipped_on_postgresql(pg_app
             break
         time.sleep(0.2)
     assert [c["event_id"] for c in page["changes"]] == [id_a, id_b]
+
+
+@pytest.mark.postgres
+def test_an_open_transaction_in_another_database_does_not_hold_the_feed_back(pg_app):
+    """Transaction ids and the snapshot's oldest running one are the server's, not the
+    database's: a transaction open elsewhere on the same server (another application's
+    database, another test session's) writes nothing here and must not hold the feed back.
+    One open in this database still does (the test above)."""
+    psycopg = pytest.importorskip("psycopg")
+    from tests.conftest import PG_ADMIN_URL
+
+    client = pg_app.test_client()
+    with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as elsewhere:
+        with pg_app.app_context():
+            here = db.session.scalar(text("SELECT current_database()"))
+        assert elsewhere.execute("SELECT current_database()").fetchone()[0] != here
+        # A writing transaction (it has an id) opened before this database's changes.
+        elsewhere.execute("SELECT pg_current_xact_id()")
+        ids = five_changes(pg_app)
+        page = client.get("/api/v1/changes").get_json()
+        atom = client.get("/changes.atom")
+        elsewhere.rollback()
+    assert [c["event_id"] for c in page["changes"]] == ids
+    assert all(f"urn:uuid:{event_id}" in atom.get_data(as_text=True) for event_id in ids)

@@ -32,7 +32,11 @@ from directory.registry.verification import verdict
 from tests.test_recheck_support import FLASK, ROOT, start_recheck, subprocess_env
 
 NUMBER = "MP0000101"  # one category row in the fixture register: INDEPENDENT PRACTICE
-SLOW = 8.0  # seconds the register takes to answer the first look-up (a process starts in ~2)
+# The register answers the first look-up only once it has answered the second (however long
+# that one's process takes to start on a busy machine: up to HOLD seconds), and SETTLE
+# seconds later still, so that the fast look-up's answer is applied first.
+HOLD = 90.0
+SETTLE = 4.0
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -55,7 +59,7 @@ def confirmed_weeks_ago(app) -> None:
 
 def start_verify(app, fake, tmp_path) -> subprocess.Popen:
     env = subprocess_env(
-        app.config["SQLALCHEMY_DATABASE_URI"], fake.url, tmp_path, HPCSA_TIMEOUT=20
+        app.config["SQLALCHEMY_DATABASE_URI"], fake.url, tmp_path, HPCSA_TIMEOUT=HOLD + 30
     )
     return subprocess.Popen(
         [str(FLASK), "registry", "verify", NUMBER, "--json"],
@@ -68,14 +72,14 @@ def start_verify(app, fake, tmp_path) -> subprocess.Popen:
 
 
 def result_of(process: subprocess.Popen) -> dict:
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=HOLD + 90)
     assert process.returncode == 0, stderr
     lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     (result,) = [line for line in lines if line["type"] == "result"]
     return result
 
 
-def wait_until_asked(register, timeout: float = 30.0) -> None:
+def wait_until_asked(register, timeout: float = 60.0) -> None:
     """Return once the register has received the first look-up of NUMBER.
 
     The second look-up starts only then, so the one the register answers first is also the
@@ -91,7 +95,7 @@ def wait_until_asked(register, timeout: float = 30.0) -> None:
 
 def assert_overlapped(register) -> None:
     first, second = register.requests_for(NUMBER)
-    assert second.at < first.at + SLOW, "the look-ups did not overlap: the machine is too slow"
+    assert second.at < first.at + HOLD, "the look-ups did not overlap: the machine is too slow"
 
 
 @pytest.mark.slow
@@ -102,7 +106,7 @@ def test_a_slow_active_and_a_fast_suspended_look_up_leave_one_answer(
     confirmed_weeks_ago(app)
     # the first look-up is answered ACTIVE, slowly; the second, asked while the first
     # waits, is answered SUSPENDED at once
-    register.answer_next(NUMBER, "ACTIVE", delay=SLOW)
+    register.answer_next(NUMBER, "ACTIVE", delay=SETTLE, hold=HOLD)
     register.answer_next(NUMBER, "SUSPENDED")
 
     first = start_verify(app, fake_iregister, tmp_path)
@@ -153,16 +157,19 @@ def test_a_slow_recheck_and_a_fast_verify_of_one_number_leave_one_answer(
     """The same race with the recheck job as the slow look-up."""
     app, register = db_app, fake_iregister.register
     confirmed_weeks_ago(app)  # due: its weekly recheck is two weeks late
-    register.answer_next(NUMBER, "ACTIVE", delay=SLOW)
+    register.answer_next(NUMBER, "ACTIVE", delay=SETTLE, hold=HOLD)
     register.answer_next(NUMBER, "SUSPENDED")
 
     env = subprocess_env(
-        app.config["SQLALCHEMY_DATABASE_URI"], fake_iregister.url, tmp_path, HPCSA_TIMEOUT=20
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        fake_iregister.url,
+        tmp_path,
+        HPCSA_TIMEOUT=HOLD + 30,
     )
     recheck = start_recheck(env, "--json")
     wait_until_asked(register)
     verify_line = result_of(start_verify(app, fake_iregister, tmp_path))
-    stdout, stderr = recheck.communicate(timeout=60)
+    stdout, stderr = recheck.communicate(timeout=HOLD + 90)
     assert recheck.returncode == 0, stderr
     assert_overlapped(register)
     looked_up = [json.loads(x) for x in stdout.splitlines() if x.startswith("{")]

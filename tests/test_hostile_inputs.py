@@ -11,10 +11,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from directory.notifications.feed import FeedPosition
 from tests.test_api import build_directory
 
 BIG = "x" * 100_000
 MAX_ERROR_BODY = 10_000  # the largest error page is ~3 kB
+
+
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
 
 
 @pytest.fixture
@@ -113,7 +120,8 @@ def parameter(client, path: str, name: str) -> dict:
 
 
 @pytest.mark.parametrize("since", ["0", "9" * 40, "", " 0.1", "01.2", "YzE6MDow", "1.2.3"])
-def test_a_since_the_document_refuses_is_refused(client, since):
+def test_a_since_the_document_refuses_is_refused(sqlite_app, since):  # refused before any query
+    client = sqlite_app.test_client()
     pattern = parameter(client, "/api/v1/changes", "since")["pattern"]
     assert not re.fullmatch(pattern, since)
     response = client.get("/api/v1/changes", query_string={"since": since})
@@ -137,6 +145,22 @@ def test_every_since_the_document_allows_is_accepted(directory):
     accepted()
 
 
+@pytest.mark.parametrize(
+    "since", ["0.2147483648", "5.3000000000", "0.999999999999999999", "9" * 18 + "." + "9" * 18]
+)
+def test_a_cursor_with_an_id_past_the_tables_integers_is_a_position(directory, since):
+    """The document allows ids up to 18 digits; PostgreSQL's row ids are 32-bit (the feed
+    compared them as such: "integer out of range", a 500). Past them, only later
+    transactions' changes follow."""
+    response = directory.test_client().get("/api/v1/changes", query_string={"since": since})
+    assert response.status_code == 200, response.get_json()
+    page = response.get_json()
+    position = FeedPosition.decode(since)
+    assert all(FeedPosition.decode(c["cursor"]) > position for c in page["changes"])
+    if position.txid > 2**62:
+        assert page == {"changes": [], "next": since, "has_more": False}
+
+
 def test_the_document_lists_the_services_the_search_accepts(directory):
     client = directory.test_client()
     known = parameter(client, "/api/v1/search", "service")["enum"]
@@ -148,7 +172,8 @@ def test_the_document_lists_the_services_the_search_accepts(directory):
     assert response.status_code == 400 and response.get_json()["code"] == "invalid_query"
 
 
-def test_the_docs_page_serves_its_own_assets_and_nothing_else(client):
+def test_the_docs_page_serves_its_own_assets_and_nothing_else(sqlite_app):  # no database: once
+    client = sqlite_app.test_client()
     page = client.get("/api/v1/docs").get_data(as_text=True)
     assets = re.findall(r'(?:href|src)="(/api/v1/docs/assets/[^"]+)"', page)
     assert len(assets) == 3

@@ -24,6 +24,7 @@ from directory.registry.models import (
     StatusEvent,
     VerificationCheck,
 )
+from directory.registry.verification import verdict
 from importers.mass_not_found import MassNotFoundGuard
 from tests.test_recheck_support import (
     FAST,
@@ -338,6 +339,15 @@ def test_two_short_runs_against_an_empty_register_move_nothing(any_app, register
     assert set(stored) == set(numbers)
     after = tally(app)
     assert after["categories"] == 8 and after["events"] == 0 and after["outbox"] == 0
+    # The first run's pending marks are kept, not withdrawn (docs/registration-rules.md):
+    # amber, never green, never a moved status; the tripped run's history says why.
+    assert after["pending"] == 8
+    with app.app_context():
+        assert not any(verdict(p).verified for p in stored.values())
+        reasons = db.session.scalars(
+            select(VerificationCheck.error).where(VerificationCheck.outcome == "error")
+        ).all()
+    assert reasons and all("register fault" in reason for reason in reasons)
 
 
 def test_a_clinics_live_look_up_after_such_history_moves_nothing(any_app, register):

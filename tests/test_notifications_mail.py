@@ -28,6 +28,12 @@ from directory.util.clock import utcnow
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
+@pytest.fixture
 def mail_dir(tmp_path) -> Path:
     return tmp_path / "mail"
 
@@ -127,20 +133,18 @@ def test_a_practitioner_without_listings_gets_no_email(app, mail_dir):
     assert not mail_dir.exists()
 
 
-def test_mail_transport_none_queues_no_email(app_config):
-    app = create_app({**app_config, "MAIL_TRANSPORT": "none"})
+def test_mail_transport_none_queues_no_email(same_db_config):
+    app = create_app({**same_db_config, "MAIL_TRANSPORT": "none"})
     with app.app_context():
-        db.create_all()
         change(listed_practitioner("MP0000503", ["one@clinic.example"]))
         assert db.session.scalars(select(NotificationOutbox)).all() == []
 
 
-def test_an_unwritable_mail_directory_is_retried_not_lost(app_config, tmp_path):
+def test_an_unwritable_mail_directory_is_retried_not_lost(same_db_config, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    app = create_app({**app_config, "MAIL_FILE_DIR": str(blocker / "mail")})
+    app = create_app({**same_db_config, "MAIL_FILE_DIR": str(blocker / "mail")})
     with app.app_context():
-        db.create_all()
         change(listed_practitioner("MP0000504", ["one@clinic.example"]))
         summary = deliver_pending()
         assert summary.retrying == 1
@@ -212,11 +216,11 @@ def smtp_server():
     server.close()
 
 
-def test_smtp_transport_sends_and_records_refusals(app_config, smtp_server):
+def test_smtp_transport_sends_and_records_refusals(same_db_config, smtp_server):
     smtp_server.refuse.add("gone@clinic.example")
     app = create_app(
         {
-            **app_config,
+            **same_db_config,
             "MAIL_TRANSPORT": "smtp",
             "MAIL_SMTP_HOST": "127.0.0.1",
             "MAIL_SMTP_PORT": smtp_server.port,
@@ -224,7 +228,6 @@ def test_smtp_transport_sends_and_records_refusals(app_config, smtp_server):
         }
     )
     with app.app_context():
-        db.create_all()
         event_id = change(
             listed_practitioner("MP0000505", ["one@clinic.example", "gone@clinic.example"])
         )
@@ -243,13 +246,12 @@ def test_smtp_transport_sends_and_records_refusals(app_config, smtp_server):
     assert message["X-Directory-Event-Id"] == event_id
 
 
-def test_smtp_server_down_is_a_failure_to_retry(app_config):
+def test_smtp_server_down_is_a_failure_to_retry(same_db_config):
     app = create_app(
-        {**app_config, "MAIL_TRANSPORT": "smtp", "MAIL_SMTP_HOST": "127.0.0.1",
+        {**same_db_config, "MAIL_TRANSPORT": "smtp", "MAIL_SMTP_HOST": "127.0.0.1",
          "MAIL_SMTP_PORT": 9, "MAIL_SMTP_STARTTLS": False}
     )  # fmt: skip
     with app.app_context():
-        db.create_all()
         change(listed_practitioner("MP0000506", ["one@clinic.example"]))
         summary = deliver_pending()
         assert summary.retrying == 1

@@ -115,6 +115,14 @@ def test_a_report_is_stored_brings_the_next_check_forward_and_thanks_the_patient
     assert 'data-verified="true"' in page
 
 
+def test_a_report_keeps_its_lines_and_drops_other_control_characters(site, client):
+    typed = "Line one\r\nline two\tindented\x1b[31m red\x07\x85\x7f end"
+    response = report(client, f"/practitioners/{ACTIVE}/report", reason="other", message=typed)
+    assert response.status_code == 303
+    (stored,) = reports_in(site)
+    assert stored.message == "Line one\nline two\tindented[31m red end"
+
+
 def test_a_report_never_cuts_short_the_back_off_of_a_register_that_is_failing(site, client):
     week_away = next_check(site, FLAKY)
     response = report(client, f"/practitioners/{FLAKY}/report", reason="other")

@@ -20,6 +20,13 @@ from tests.accounts_support import csrf_of
 from tests.test_deploy_proxy import free_port, start_gunicorn, wait_for_port
 
 
+@pytest.fixture
+def app(either_app):
+    """Every test that asks for pages here, on SQLite and on PostgreSQL (``limited_app`` is
+    given ``same_db_config``: the limits in front of a database-backed site)."""
+    return either_app
+
+
 def limited_app(app_config, **settings):
     app = create_app(
         {
@@ -42,8 +49,8 @@ def client_at(app, address: str):
     return client
 
 
-def test_a_client_over_the_page_limit_gets_a_429_page_with_retry_after(app_config):
-    app = limited_app(app_config)
+def test_a_client_over_the_page_limit_gets_a_429_page_with_retry_after(same_db_config):
+    app = limited_app(same_db_config)
     client = client_at(app, "10.0.0.1")
     assert [client.get("/services").status_code for _ in range(3)] == [200, 200, 200]
     response = client.get("/services")
@@ -59,8 +66,8 @@ def test_a_client_over_the_page_limit_gets_a_429_page_with_retry_after(app_confi
     assert client.get("/api/v1/services").status_code == 200
 
 
-def test_a_client_over_the_api_limit_gets_a_problem_with_retry_after(app_config):
-    app = limited_app(app_config)
+def test_a_client_over_the_api_limit_gets_a_problem_with_retry_after(same_db_config):
+    app = limited_app(same_db_config)
     client = client_at(app, "10.0.1.1")
     assert [client.get("/api/v1/services").status_code for _ in range(2)] == [200, 200]
     response = client.get("/api/v1/services")
@@ -76,8 +83,10 @@ def test_a_client_over_the_api_limit_gets_a_problem_with_retry_after(app_config)
     assert client.get("/services").status_code == 200  # pages are counted apart
 
 
-def test_searches_have_their_own_tighter_count(app_config):
-    app = limited_app(app_config, RATE_LIMIT_PAGES="10 per minute", RATE_LIMIT_API="10 per minute")
+def test_searches_have_their_own_tighter_count(same_db_config):
+    app = limited_app(
+        same_db_config, RATE_LIMIT_PAGES="10 per minute", RATE_LIMIT_API="10 per minute"
+    )
     client = client_at(app, "10.0.2.1")
     assert [client.get("/search?q=botox").status_code for _ in range(2)] == [200, 200]
     assert client.get("/search?q=botox").status_code == 429
@@ -86,8 +95,10 @@ def test_searches_have_their_own_tighter_count(app_config):
     assert client.get("/api/v1/services").status_code == 200
 
 
-def test_probes_metrics_and_static_files_are_never_limited(app_config):
-    app = limited_app(app_config, RATE_LIMIT_PAGES="1 per minute", RATE_LIMIT_API="1 per minute")
+def test_probes_metrics_and_static_files_are_never_limited(same_db_config):
+    app = limited_app(
+        same_db_config, RATE_LIMIT_PAGES="1 per minute", RATE_LIMIT_API="1 per minute"
+    )
     client = client_at(app, "10.0.3.1")
     client.get("/services")
     assert client.get("/services").status_code == 429
@@ -96,15 +107,15 @@ def test_probes_metrics_and_static_files_are_never_limited(app_config):
         assert 429 not in codes, (path, codes)
 
 
-def test_without_limits_set_nothing_is_counted(app_config):
-    app = limited_app(app_config, RATE_LIMIT_PAGES=None, RATE_LIMIT_API="")
+def test_without_limits_set_nothing_is_counted(same_db_config):
+    app = limited_app(same_db_config, RATE_LIMIT_PAGES=None, RATE_LIMIT_API="")
     client = client_at(app, "10.0.4.1")
     assert {client.get("/services").status_code for _ in range(10)} == {200}
     assert {client.get("/api/v1/services").status_code for _ in range(10)} == {200}
 
 
-def test_ratelimit_enabled_false_turns_the_limits_off_but_not_the_sign_in_throttle(app_config):
-    app = limited_app(app_config, RATELIMIT_ENABLED=False, RATE_LIMIT_PAGES="1 per minute")
+def test_ratelimit_enabled_false_turns_the_limits_off_but_not_the_sign_in_throttle(same_db_config):
+    app = limited_app(same_db_config, RATELIMIT_ENABLED=False, RATE_LIMIT_PAGES="1 per minute")
     assert app.config["RATELIMIT_ENABLED"] is False
     client = client_at(app, "10.0.4.2")
     assert {client.get("/services").status_code for _ in range(5)} == {200}
@@ -117,8 +128,8 @@ def test_ratelimit_enabled_false_turns_the_limits_off_but_not_the_sign_in_thrott
     assert codes == [401] * 5 + [429]
 
 
-def test_the_client_is_the_address_the_trusted_proxy_reports(app_config):
-    behind_proxy = limited_app(app_config, PROXY_HOPS=1, RATE_LIMIT_PAGES="1 per minute")
+def test_the_client_is_the_address_the_trusted_proxy_reports(same_db_config):
+    behind_proxy = limited_app(same_db_config, PROXY_HOPS=1, RATE_LIMIT_PAGES="1 per minute")
     proxy = client_at(behind_proxy, "127.0.0.1")
     first = {"X-Forwarded-For": "198.51.100.7"}
     assert proxy.get("/services", headers=first).status_code == 200
@@ -127,7 +138,7 @@ def test_the_client_is_the_address_the_trusted_proxy_reports(app_config):
     assert proxy.get("/services", headers={"X-Forwarded-For": "198.51.100.8"}).status_code == 200
 
     # without a trusted proxy, a client cannot pick a fresh address with the header
-    direct = limited_app(app_config, RATE_LIMIT_PAGES="1 per minute")
+    direct = limited_app(same_db_config, RATE_LIMIT_PAGES="1 per minute")
     client = client_at(direct, "203.0.113.9")
     assert client.get("/services").status_code == 200
     spoofed = {"X-Forwarded-For": f"192.0.2.{uuid.uuid4().int % 250}"}
@@ -144,16 +155,17 @@ def test_the_client_is_the_address_the_trusted_proxy_reports(app_config):
         ("not an address", "not an address"),
     ],
 )
-def test_client_keys(app, address, key):
-    with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+def test_client_keys(sqlite_app, address, key):  # no database: once
+    with sqlite_app.test_request_context(environ_base={"REMOTE_ADDR": address}):
         assert ratelimits.client_key() == key
 
 
-def test_memory_storage_by_default_and_one_limiter_for_the_site(app):
-    limiter = app.extensions[ratelimits.EXTENSION]["limiter"]
-    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+def test_memory_storage_by_default_and_one_limiter_for_the_site(sqlite_app):  # no database
+    limiter = sqlite_app.extensions[ratelimits.EXTENSION]["limiter"]
+    assert sqlite_app.config["RATELIMIT_STORAGE_URI"] == "memory://"
     assert isinstance(limiter.storage, MemoryStorage)
-    assert app.extensions["accounts_limiter"] is limiter  # the sign-in throttle's key
+    with sqlite_app.app_context():
+        assert ratelimits.counts() is limiter.limiter  # every throttle counts through it
 
 
 @pytest.mark.parametrize(
@@ -191,12 +203,12 @@ def redis_prefix():
     server.close()
 
 
-def test_with_redis_the_limit_is_shared_by_two_app_instances(app_config, redis_prefix):
+def test_with_redis_the_limit_is_shared_by_two_app_instances(same_db_config, redis_prefix):
     """Two apps (two gunicorn workers, or two hosts) with one Redis count one client once."""
     settings = {"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0"}
     settings["RATELIMIT_KEY_PREFIX"] = redis_prefix
-    first = limited_app(app_config, RATE_LIMIT_PAGES="4 per minute", **settings)
-    second = limited_app(app_config, RATE_LIMIT_PAGES="4 per minute", **settings)
+    first = limited_app(same_db_config, RATE_LIMIT_PAGES="4 per minute", **settings)
+    second = limited_app(same_db_config, RATE_LIMIT_PAGES="4 per minute", **settings)
     clients = [client_at(first, "10.0.5.1"), client_at(second, "10.0.5.1")]
     answers = [clients[n % 2].get("/services").status_code for n in range(6)]
     assert answers == [200, 200, 200, 200, 429, 429]
@@ -208,12 +220,12 @@ def test_with_redis_the_limit_is_shared_by_two_app_instances(app_config, redis_p
     assert keys, "the counts were not kept in Redis"
 
 
-def test_a_redis_that_does_not_answer_is_never_a_500(app_config, caplog):
+def test_a_redis_that_does_not_answer_is_never_a_500(same_db_config, caplog):
     """Decision: the counts fall back to this process's memory (a warning, once), so pages,
     the API and the sign-in throttle keep answering and keep a per-process limit."""
     pytest.importorskip("redis")
     uri = f"redis://127.0.0.1:{free_port()}/0"
-    app = limited_app(app_config, RATELIMIT_STORAGE_URI=uri, PROPAGATE_EXCEPTIONS=False)
+    app = limited_app(same_db_config, RATELIMIT_STORAGE_URI=uri, PROPAGATE_EXCEPTIONS=False)
     client = client_at(app, "10.0.6.1")
     with caplog.at_level(logging.WARNING, logger="directory.ratelimits"):
         answers = [client.get("/services").status_code for _ in range(4)]
@@ -224,11 +236,11 @@ def test_a_redis_that_does_not_answer_is_never_a_500(app_config, caplog):
     assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
 
 
-def test_the_sign_in_throttle_survives_a_redis_outage(app_config):
+def test_the_sign_in_throttle_survives_a_redis_outage(same_db_config):
     pytest.importorskip("redis")
     uri = f"redis://127.0.0.1:{free_port()}/0"
     app = limited_app(
-        app_config, RATELIMIT_STORAGE_URI=uri, RATE_LIMIT_PAGES=None, PROPAGATE_EXCEPTIONS=False
+        same_db_config, RATELIMIT_STORAGE_URI=uri, RATE_LIMIT_PAGES=None, PROPAGATE_EXCEPTIONS=False
     )
     client = client_at(app, "10.0.7.1")
     codes = []
@@ -242,8 +254,8 @@ def test_the_sign_in_throttle_survives_a_redis_outage(app_config):
     assert codes == [401] * 5 + [429]
 
 
-def test_the_openapi_document_lists_the_429_on_every_operation(app):
-    document = app.test_client().get("/api/v1/openapi.json").get_json()
+def test_the_openapi_document_lists_the_429_on_every_operation(sqlite_app):  # no database
+    document = sqlite_app.test_client().get("/api/v1/openapi.json").get_json()
     operations = [op for item in document["paths"].values() for op in item.values()]
     assert operations
     for operation in operations:

@@ -57,6 +57,12 @@ class Receiver:
 
 
 @pytest.fixture
+def app(either_app):
+    """On SQLite and on PostgreSQL: the change, its outbox rows and the index follow-up."""
+    return either_app
+
+
+@pytest.fixture
 def receiver():
     server = Receiver()
     yield server

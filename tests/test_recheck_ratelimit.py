@@ -67,12 +67,13 @@ def test_never_more_than_the_rate_in_any_one_second_window(rate):
     clock = VirtualClock()
     lim = limiter(rate, clock)
     times = starts(lim, clock, 200)
+    margin = lim.pace.window_margin  # the default: 0.25 s
     assert max_in_any_window(times) <= max(1, int(rate))
-    # Even a window a little longer than a second (the margin for network jitter).
-    assert max_in_any_window(times, 1.04) <= max(1, int(rate))
-    # ...while the long-run rate stays within the margin of what was asked.
+    # Even a window longer than a second by the margin (lateness on the way to the register).
+    assert max_in_any_window(times, 1 + margin - 0.01) <= max(1, int(rate))
+    # ...while the long-run rate is what the margin leaves of what was asked, not less.
     achieved = (len(times) - 1) / (times[-1] - times[0])
-    assert achieved >= 0.94 * rate
+    assert achieved >= 0.97 * min(rate, max(1, int(rate)) / (1 + margin))
 
 
 def test_a_fractional_rate_is_never_exceeded_either():

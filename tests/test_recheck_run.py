@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bisect
 import time
+import uuid
+from collections.abc import Iterator
 from email.utils import formatdate
 
 import pytest
@@ -41,6 +43,12 @@ FIXTURE_NUMBERS = [
 TRANSIENT = ["500", "429", "invalid_json", "html_200", "drop", "timeout"]
 # Answers that are plainly wrong: whatever the client makes of them, never a status.
 UNUSABLE = ["error_field", "wrong_number", "missing_column", "not_json_object"]
+
+
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL (claims, leases and history rows)."""
+    return either_app
 
 
 @pytest.fixture
@@ -420,11 +428,36 @@ def test_a_bad_setting_is_named_and_nothing_runs(app, register, key, value):
     assert register.requests == []
 
 
-def test_an_unmigrated_database_is_a_plain_error(app_config, tmp_path):
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request, tmp_path) -> Iterator[str]:
+    """A database without tables: a SQLite file, or a new PostgreSQL database (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/x.db"
+        return
+    request.getfixturevalue("pg_database_url")  # skips, saying why, where none answers
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL
+
+    name = f"directory_empty_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+            yield f"{base}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_an_unmigrated_database_is_a_plain_error(app_config, empty_database_url):
     from directory import create_app
 
-    empty = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db"})
-    result = invoke(empty)
+    empty = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    try:
+        result = invoke(empty)
+    finally:
+        with empty.app_context():
+            db.engine.dispose()
     assert result.exit_code == 1
     assert "database problem" in result.output and "flask db upgrade" in result.output
     assert "Traceback" not in result.output

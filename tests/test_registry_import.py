@@ -404,8 +404,7 @@ def test_a_live_check_written_during_a_batch_is_not_overwritten(any_app, tmp_pat
     from sqlalchemy.orm import Session
 
     from directory.registry.policy import RegistryPolicy
-    from directory.registry.recording import record_check
-    from importers.snapshot_import import BatchWriter
+    from directory.registry.recording import BatchWriter, record_check
     from importers.sources.hpcsa import HpcsaClient
 
     first = write_csv(tmp_path, [person("MP0000101")], "first.csv")
@@ -439,12 +438,12 @@ def test_a_failure_mid_import_keeps_committed_batches_and_says_so(
 ):
     from sqlalchemy.exc import OperationalError
 
-    from importers.snapshot_import import BatchWriter
+    from directory.registry.recording import BatchWriter
 
     write = BatchWriter._write
 
     def fail_on_a_late_batch(self, planned, now):
-        if any(item.group.registration_number == "MP0000040" for item in planned):
+        if any(item.result.registration_number == "MP0000040" for item in planned):
             raise OperationalError("INSERT ...", {}, Exception("disk I/O error (fictional)"))
         return write(self, planned, now)
 
@@ -660,3 +659,23 @@ def test_rows_with_differing_titles_are_one_answer_with_a_warning(any_app, tmp_p
         assert p.title == "DR" and p.status == "active"  # the first row's names, as live
         assert [c.category for c in p.categories] == ["INDEPENDENT PRACTICE", "PUBLIC SERVICE"]
         assert count(VerificationCheck) == 1
+
+
+def test_an_undated_file_modified_in_the_future_counts_as_of_now(any_app, tmp_path):
+    """A file whose modification time is ahead (a host's clock, a copied archive) is dated
+    now at the latest: the new registration is never confirmed on a day not yet come."""
+    import os
+
+    path = write_csv(tmp_path, [person("MP0000888")])
+    ahead = (utcnow() + timedelta(days=10)).timestamp()
+    os.utime(path, (ahead, ahead))
+    before = utcnow()
+    result, lines = run_import(any_app, path)
+    assert result.exit_code == 0, result.output
+    summary = lines[-1]
+    assert summary["as_of_from"] == "file modification time"
+    as_of = datetime.fromisoformat(summary["as_of"])
+    assert before - timedelta(seconds=1) <= as_of <= utcnow()
+    with any_app.app_context():
+        stored = load("MP0000888")
+        assert stored.verified_at <= utcnow() and stored.status_as_of <= utcnow()

@@ -10,7 +10,12 @@ from sqlalchemy import func, select
 
 from directory.extensions import db
 from directory.notifications.models import ChangeFeedEntry
+from directory.registry.lookups import LookupResult, RegisterRow
+from directory.registry.models import Practitioner, StatusEvent
+from directory.registry.policy import RegistryPolicy
+from directory.registry.recording import apply_answer, apply_answers
 from directory.registry.signals import registrations_changed
+from directory.registry.statuses import Outcome
 from directory.search.models import SearchOutbox
 from directory.util.clock import utcnow
 from tests.source_imports import imports_under
@@ -86,3 +91,72 @@ def test_directory_never_imports_the_importers():
         if name == "importers" or name.startswith("importers.")
     ]
     assert offenders == []
+
+
+def _answer(number: str, raw_status: str, source: str, at) -> LookupResult:
+    row = RegisterRow(
+        number, "DR", "FICTIONAL", "BATCH PERSON", "CAPE TOWN", "8001",
+        "INDEPENDENT PRACTICE", raw_status,
+    )  # fmt: skip
+    return LookupResult(number, Outcome.OK, at, source, rows=(row,))
+
+
+def test_a_batch_announces_what_each_source_changed_apart(app):
+    """The batch writer takes answers from any source; a batch that mixes two says what
+    each changed in its own signal (one per source), in the writer's transaction."""
+    heard = []
+
+    def listen(sender, *, session, changes):
+        heard.append(changes)
+
+    with app.app_context():
+        policy = RegistryPolicy.from_config(app.config)
+        first = utcnow() - timedelta(days=2)
+        numbers = ("MP0990001", "MP0990002")
+        answers = [_answer(n, "ACTIVE", "snapshot:fictional.csv", first) for n in numbers]
+        created = apply_answers(db.session, answers, policy)
+        assert [a.effect for a in created] == ["created", "created"]
+        ids = dict(
+            db.session.execute(
+                select(Practitioner.registration_number, Practitioner.id).where(
+                    Practitioner.registration_number.in_(numbers)
+                )
+            ).all()
+        )
+        later = utcnow() - timedelta(days=1)
+        with registrations_changed.connected_to(listen):
+            applied = apply_answers(
+                db.session,
+                [
+                    _answer("MP0990001", "SUSPENDED", "snapshot:fictional.csv", later),
+                    _answer("MP0990002", "SUSPENDED", "hpcsa", later),
+                ],
+                policy,
+            )
+        assert [(a.effect, a.event_due) for a in applied] == [("changed", True)] * 2
+        assert [c.source for c in heard] == ["hpcsa", "snapshot:fictional.csv"]
+        by_source = {c.source: c for c in heard}
+        events = dict(
+            db.session.execute(select(StatusEvent.event_id, StatusEvent.practitioner_id)).all()
+        )
+        for source, number in (("hpcsa", "MP0990002"), ("snapshot:fictional.csv", "MP0990001")):
+            changes = by_source[source]
+            assert changes.practitioner_ids == {ids[number]}
+            assert [events[e] for e in changes.event_ids] == [ids[number]]
+
+
+def test_a_batch_refuses_a_not_found_for_a_number_the_directory_does_not_hold(app):
+    """As for one answer, only an answer that lists a number creates it: the batch writer
+    refuses, before writing anything, what ``apply_answer`` would skip."""
+    with app.app_context():
+        policy = RegistryPolicy.from_config(app.config)
+        before = count(Practitioner)
+        answers = [
+            _answer("MP0990003", "ACTIVE", "test", utcnow()),
+            LookupResult("MP0990004", Outcome.NOT_FOUND, utcnow(), "test"),
+        ]
+        with pytest.raises(ValueError, match="MP0990004 is not in the directory"):
+            apply_answers(db.session, answers, policy)
+        db.session.rollback()
+        assert count(Practitioner) == before
+        assert apply_answer(db.session, "MP0990004", answers[1], policy) is None

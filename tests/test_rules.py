@@ -106,14 +106,15 @@ def error(
 
 
 @pytest.fixture(scope="module")
-def rules_app(tmp_path_factory):
-    """One app and SQLite file for the module (no register is called here): fast."""
-    path = tmp_path_factory.mktemp("rules") / "rules.sqlite3"
+def rules_app(tmp_path_factory, module_database_url):
+    """One app for the module per database, SQLite then PostgreSQL (no register is called
+    here): fast."""
+    path = tmp_path_factory.mktemp("rules")
     app = create_app(
         {
             "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
-            "SEARCH_INDEX_DIR": str(path.parent / "index"),
+            "SQLALCHEMY_DATABASE_URI": module_database_url,
+            "SEARCH_INDEX_DIR": str(path / "index"),
             "HPCSA_URL": "http://127.0.0.1:9/not-called",
         }
     )
@@ -121,16 +122,23 @@ def rules_app(tmp_path_factory):
         db.create_all()
     yield app
     with app.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 
 @pytest.fixture
 def app(rules_app):
-    """Overrides conftest's ``app``: the module's app, on tables made afresh (the history
-    tables' triggers refuse deleting their rows, even here)."""
+    """Overrides conftest's ``app``: the module's app, on empty tables. The history tables'
+    guards refuse deleting their rows, even here: SQLite's tables are made afresh, and
+    PostgreSQL's emptied with TRUNCATE (which fires no row trigger; the guards stay)."""
     with rules_app.app_context():
-        db.drop_all()
-        db.create_all()
+        if db.engine.dialect.name == "postgresql":
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+        else:
+            db.drop_all()
+            db.create_all()
     return rules_app
 
 

@@ -5,7 +5,9 @@ document by document."""
 from __future__ import annotations
 
 import functools
+import os
 import random
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from whoosh import index as whoosh_index
 from directory.extensions import db
 from directory.registry.models import Practitioner
 from directory.search import SearchQuery, get_index_keeper
+from directory.search.whoosh import bulk as bulk_module
 from directory.search.whoosh import store
 from directory.search.whoosh.bulk import BulkWriter
 from directory.search.whoosh.documents import build_documents, make_schema
@@ -78,7 +81,7 @@ def _segment_files(path: Path) -> dict[str, bytes]:
     return files
 
 
-def _write(path: Path, docs: list[dict], bulk: bool) -> dict[str, bytes]:
+def _write(path: Path, docs: list[dict], bulk: bool, fork: bool = False) -> dict[str, bytes]:
     path.mkdir()
     ix = whoosh_index.create_in(str(path), make_schema())
     writer = ix.writer(compound=False)
@@ -86,11 +89,16 @@ def _write(path: Path, docs: list[dict], bulk: bool) -> dict[str, bytes]:
         writer = BulkWriter(writer)
     for doc in docs:
         writer.add_document(**doc)
-    writer.commit()
+    if bulk:
+        writer.commit(fork=fork)
+    else:
+        writer.commit()
     return _segment_files(path)
 
 
-def test_the_bulk_writer_writes_whooshs_own_files(app, tmp_path):
+@pytest.mark.parametrize("fork", [False, True], ids=["one-process", "fields-encoded-beside"])
+def test_the_bulk_writer_writes_whooshs_own_files(app, tmp_path, fork):
+    """Also with about half of the fields' postings encoded by a forked child process."""
     with app.app_context():
         seed()
         with db.engine.connect() as conn:
@@ -98,7 +106,11 @@ def test_the_bulk_writer_writes_whooshs_own_files(app, tmp_path):
     assert len(docs) > 10
     docs += _tricky_documents(400, first_pid=100_000)
     whooshs = _write(tmp_path / "whoosh", docs, bulk=False)
-    bulks = _write(tmp_path / "bulk", docs, bulk=True)
+    forks, real_fork = [], os.fork
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bulk_module.os, "fork", lambda: forks.append(1) or real_fork())
+        bulks = _write(tmp_path / "bulk", docs, bulk=True, fork=fork)
+    assert len(forks) == (1 if fork else 0)
     assert {".pst", ".trm", "_stored.col"} <= {"." + k if "." not in k else k for k in whooshs}
     assert sorted(bulks) == sorted(whooshs)
     for name, content in whooshs.items():
@@ -106,6 +118,23 @@ def test_the_bulk_writer_writes_whooshs_own_files(app, tmp_path):
     # The common words really went past one block of postings.
     reader = whoosh_index.open_dir(str(tmp_path / "bulk")).reader()
     assert reader.doc_frequency("services", b"botox") > 128
+
+
+def test_a_failure_in_the_process_encoding_postings_is_raised_in_the_commit(tmp_path):
+    """The forked child's error reaches the rebuild (which then cancels the writer)."""
+    parent = os.getpid()
+    encode = bulk_module._Field.encode
+
+    def failing_in_the_child(self, *args):
+        if os.getpid() != parent:
+            raise ValueError("a broken encoder")
+        return encode(self, *args)
+
+    docs = _tricky_documents(50, first_pid=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bulk_module._Field, "encode", failing_in_the_child)
+        with pytest.raises(RuntimeError, match="encoding postings failed: ValueError: a broken"):
+            _write(tmp_path / "bulk", docs, bulk=True, fork=True)
 
 
 def test_the_bulk_writer_refuses_an_analyzer_it_cannot_split_per_token(tmp_path):
@@ -250,3 +279,89 @@ def test_an_in_memory_database_is_read_in_process():
     assert _in_memory(create_engine("sqlite://"))
     assert _in_memory(create_engine("sqlite:///:memory:"))
     assert not _in_memory(create_engine("sqlite:////tmp/directory.sqlite3"))
+
+
+def _schema_with_verified_at_indexed():
+    """The schema as it was before ``verified_at`` became a column only: a ``NUMERIC`` whose
+    16 range tiers per document were indexed as terms."""
+    from whoosh.fields import NUMERIC
+
+    schema = make_schema()
+    schema.remove("verified_at")
+    schema.add("verified_at", NUMERIC(int, bits=64, signed=False, sortable=True))
+    return schema
+
+
+QUERIES_ON_VERIFIED_AT = [
+    *QUERIES,
+    SearchQuery(sort="verified", per_page=100),
+    SearchQuery(text="botox", sort="verified", per_page=100),
+    SearchQuery(service="acne", per_page=100),
+]
+
+
+def _same_answers(left, right) -> None:
+    for query in QUERIES_ON_VERIFIED_AT:
+        a, b = left.search(query, now=NOW), right.search(query, now=NOW)
+        assert a.total == b.total, query
+        assert a.facets == b.facets, query
+        assert numbers_of(a) == numbers_of(b), query
+        assert [h.verified for h in a.hits] == [h.verified for h in b.hits], query
+        assert [h.verified_at for h in a.hits] == [h.verified_at for h in b.hits], query
+        assert [h.score for h in a.hits] == pytest.approx([h.score for h in b.hits], rel=1e-9)
+
+
+def test_an_index_built_while_verified_at_was_indexed_still_answers_correctly(app):
+    """A host upgraded to this version keeps serving the generation it has until its next
+    rebuild: one built while ``verified_at`` was a ``NUMERIC`` (its terms indexed, its
+    column the same bytes) must answer exactly as a rebuilt one, before and after a change
+    is applied to it (whoosh's writer writes a generation with the schema it was made with).
+    """
+    from whoosh.fields import COLUMN, NUMERIC
+
+    from directory.search import whoosh
+
+    with app.app_context():
+        seed()
+        db.session.commit()
+        rebuilt, rebuilt_keeper = whoosh.create(app)
+        rebuilt_keeper.rebuild()
+        generation = store.current_generation(Path(app.config["SEARCH_INDEX_DIR"]))
+        reader = whoosh_index.open_dir(str(generation)).reader()
+        assert isinstance(reader.schema["verified_at"], COLUMN)
+        fields_with_terms = {fieldname for fieldname, _ in reader.all_terms()}
+        assert "services" in fields_with_terms and "verified_at" not in fields_with_terms
+
+        root = Path(app.config["SEARCH_INDEX_DIR"] + "-indexed-verified-at")
+        old, _ = store.new_generation(root)
+        ix = whoosh_index.create_in(str(old), _schema_with_verified_at_indexed())
+        with db.engine.connect() as conn:
+            docs = build_documents(conn)
+        writer = ix.writer()
+        for doc in docs.values():
+            writer.add_document(**doc)
+        writer.add_document(**Cursor().document())
+        writer.commit()
+        store.switch_to(root, old)
+        assert store.current_generation(root) == old  # served, not counted as missing
+        reader = whoosh_index.open_dir(str(old)).reader()
+        assert isinstance(reader.schema["verified_at"], NUMERIC)
+        assert len([t for t in reader.all_terms() if t[0] == "verified_at"]) > len(docs)
+        app.config["SEARCH_INDEX_DIR"] = str(root)
+        served, served_keeper = whoosh.create(app)
+        _same_answers(served, rebuilt)
+
+        # A re-verification moves the stale practitioner's verified_at into the window;
+        # both indexes take the change through whoosh's writer.
+        stale = db.session.scalar(
+            db.select(Practitioner).where(Practitioner.registration_number == "MP0910004")
+        )
+        before = rebuilt.search(SearchQuery(sort="verified", per_page=100), now=NOW)
+        assert "MP0910004" not in numbers_of(before)
+        stale.verified_at = stale.status_as_of = NOW - timedelta(hours=1)
+        db.session.commit()
+        served_keeper.update_practitioners([stale.id])
+        rebuilt_keeper.update_practitioners([stale.id])
+        after = served.search(SearchQuery(sort="verified", per_page=100), now=NOW)
+        assert numbers_of(after)[0] == "MP0910004"
+        _same_answers(served, rebuilt)

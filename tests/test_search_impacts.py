@@ -3,6 +3,7 @@ searcher does, on one segment and on several with deletions."""
 
 from __future__ import annotations
 
+import pytest
 from whoosh.query import Or
 
 from directory.extensions import db
@@ -10,6 +11,12 @@ from directory.search import SearchQuery, get_index_keeper, get_search_backend
 from directory.search.whoosh import impacts
 from directory.search.whoosh.search import _field_terms
 from tests.test_search_support import NOW, register_says, seed
+
+
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
 
 
 def _compare_every_word(backend) -> int:

@@ -89,7 +89,8 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def backend_and_app(tmp_path_factory):
+def backend_and_app(tmp_path_factory, module_database_url):
+    """The directory on SQLite, then on PostgreSQL: one index per database."""
     from directory import create_app
     from directory.extensions import db
 
@@ -97,7 +98,7 @@ def backend_and_app(tmp_path_factory):
     app = create_app(
         {
             "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{base / 'relevance.sqlite3'}",
+            "SQLALCHEMY_DATABASE_URI": module_database_url,
             "SEARCH_INDEX_DIR": str(base / "index"),
         }
     )

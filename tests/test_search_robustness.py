@@ -91,6 +91,12 @@ NASTY = [
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
+
+
+@pytest.fixture
 def directory(app):
     with app.app_context():
         seed()

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from directory import create_app
-from directory.extensions import db
 from tests.accounts_support import csrf_of, populate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +23,12 @@ PATHS = [
     "/api/v1/clinics/sample-skin/listings",  # 401
     "/api/v1/openapi.json",
 ]
+
+
+@pytest.fixture
+def app(either_app):
+    """Every test here on SQLite and on PostgreSQL."""
+    return either_app
 
 
 @pytest.fixture
@@ -49,8 +54,8 @@ def test_hsts_over_https(client, accounts):
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
-def test_the_api_docs_page_allows_only_its_own_inline_script_by_hash(client):
-    response = client.get("/api/v1/docs")
+def test_the_api_docs_page_allows_only_its_own_inline_script_by_hash(sqlite_app):  # no database
+    response = sqlite_app.test_client().get("/api/v1/docs")
     assert response.status_code == 200
     csp = response.headers["Content-Security-Policy"]
     assert re.search(r"script-src 'self' 'sha256-[A-Za-z0-9+/=]+'", csp)
@@ -79,10 +84,8 @@ def test_a_foreign_host_header_is_refused_by_default(client, accounts):
     assert client.get("/", headers={"Host": "127.0.0.1:8000"}).status_code == 200
 
 
-def test_public_base_url_fixes_every_absolute_url_whatever_the_host(app_config, tmp_path):
-    app = create_app({**app_config, "PUBLIC_BASE_URL": "https://directory.example"})
-    with app.app_context():
-        db.create_all()
+def test_public_base_url_fixes_every_absolute_url_whatever_the_host(same_db_config):
+    app = create_app({**same_db_config, "PUBLIC_BASE_URL": "https://directory.example"})
     populate(app)
     client = app.test_client()
     evil = {"Host": "evil.example"}
@@ -99,18 +102,16 @@ def test_public_base_url_fixes_every_absolute_url_whatever_the_host(app_config, 
     assert "https://directory.example/account/reset/" in mail and "evil.example" not in mail
 
 
-def test_trusted_hosts_refuse_other_hosts(app_config):
-    app = create_app({**app_config, "TRUSTED_HOSTS": ["directory.example"]})
-    with app.app_context():
-        db.create_all()
+def test_trusted_hosts_refuse_other_hosts(same_db_config):
+    app = create_app({**same_db_config, "TRUSTED_HOSTS": ["directory.example"]})
     client = app.test_client()
     assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
     assert client.get("/", headers={"Host": "directory.example"}).status_code == 200
 
 
-def test_account_pages_are_never_cached(app):
+def test_account_pages_are_never_cached(sqlite_app):  # no one signed in, no database: once
     """A clinic's own pages (and the one page that shows a new token) stay out of caches."""
-    client = app.test_client()
+    client = sqlite_app.test_client()
     for path in ("/account/login", "/account/reset", "/account/"):
         response = client.get(path)
         assert response.status_code in (200, 302, 404)

@@ -1,6 +1,7 @@
-"""The snapshot import's driver-level statements store exactly what Core statements store.
+"""The batch writer's driver-level statements store exactly what Core statements store.
 
-``importers.snapshot_import`` writes the three large tables through the driver's own
+The batch writer of the one write path (``directory.registry.recording.bulk``, which the
+snapshot import feeds) writes the three large tables through the driver's own
 ``executemany`` with plain tuples. These tests write the same values once that way and once
 through SQLAlchemy Core, then read both back without any type processing and compare them
 column by column, on SQLite and on PostgreSQL. All data is fictional.
@@ -15,7 +16,7 @@ from sqlalchemy import text
 
 from directory.extensions import db
 from directory.registry.models import Practitioner, VerificationCheck
-from importers.snapshot_import import (
+from directory.registry.recording.bulk_sql import (
     CHECK_COLUMNS,
     PRACTITIONER_INSERT_COLUMNS,
     PRACTITIONER_UPDATE_COLUMNS,
@@ -129,7 +130,7 @@ def test_driver_history_rows_store_what_core_stores(any_app):
 def test_ids_are_read_back_as_core_reads_them(any_app):
     from sqlalchemy import select
 
-    from importers.snapshot_import import _Statements
+    from directory.registry.recording.bulk_sql import _Statements
 
     with any_app.app_context():
         dialect = db.engine.dialect
@@ -157,8 +158,8 @@ def test_fingerprints_are_read_as_core_reads_them(any_app):
     moved (and be decided twice)."""
     from sqlalchemy import select
 
-    from importers.snapshot_import import BELIEF_COLUMNS, PRACTITIONERS, _Statements
-    from importers.snapshot_import.batch import _fingerprint
+    from directory.registry.recording.bulk import _fingerprint
+    from directory.registry.recording.bulk_sql import BELIEF_COLUMNS, PRACTITIONERS, _Statements
 
     with any_app.app_context():
         statements = _Statements(db.engine.dialect)
@@ -185,7 +186,7 @@ def test_fingerprints_are_read_as_core_reads_them(any_app):
 def test_stored_category_rows_are_read_as_core_reads_them(any_app):
     from sqlalchemy import select
 
-    from importers.snapshot_import import CATEGORIES, _Statements
+    from directory.registry.recording.bulk_sql import CATEGORIES, _Statements
 
     with any_app.app_context():
         statements = _Statements(db.engine.dialect)
@@ -217,7 +218,7 @@ def test_stored_beliefs_are_read_as_core_reads_them(any_app):
     what Core gives (aware UTC date-times, None where nothing is stored)."""
     from sqlalchemy import select
 
-    from importers.snapshot_import import BELIEF_COLUMNS, PRACTITIONERS, _Statements
+    from directory.registry.recording.bulk_sql import BELIEF_COLUMNS, PRACTITIONERS, _Statements
 
     with any_app.app_context():
         statements = _Statements(db.engine.dialect)

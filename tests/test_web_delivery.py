@@ -24,7 +24,9 @@ from tests import web_fixtures as wf
 STATIC = Path(__file__).parent.parent / "directory" / "web" / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
 
-# The web pages' fixtures: the fictional directory, and no register server (pages never call it).
+# The web pages' fixtures: the app on SQLite and on PostgreSQL, the fictional directory, and no
+# register server (pages never call it).
+app = pages.app
 directory_data = pages.directory_data
 fake_iregister = pages.fake_iregister
 
@@ -133,12 +135,13 @@ def test_an_old_fingerprint_redirects_to_the_current_file_and_unknown_files_are_
     assert part.data == css[:100]
 
 
-def test_a_changed_file_gets_a_new_name(app, tmp_path, monkeypatch):
+def test_a_changed_file_gets_a_new_name(sqlite_app, tmp_path, monkeypatch):
+    """Files on disk only: no database is read, so once is enough."""
     from directory.web import delivery
 
     (tmp_path / "site.css").write_text("body { color: black }")
     monkeypatch.setattr(delivery, "STATIC", tmp_path)
-    with app.test_request_context():
+    with sqlite_app.test_request_context():
         first = delivery.asset_url("site.css")
         (tmp_path / "site.css").write_text("body { color: navy }  ")
         second = delivery.asset_url("site.css")

@@ -125,6 +125,13 @@ def fake_iregister() -> SimpleNamespace:
 
 
 @pytest.fixture
+def app(either_app):
+    """Every test that reads the directory, on SQLite and on PostgreSQL (the pages'
+    queries, counts and orderings are the same on both)."""
+    return either_app
+
+
+@pytest.fixture
 def directory_data(app, policy) -> dict[str, Practitioner]:
     with app.app_context():
         made = wf.build_directory(db.session, policy)
@@ -743,9 +750,14 @@ def test_a_page_past_the_end_says_so(client, stub, app, directory_data):
 
 
 def test_no_results_suggests_showing_everyone(client, stub):
-    words = text_of(client.get("/search?q=zzz").data)
+    page = client.get("/search?q=zzz")
+    words = text_of(page.data)
     assert "No practitioners match this search." in words
     assert "Show everyone, with their status" in words
+    # A name finds listed practitioners only: the way to check anyone else is offered.
+    offer = "To check anyone else on the HPCSA register, check their registration number"
+    assert offer in words
+    assert 'href="/check"' in page.data.decode()
 
 
 # --- nothing a person types yields a 500 ------------------------------------------------------

@@ -1,7 +1,6 @@
 """Places and distances on the results page and in the API: what a patient and an API client
 see for renamed cities, suburbs, "nearest first", a distance limit and "use my location".
-The directory is the fictional one in tests/places_support.py (SQLite; the engine's
-PostgreSQL runs are in test_search_places.py)."""
+The directory is the fictional one in tests/places_support.py, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,13 +8,17 @@ import re
 
 import pytest
 
+from tests.conftest import DATABASES
 from tests.places_support import drop_places_app, places_app
 from tests.test_web_pages import text_of
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    app = places_app(tmp_path_factory.mktemp("web-places"))
+@pytest.fixture(scope="module", params=DATABASES)
+def client(request, tmp_path_factory):
+    """One app per database for the module (every test here only reads)."""
+    base = tmp_path_factory.mktemp(f"web-places-{request.param}")
+    url = request.getfixturevalue("pg_database_url") if request.param == "postgresql" else None
+    app = places_app(base, url)
     yield app.test_client()
     drop_places_app(app)
 

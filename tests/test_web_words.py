@@ -24,7 +24,9 @@ from tests.test_web_pages import about_record, text_of
 # 22:30 UTC on 3 March is 00:30 on 4 March in South Africa (UTC+2, no daylight saving).
 LATE_EVENING_UTC = datetime(2026, 3, 3, 22, 30, tzinfo=UTC)
 
-# The web pages' fixtures: the fictional directory, and no register server (pages never call it).
+# The web pages' fixtures: the app on SQLite and on PostgreSQL, the fictional directory, and no
+# register server (pages never call it).
+app = pages.app
 directory_data = pages.directory_data
 fake_iregister = pages.fake_iregister
 

@@ -16,10 +16,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
-from directory.ratelimits import ACCOUNTS_ALIAS
 from directory.util.durations import parse_duration
 
-LIMITER = ACCOUNTS_ALIAS  # app.extensions key of the site's one Limiter (directory.ratelimits)
 csrf = CSRFProtect()
 
 

@@ -5,11 +5,13 @@ cursor is the last position a reader was given. On PostgreSQL, ids are handed ou
 row is inserted but become visible when its transaction commits, so they can commit out of
 order: a reader that had moved past id 12 would never see an id 11 committed a moment
 later. So each row carries its transaction's id, and a page only includes rows of
-transactions older than the oldest transaction still running (the snapshot's ``xmin``):
-those have all finished, and any row committed later belongs to a newer transaction, so
-it sorts after every position already handed out. The price: a long-running writing
-transaction holds the feed back (entries are late, never lost) until it ends. On SQLite
-writers are serialised, ids commit in order and ``txid`` is 0.
+transactions older than the oldest transaction still running in this database (the
+snapshot's in-progress list, less other databases' transactions): those have all finished,
+and any row committed later belongs to a newer transaction, so it sorts after every
+position already handed out. The price: a long-running writing transaction in this database
+holds the feed back (entries are late, never lost) until it ends; one in another database on
+the same server does not. On SQLite writers are serialised, ids commit in order and ``txid``
+is 0.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, json, request
-from sqlalchemy import and_, or_, select
+from sqlalchemy import BigInteger, and_, literal, or_, select
 from sqlalchemy.orm import Session
 
 from directory.extensions import db
@@ -37,9 +39,9 @@ ATOM_DEFAULT = 50
 ATOM_MAX = 200
 ATOM_NS = "http://www.w3.org/2005/Atom"
 # A cursor is ``<txid>.<id>`` in decimal without leading zeros, each below 10**18 (inside
-# PostgreSQL's bigint). The OpenAPI document publishes this very pattern, so every value the
-# document allows is a position in the feed (past the end: an empty page), and nothing else
-# is accepted.
+# PostgreSQL's bigint; both are compared as bigints, though ``id`` is a 32-bit column there).
+# The OpenAPI document publishes this very pattern, so every value the document allows is a
+# position in the feed (past the end: an empty page), and nothing else is accepted.
 CURSOR_PATTERN = r"^(?:0|[1-9][0-9]{0,17})\.(?:0|[1-9][0-9]{0,17})$"
 _CURSOR_TEXT = re.compile(CURSOR_PATTERN.replace("(?:", "(", 2))
 
@@ -107,19 +109,45 @@ class ChangesPage:
         }
 
 
+# The oldest transaction still running that may have written to this database: the smallest
+# id in the snapshot's in-progress list, leaving out transactions pg_stat_activity shows
+# connected to another database (a backend never changes database, and another database's
+# transaction can write no feed entry here); with none left, the snapshot's xmax (the next
+# id to be handed out). A transaction the statistics do not show yet is counted: the feed may
+# be late, never skip. (``pg_snapshot_xmin`` alone is the cluster's: any open transaction in
+# any database on the same server held the feed back.) Ids are compared modulo 2**32, as
+# ``backend_xid`` is the 32-bit form of the 64-bit ids the snapshot lists.
+_HORIZON_SQL = """
+WITH snap AS (SELECT {current}() AS s)
+SELECT COALESCE(
+    (SELECT min(x::text::bigint)
+     FROM snap, {xip}(snap.s) AS x
+     WHERE NOT EXISTS (
+         SELECT 1 FROM pg_stat_activity a
+         WHERE a.backend_xid IS NOT NULL
+           AND a.datname IS NOT NULL AND a.datname <> current_database()
+           AND a.backend_xid::text::bigint = mod(x::text::bigint, 4294967296))),
+    (SELECT {xmax}(s)::text::bigint FROM snap)
+)::text
+"""
+_HORIZON_MODERN = _HORIZON_SQL.format(
+    current="pg_current_snapshot", xip="pg_snapshot_xip", xmax="pg_snapshot_xmax"
+)
+_HORIZON_OLD = _HORIZON_SQL.format(  # before PostgreSQL 13
+    current="txid_current_snapshot", xip="txid_snapshot_xip", xmax="txid_snapshot_xmax"
+)
+
+
 def finished_before(session: Session) -> int | None:
-    """On PostgreSQL, the oldest transaction id still running: every transaction with a
-    smaller id has finished. None where ids commit in order anyway (SQLite)."""
+    """On PostgreSQL, the oldest transaction id still running that may have written to this
+    database: every transaction with a smaller id that wrote here has finished. None where ids
+    commit in order anyway (SQLite)."""
     bind = session.get_bind(mapper=ChangeFeedEntry.__mapper__)
     if bind.dialect.name != "postgresql":
         return None
     modern = (bind.dialect.server_version_info or (0,)) >= (13,)
-    sql = (
-        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
-        if modern
-        else "SELECT txid_snapshot_xmin(txid_current_snapshot())::text"
-    )
     connection = session.connection(bind_arguments={"mapper": ChangeFeedEntry.__mapper__})
+    sql = _HORIZON_MODERN if modern else _HORIZON_OLD
     return int(connection.exec_driver_sql(sql).scalar_one())
 
 
@@ -147,7 +175,12 @@ def changes_since(
     """The changes after ``since`` (from the beginning when None), oldest first."""
     since = since or START
     e = ChangeFeedEntry
-    after = or_(e.txid > since.txid, and_(e.txid == since.txid, e.id > since.id))
+    # The id as a bigint: a cursor's id may be past the 32-bit column's range (a position
+    # beyond the end), which PostgreSQL refuses to compare as an integer.
+    after = or_(
+        e.txid > since.txid,
+        and_(e.txid == since.txid, e.id > literal(since.id, BigInteger)),
+    )
     rows = session.execute(
         select(e, StatusEvent)
         .join(StatusEvent, StatusEvent.id == e.status_event_id)

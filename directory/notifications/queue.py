@@ -4,9 +4,10 @@ same transaction as the status change itself (a transactional outbox).
 The registry's one write path announces each write's new events through
 ``registrations_changed`` (``directory/registry/signals.py``); ``on_registrations_changed``
 adds the rows with Core statements on the writer's own connection, so a rollback queues
-nothing and a commit never lacks them; the snapshot import's bulk batches announce their
-events the same way. (Status events written any other way, by raw SQL say, are out of
-reach: do not; ``queue_for_events(connection, app, None)`` repairs such rows.)
+nothing and a commit never lacks them; a batch of answers (``recording.apply_answers``, a
+snapshot import's) announces its events the same way. (Status events written any other
+way, by raw SQL say, are out of reach: do not; ``queue_for_events(connection, app, None)``
+repairs such rows.)
 """
 
 from __future__ import annotations

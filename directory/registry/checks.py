@@ -16,9 +16,10 @@ changes nothing at all. An answer dated in the future (a wrong ``--as-of``) coun
 no answer can make a registration look confirmed later than the moment it was recorded.
 
 ``decide`` is the pure form of the rules (plain values in, plain values out);
-``recording.apply_answer`` applies a live answer's decision to the registration's row as it
-is when the answer is applied (locked and read again), and bulk importers apply the same
-decisions with Core statements, so both paths share one set of rules.
+``directory.registry.recording`` applies the decisions, the one entry point for register
+answers: ``apply_answer`` one answer to the registration's row as it is when the answer is
+applied (locked and read again), ``apply_answers`` a batch with bulk statements (a snapshot
+import's), so every answer goes through one set of rules.
 
 An undated answer (a snapshot imported without ``--as-of``, dated by its file's modification
 time) counts as older than any answer when it would lift an adverse or pending status

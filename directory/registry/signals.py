@@ -1,9 +1,10 @@
 """What happens when the register's answers change a registration: one signal says so.
 
-The one write path for register answers (``recording.apply_answer`` for one answer, the
-snapshot import's batches for many) sends ``registrations_changed`` once per write, inside
-the writing transaction, after its rows are flushed. Every domain that must follow a
-registration subscribes in its own ``init_app``:
+The one write path for register answers (``directory.registry.recording``:
+``apply_answer`` for one answer, ``apply_answers`` / ``BatchWriter`` for a batch, such as a
+snapshot import's) sends ``registrations_changed`` once per write (a batch that mixes
+sources: once per source), inside the writing transaction, after its rows are written.
+Every domain that must follow a registration subscribes in its own ``init_app``:
 
 - search (``directory/search``) queues index updates for the listed practitioners among
   ``practitioner_ids``;

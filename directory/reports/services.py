@@ -18,6 +18,7 @@ from directory.registry.models import Practitioner
 from directory.registry.queue import check_soon
 from directory.reports.models import ConcernReport
 from directory.util.clock import utcnow
+from directory.util.controls import lines
 
 MESSAGE_MAX = 2000  # characters
 
@@ -73,7 +74,7 @@ def file_report(
     allowed = dict(reasons_for(subject))
     if reason not in allowed:
         errors["reason"] = "Choose what is wrong from the list."
-    text = (message or "").replace("\r\n", "\n").strip()
+    text = lines(message or "").strip()
     if len(text) > MESSAGE_MAX:
         errors["message"] = (
             f"Your message is {len(text)} characters long: at most {MESSAGE_MAX} fit. "

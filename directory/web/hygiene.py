@@ -10,20 +10,13 @@ and writes into its own links.
 
 from __future__ import annotations
 
-import re
-
 from flask import abort, request
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import IntegerConverter
 
+from directory.util.controls import CONTROLS as _CONTROLS
+from directory.util.controls import one_line as without_controls
 from directory.web.views import web
-
-_WHITESPACE_CONTROLS = re.compile(r"[\t\n\v\f\r\x1c-\x1f\x85]")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def without_controls(text: str) -> str:
-    return _CONTROLS.sub("", _WHITESPACE_CONTROLS.sub(" ", text))
 
 
 @web.before_request

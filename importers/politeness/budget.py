@@ -66,7 +66,7 @@ class Pace:
     max_rate: float
     floor: float = 0.1
     recovery_seconds: float = 60.0
-    window_margin: float = 0.05
+    window_margin: float = 0.25
     max_pause: float = 300.0
 
     def __post_init__(self) -> None:

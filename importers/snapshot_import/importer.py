@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from directory.registry.lookups import RegisterRow
 from directory.registry.policy import RegistryPolicy
-from importers.snapshot_import.batch import BatchWriter, GroupOutcome
+from directory.registry.recording import AppliedAnswer, BatchWriter
 from importers.snapshot_import.digest import Digest, number_key, scan
-from importers.snapshot_import.rows import ReadGroup, _ReadRows
+from importers.snapshot_import.rows import ReadGroup, _ReadRows, snapshot_answer
 from importers.snapshot_import.rules import repeat_warning
 from importers.snapshot_import.spill import _Spill
 from importers.snapshot_import.workers import (
@@ -135,13 +135,7 @@ class SnapshotImporter:
         self.batch_rows = batch_rows
         self.workers = workers
         self.summary = ImportSummary(source=source[:200], as_of=as_of, undated=undated)
-        self.writer = BatchWriter(
-            session,
-            policy,
-            as_of=as_of,
-            undated=undated,
-            source=self.summary.source,
-        )
+        self.writer = BatchWriter(session, policy)
         self._pool: Any = None
         self._in_flight: deque[tuple[list[ReadGroup], Any]] = deque()
         self._pending: list[ReadGroup] = []
@@ -269,7 +263,18 @@ class SnapshotImporter:
             return
         groups, self._pending, self._pending_rows = self._pending, [], 0
         if self._pool is None:
-            self._account(groups, self.writer.apply([group.group() for group in groups]))
+            summary = self.summary
+            answers = [
+                snapshot_answer(
+                    group.registration_number,
+                    group.values,
+                    as_of=summary.as_of,
+                    undated=summary.undated,
+                    source=summary.source,
+                )
+                for group in groups
+            ]
+            self._account(groups, self.writer.apply(answers))
             return
         while len(self._in_flight) >= 2 * self.workers:  # bounded: memory stays flat
             self._collect()
@@ -282,7 +287,7 @@ class SnapshotImporter:
         groups, pending = self._in_flight.popleft()
         self._account(groups, pending.get())
 
-    def _account(self, groups: list[ReadGroup], outcomes: list[GroupOutcome]) -> None:
+    def _account(self, groups: list[ReadGroup], outcomes: list[AppliedAnswer]) -> None:
         summary = self.summary
         summary.batches += 1
         for group, outcome in zip(groups, outcomes, strict=True):

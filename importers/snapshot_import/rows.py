@@ -4,23 +4,28 @@
 (``_ReadRows``: plain tuples in ``marshal`` chunks in an unnamed temporary file), so pass 2
 neither parses nor validates the file again and sees exactly the rows pass 1 digested.
 With worker processes, the reading runs in a forked process (``read_ahead_chunks``) while
-the importer digests what it sends.
+the importer digests what it sends. In pass 2, one number's rows (``ReadGroup``) become the
+register answer they are (``snapshot_answer``), which the one write path applies
+(``directory.registry.recording``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import marshal
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import fields
+from datetime import datetime
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from directory.registry.lookups import RegisterRow
+from directory.registry.lookups import LookupResult, RegisterRow
+from directory.registry.statuses import Outcome
 from importers.sources.snapshot import RowProblem, Snapshot, SnapshotError, SnapshotItem
 
-# A register row as a plain tuple, in field order (for the kept rows and the response
-# digest): ``RegisterRow(*_row_values(row))`` is the row again. (``attrgetter``: one C call.)
+# A register row as a plain tuple, in field order (for the kept rows):
+# ``RegisterRow(*_row_values(row))`` is the row again. (``attrgetter``: one C call.)
 _row_values: Callable[[RegisterRow], tuple[str | None, ...]] = attrgetter(
     *(f.name for f in fields(RegisterRow))
 )
@@ -127,28 +132,42 @@ class _ReadRows:
 # --- pass 2: grouping ---------------------------------------------------------------------
 
 
-class Group(NamedTuple):
-    """Every row of one number: one register answer. (A named tuple: one is made for every
-    number, and sent to a worker process, so it is cheap to make and to pickle.)"""
-
-    registration_number: str
-    rows: tuple[RegisterRow, ...]
-    lines: tuple[int, ...]
-
-
 class ReadGroup(NamedTuple):
     """Every row of one number as pass 2 reads them: plain value tuples in ``RegisterRow``
     field order (cheap to group, and to send to a worker process, which makes the
-    ``RegisterRow``s the rules read)."""
+    register answer the rules read: ``snapshot_answer``)."""
 
     registration_number: str
     values: tuple[tuple[str | None, ...], ...]
     lines: tuple[int, ...]
 
-    def group(self) -> Group:
-        return Group(
-            self.registration_number, tuple([RegisterRow(*v) for v in self.values]), self.lines
-        )
+
+def response_digest(values: tuple[tuple[str | None, ...], ...]) -> str:
+    """The response digest of one number's rows (value tuples in ``RegisterRow`` field
+    order), as its history row records it: the same rows give the same digest."""
+    joined = "\x1e".join(["\x1f".join([v or "" for v in row]) for row in values])
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def snapshot_answer(
+    number: str,
+    values: tuple[tuple[str | None, ...], ...],
+    *,
+    as_of: datetime,
+    undated: bool,
+    source: str,
+) -> LookupResult:
+    """One number's rows in the snapshot as the register answer they are (outcome ok,
+    ``observed_at`` the snapshot's date), for the one write path's batch writer."""
+    return LookupResult(
+        registration_number=number,
+        outcome=Outcome.OK,
+        observed_at=as_of,
+        undated=undated,
+        source=source,
+        rows=tuple([RegisterRow(*v) for v in values]),
+        digest=response_digest(values),
+    )
 
 
 def read_ahead_chunks(snapshot: Snapshot) -> Iterator[bytes | memoryview]:

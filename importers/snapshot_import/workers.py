@@ -16,10 +16,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from directory.registry.lookups import RegisterRow
 from directory.registry.policy import RegistryPolicy
-from importers.snapshot_import.batch import BatchWriter, GroupOutcome
-from importers.snapshot_import.rows import Group, ReadGroup
+from directory.registry.recording import AppliedAnswer, BatchWriter
+from importers.snapshot_import.rows import ReadGroup, snapshot_answer
 
 
 @contextmanager
@@ -47,6 +46,8 @@ def _rare_collections() -> Iterator[None]:
 
 
 _worker_writer: BatchWriter | None = None
+# What every answer of this import shares, set in each worker: (as_of, undated, source).
+_worker_answers: tuple[datetime, bool, str] | None = None
 # WAL pages after which a worker's commit checkpoints the WAL into the database file (SQLite's
 # default: 1,000). Every batch dirties most leaf pages of the random ``next_check_at``
 # index, so each checkpoint copies them again and syncs the file twice, inside the write
@@ -72,7 +73,8 @@ def _worker_start(
     write_lock: Any,
 ) -> None:
     """In a forked worker: its own connections, app context and session."""
-    global _worker_writer
+    global _worker_writer, _worker_answers
+    _worker_answers = (as_of, undated, source)
     from directory.extensions import db
 
     with app.app_context():
@@ -85,28 +87,22 @@ def _worker_start(
     # scans. (Not the parent's raised young threshold too: it costs the workers memory;
     # see docs/benchmarks.md.)
     gc.freeze()
-    _worker_writer = BatchWriter(
-        db.session,
-        policy,
-        as_of=as_of,
-        undated=undated,
-        source=source,
-        write_lock=write_lock,
-    )
+    _worker_writer = BatchWriter(db.session, policy, write_lock=write_lock)
 
 
 class BatchFailed(RuntimeError):
     """A batch could not be written (in a worker process); the message says why."""
 
 
-def _worker_apply(batch: list[tuple[str, tuple[tuple, ...]]]) -> list[GroupOutcome]:
-    assert _worker_writer is not None
-    groups = [
-        Group(number, tuple([RegisterRow(*values) for values in rows]), ())
+def _worker_apply(batch: list[tuple[str, tuple[tuple, ...]]]) -> list[AppliedAnswer]:
+    assert _worker_writer is not None and _worker_answers is not None
+    as_of, undated, source = _worker_answers
+    results = [
+        snapshot_answer(number, rows, as_of=as_of, undated=undated, source=source)
         for number, rows in batch
     ]
     try:
-        return _worker_writer.apply(groups)
+        return _worker_writer.apply(results)
     except Exception as exc:  # sent back as plain text: not every exception pickles
         _worker_writer.session.rollback()
         raise BatchFailed(f"{type(exc).__name__}: {exc}") from None
@@ -150,6 +146,6 @@ def start_pool(
             as_of,
             undated,
             source,
-            context.Lock(),  # the workers' write lock (see BatchWriter._apply)
+            context.Lock(),  # the workers' write lock (see recording.BatchWriter)
         ),
     )

@@ -7,13 +7,18 @@
 - ``following.py``: the index's outbox cursor and the applying of outbox rows;
 - ``documents.py``: the schema, the analyzers, and a practitioner's document built from the
   database;
-- ``store.py``: the index directory's generations, ``CURRENT`` pointer and build lock.
+- ``store.py``: the index directory's generations, ``CURRENT`` pointer and build lock;
+- ``mapped.py``: compound segments read from their memory map, not copied into the heap.
 """
 
 from __future__ import annotations
 
-from directory.search.whoosh.index import WhooshIndex
-from directory.search.whoosh.search import WhooshSearch
+from directory.search.whoosh import mapped
+
+mapped.install()
+
+from directory.search.whoosh.index import WhooshIndex  # noqa: E402
+from directory.search.whoosh.search import WhooshSearch  # noqa: E402
 
 __all__ = ["WhooshIndex", "WhooshSearch", "create"]
 

@@ -17,11 +17,14 @@ benchmark's 21,000 documents (3.2 million postings) that was 70 CPU seconds of a
 - **Postings kept in memory** as flat arrays per field (document numbers, term ids,
   weights, encoded values), not pickled into a sorting pool, and grouped by term with numpy
   at the end (a stable sort: documents stay in the order they were added).
-- **Each term written at once**, as ``W3PostingsWriter`` and ``W3FieldWriter`` write it: the
+- **Each term encoded at once**, as ``W3PostingsWriter`` and ``W3FieldWriter`` write it: the
   same pickled blocks of 128 postings, block and term statistics, zlib level and term-index
-  rows (``_Field.write`` follows their code step by step), with the field lengths taken from
-  what was just computed; a field's bytes go to the files in one write. Small blocks'
-  compressions are remembered (``_Compressor``).
+  rows (``_Field.encode`` follows their code step by step), with the field lengths taken
+  from what was just computed. Small blocks' compressions are remembered (``_Compressor``).
+- **On two cores**: encoding touches no file, so about half of the fields are encoded by a
+  forked child process while the parent encodes the others (``BulkWriter.commit``); the
+  parent then writes each field's bytes in whoosh's order (``_Field.emit``: one write per
+  file and field, the term rows' postings offsets settled there).
 
 The per-document part (stored fields, lengths, columns) is whoosh's own per-document writer,
 called as ``SegmentWriter.add_document`` calls it. ``tests/test_search_bulk.py`` checks that
@@ -30,10 +33,16 @@ the files written are identical to whoosh's for the same documents.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pickle
 import struct
+import threading
 import zlib
 from array import array
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import repeat
 from pickle import dumps
 from typing import Any
@@ -309,27 +318,31 @@ class _Field:
                    singles[start:end], lengths[start:end] if lengths is not None else None,
                    values[start:end] if values is not None else None)  # fmt: skip
 
-    def write(self, fieldwriter, compress: _Compressor) -> None:
+    def cost(self) -> float:
+        """Estimated seconds ``encode`` takes (measured on the benchmark's rebuild: per
+        posting and per term, more with positions)."""
+        positions = self.kind is formats.Positions
+        per_posting, per_term = (2.7e-6, 40e-6) if positions else (1.0e-6, 19e-6)
+        return len(self.tids) * per_posting + len(self.names) * per_term
+
+    def encode(self, fieldid: int, how: _Layout, compress: _Compressor) -> tuple[bytes, list]:
         """Every term's postings, in whoosh's order: what ``W3FieldWriter`` and
-        ``W3PostingsWriter`` write for them, one term at a time."""
-        if not self.names:
-            return
+        ``W3PostingsWriter`` write for them, one term at a time, as the field's postings
+        bytes (from offset 0: nothing in them depends on where they land in the file) and
+        its term-index rows ``(key, term info without its extent, start, length, hash)``
+        (``emit`` places them). Touches no file, so a forked process can do it."""
         if array("I").itemsize != 4:
             raise RuntimeError("array('I') is not 32 bits on this platform")
-        fieldwriter.start_field(self.name, self.field)
-        post = fieldwriter._postwriter
-        limit = post._blocklimit
-        comp = post._compression
-        terms = _TermIndex(fieldwriter._tindex, pack_ushort(fieldwriter._fieldid))
-        postfile = fieldwriter._postfile
-        base = postfile.tell()
-        out = bytearray()  # this field's postings, written to the file at the end
+        limit, comp, hashfn = how.blocklimit, how.compression, how.hashfn
+        prefix = pack_ushort(fieldid)
+        out = bytearray()
+        rows = []
         fixed = self.fixed
         variable = fixed is None or fixed < 0
         pack_info = W3TermInfo._struct.pack
         for tbytes, ids, gaps, weights, singles, lengths, values in self._grouped():
             n = len(ids)
-            startoffset = base + len(out)
+            startoffset = len(out)
             out += WHOOSH3_HEADER_MAGIC
             total = 0
             minlength = None
@@ -387,53 +400,125 @@ class _Field:
             terminfo = pack_info(
                 False, total, n, 0 if minlength is None else length_to_byte(minlength),
                 length_to_byte(maxlength), maxweight, ids[0], ids[-1],
-            ) + pack_long(startoffset) + pack_int(base + len(out) - startoffset)  # fmt: skip
-            terms.add(tbytes, terminfo)
-        postfile.write(bytes(out))
-        terms.close()
+            )  # fmt: skip
+            key = prefix + tbytes
+            rows.append((key, terminfo, startoffset, len(out) - startoffset, hashfn(key)))
+        return bytes(out), rows
+
+    def emit(self, fieldwriter, fieldid: int, postings: bytes, rows: list) -> None:
+        """Write what ``encode`` made where whoosh's ``W3FieldWriter`` would: the postings
+        at the end of the postings file, each term's row (its extent now known) in the
+        terms file's ordered hash table."""
+        fieldwriter.start_field(self.name, self.field)
+        if fieldwriter._fieldid != fieldid:
+            raise RuntimeError(f"{self.name}: field id {fieldwriter._fieldid}, not {fieldid}")
+        postfile = fieldwriter._postfile
+        base = postfile.tell()
+        tindex = fieldwriter._tindex
+        tbase = tindex.dbfile.tell()
+        index = tindex.index
+        buckets = tindex.buckets
+        lastkey = tindex.lastkey
+        pack_lengths = _KEY_VALUE_LENGTHS.pack
+        out = bytearray()  # the terms file's rows, written at once
+        for key, terminfo, start, length, h in rows:
+            if key <= lastkey:
+                raise ValueError(f"Keys must increase: {lastkey!r}..{key!r}")
+            value = terminfo + pack_long(base + start) + pack_int(length)
+            pos = tbase + len(out)
+            index.append(pos)
+            out += pack_lengths(len(key), len(value))
+            out += key
+            out += value
+            buckets[h & 255].append((h, pos))
+            lastkey = key
+        postfile.write(postings)
+        tindex.dbfile.write(bytes(out))
+        tindex.lastkey = lastkey
         fieldwriter.finish_field()
 
 
-class _TermIndex:
-    """``OrderedHashWriter.add`` for one field's terms (in increasing order), the rows
-    gathered in memory and written to the terms file once."""
-
-    def __init__(self, tindex, prefix: bytes) -> None:
-        self.tindex = tindex
-        self.prefix = prefix
-        self.base = tindex.dbfile.tell()
-        self.out = bytearray()
-        self.lastkey = tindex.lastkey
-
-    def add(self, tbytes: bytes, value: bytes) -> None:
-        key = self.prefix + tbytes
-        if key <= self.lastkey:
-            raise ValueError(f"Keys must increase: {self.lastkey!r}..{key!r}")
-        tindex = self.tindex
-        out = self.out
-        pos = self.base + len(out)
-        tindex.index.append(pos)
-        out += _KEY_VALUE_LENGTHS.pack(len(key), len(value))
-        out += key
-        out += value
-        h = tindex.hashfn(key)
-        tindex.buckets[h & 255].append((h, pos))
-        self.lastkey = key
-
-    def close(self) -> None:
-        self.tindex.dbfile.write(bytes(self.out))
-        self.tindex.lastkey = self.lastkey
-
-
 _KEY_VALUE_LENGTHS = struct.Struct("!ii")  # whoosh.filedb.filetables._lengths
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What ``encode`` needs of the codec and the terms file: postings per block, zlib
+    level, the term index's hash function."""
+
+    blocklimit: int
+    compression: int
+    hashfn: Callable[[bytes], int]
+
+
+def _halve(costs: dict[str, float]) -> set[str]:
+    """The fields a second process encodes: about half of the estimated work, the largest
+    fields dealt out first to whichever side has less."""
+    mine = theirs = 0.0
+    chosen: set[str] = set()
+    for name in sorted(costs, key=lambda n: (-costs[n], n)):
+        if theirs < mine:
+            chosen.add(name)
+            theirs += costs[name]
+        else:
+            mine += costs[name]
+    return chosen
+
+
+@contextlib.contextmanager
+def _encoded_beside(fields: dict[str, _Field], names: set[str], ids: dict[str, int], how):
+    """Encode ``names`` in a forked child process while the caller encodes the others;
+    yields a function returning the child's ``{name: (postings, rows)}`` (waiting for it).
+    The child encodes everything before it sends anything: a full pipe never holds it
+    back to the caller's pace."""
+    if not names:
+        yield dict
+        return
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            os.close(read_end)
+            out = os.fdopen(write_end, "wb")
+            try:
+                compress = _Compressor()
+                done = {name: fields[name].encode(ids[name], how, compress) for name in names}
+                pickle.dump(("fields", done), out, pickle.HIGHEST_PROTOCOL)
+                code = 0
+            except BaseException as exc:  # reported to the parent (unless it has gone)
+                with contextlib.suppress(BaseException):
+                    pickle.dump(("error", f"{type(exc).__name__}: {exc}"), out)
+            with contextlib.suppress(BaseException):
+                out.close()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    incoming = os.fdopen(read_end, "rb")
+
+    def receive() -> dict[str, tuple[bytes, list]]:
+        try:
+            kind, body = pickle.load(incoming)
+        except EOFError:
+            raise RuntimeError("the process encoding postings died") from None
+        if kind != "fields":
+            raise RuntimeError(f"encoding postings failed: {body}")
+        return body
+
+    try:
+        yield receive
+    finally:
+        incoming.close()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)  # the pipe is closed: a child still writing stops
 
 
 class _Compressor:
     """``zlib.compress``, remembered for small blocks during one rebuild: zlib sets up its
     whole state for each call (about 80 µs on the loaded benchmark machine, 280,000 blocks),
     and most terms of a rebuild are one posting whose block is the same bytes as other
-    fields' terms of the same document (pid, number, the sort key, the date's tiers). The
-    memory goes with the writer."""
+    fields' terms of the same document (pid, number, the sort key). The memory goes with
+    the writer."""
 
     def __init__(self) -> None:
         self.known: dict[tuple[bytes, int], bytes] = {}
@@ -458,6 +543,7 @@ class BulkWriter:
         self.writer = writer
         self.schema = writer.schema
         self.fields = {name: _Field(name, self.schema[name]) for name in self.schema.names()}
+        self.checked: set[tuple[str, ...]] = set()
 
     def add_document(self, **fields: Any) -> None:
         writer = self.writer
@@ -467,7 +553,10 @@ class BulkWriter:
         names = sorted(name for name in fields if not name.startswith("_"))
         plain = len(names) == len(fields)  # no boosts, no separate stored values
         docboost = 1.0 if plain else writer._doc_boost(fields)
-        writer._check_fields(self.schema, names)
+        known = tuple(names)
+        if known not in self.checked:  # whoosh's check, once per set of field names
+            writer._check_fields(self.schema, names)
+            self.checked.add(known)
         perdoc.start_doc(docnum)
         try:
             for name in names:
@@ -484,7 +573,8 @@ class BulkWriter:
                         length = counted
                         slot.set_length(docnum, length)
                 custom = value if plain else fields.get(f"_stored_{name}", value)
-                perdoc.add_field(name, field, custom if field.stored else None, length)
+                if field.stored or length:  # ``add_field`` does nothing otherwise
+                    perdoc.add_field(name, field, custom if field.stored else None, length)
                 column = field.column_type
                 if column and custom is not None:
                     perdoc.add_column_value(name, column, field.to_column_value(custom))
@@ -495,11 +585,35 @@ class BulkWriter:
         writer._added = True
         writer.docnum += 1
 
-    def commit(self, **kwargs: Any) -> None:
+    def commit(self, *, fork: bool | None = None, **kwargs: Any) -> None:
+        """Write every field's postings, then let whoosh finish the segment. With ``fork``
+        (by default: when only this thread runs and there is enough to write), about half
+        of the fields are encoded by a forked child process while this one encodes the
+        rest: on two cores, the last phase of a rebuild runs on both."""
         fieldwriter = self.writer.fieldwriter
-        compress = _Compressor()
-        for name in sorted(self.fields):
-            self.fields[name].write(fieldwriter, compress)
+        written = [name for name in sorted(self.fields) if self.fields[name].names]
+        fieldmap = fieldwriter._fieldmap
+        ids = {}
+        for name in written:  # as ``W3FieldWriter.start_field`` will number them
+            ids[name] = fieldmap[name] if name in fieldmap else len(fieldmap) + len(ids)
+        post = fieldwriter._codec.postings_writer(None)
+        how = _Layout(post._blocklimit, post._compression, fieldwriter._tindex.hashfn)
+        costs = {name: self.fields[name].cost() for name in written}
+        if fork is None:
+            fork = threading.active_count() == 1 and sum(costs.values()) > 1.0
+        theirs = _halve(costs) if fork and hasattr(os, "fork") else set()
+        with _encoded_beside(self.fields, theirs, ids, how) as encoded_there:
+            compress = _Compressor()
+            encoded = {
+                name: self.fields[name].encode(ids[name], how, compress)
+                for name in written
+                if name not in theirs
+            }
+            if theirs:
+                encoded.update(encoded_there())
+        for name in written:
+            postings, rows = encoded.pop(name)
+            self.fields[name].emit(fieldwriter, ids[name], postings, rows)
         self.fields = {}
         self.writer.commit(**kwargs)
 

@@ -42,6 +42,9 @@ def _impacts():
 # Built search hits kept per generation (about 1.5 kB each).
 HIT_CACHE_SIZE = 512
 
+# Documents whose stored fields a segment's cache keeps.
+STORED_CACHE_DOCS = 512
+
 
 class LRU(OrderedDict):
     """A small thread-safe LRU; ``budget`` bounds the summed ``weight`` of its values."""
@@ -93,7 +96,10 @@ class SegmentCache:
         self.orders: dict[Any, list[int]] = {}
         self.scored = LRU(100_000, budget=score_budget)
         self.postings = _impacts().SegmentPostings()
-        self.stored = LRU(50_000 if size else 0)
+        # Hits' stored fields (3-4 KB each): a first-time page reads a dozen, and reading
+        # one from the mapped segment is cheap; before, up to 50,000 per segment (every
+        # document of it in a long-lived worker: 20+ MB).
+        self.stored = LRU(min(size, STORED_CACHE_DOCS))
         self.verified: dict[str, tuple[list[int], list[int]]] = {}
         self.geo_points: list[tuple[tuple[float, float], ...]] | None = None
 
@@ -265,7 +271,9 @@ class GenerationView:
 
     def __post_init__(self) -> None:
         self.plans = LRU(self.size)
-        self.matches = LRU(self.size)
+        # Match sets can hold every document each: bounded in documents too, as the
+        # free-word scores are (a quiet directory keeps one generation for hours).
+        self.matches = LRU(self.size, budget=self.score_budget)
         self.results = LRU(self.size)
         # Built hits: a page's practitioners are often the next search's too (the named-
         # practitioner look-up of the same words, the everyone view, the next page).

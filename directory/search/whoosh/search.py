@@ -79,9 +79,12 @@ log = logging.getLogger(__name__)
 # weighs against whoosh's text score when both rank a result.
 SERVICE_WEIGHT = 0.5
 CITY_FACET_LIMIT = 25
-# Segments whose caches a process keeps (the current generation's, plus merged-away ones
-# until they age out).
+# Segments whose caches a process keeps at most (those of the generations it keeps; a
+# merged-away segment's cache goes with the last kept generation that had it).
 MAX_SEGMENT_CACHES = 64
+# Generations whose composed caches a process keeps: the current one and the one before
+# (a thread still on it after a commit, until its next freshness check).
+KEPT_GENERATIONS = 2
 # Facets over at most this many documents count per document; above it, per value by set
 # intersection (cheaper for large sets: the work is in C).
 FACET_PER_DOC_LIMIT = 3000
@@ -206,12 +209,20 @@ class WhooshSearch:
                 self._segments.move_to_end(segment_key)
                 deleted = frozenset(getattr(reader, "deleted_docs_set", ()))
                 parts.append(Part(cache, offset, reader.doc_count_all(), deleted))
-            while len(self._segments) > MAX_SEGMENT_CACHES:
-                self._segments.popitem(last=False)
             view = GenerationView(key, parts, self.cache_size, self.score_budget)
             self._views[key] = view
-            while len(self._views) > 3:
+            while len(self._views) > KEPT_GENERATIONS:
                 self._views.popitem(last=False)
+            # Caches of segments no kept generation has (merged away since) are dropped
+            # at once: on a live index each commit merges small segments, and their caches
+            # (stored fields, scores) would otherwise linger until 64 had piled up.
+            kept = {
+                part.cache.key for kept_view in self._views.values() for part in kept_view.parts
+            }
+            for stale in [k for k in self._segments if k not in kept]:
+                del self._segments[stale]
+            while len(self._segments) > MAX_SEGMENT_CACHES:
+                self._segments.popitem(last=False)
         return view
 
     def vocab(self) -> Vocab:
@@ -413,7 +424,7 @@ class WhooshSearch:
             if plan.radius_km is not None:
                 docs = frozenset(d for d, km in distances.items() if km <= plan.radius_km)
         matches = Matches(docs, self._facets(view, searcher, docs, everyone), distances)
-        view.matches.put(key, matches)
+        view.matches.put(key, matches, weight=len(docs) + 1)
         return matches
 
     def _city_set(self, view, searcher, group: str) -> frozenset[int]:

@@ -1,8 +1,15 @@
-"""Deciding and writing one batch of numbers: ``checks.decide`` for each, then the bulk SQL."""
+"""A batch of register answers: ``checks.decide`` for each, then the bulk statements.
+
+The batch side of the one write path (``directory.registry.recording``): the same rules
+(``checks.decide``), value builders and signal (``signals.announce``) as one answer
+(``one.py``), applied a batch of numbers per transaction with the driver-level statements of
+``bulk_sql.py``. It takes ``LookupResult``s from any source; today the snapshot import
+(``importers/snapshot_import``) sends its batches here, from one process or from several
+forked workers that share one write lock.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -25,11 +32,7 @@ from directory.registry.checks import (
 )
 from directory.registry.lookups import LookupResult
 from directory.registry.policy import RegistryPolicy
-from directory.registry.signals import announce
-from directory.registry.statuses import Outcome
-from directory.util.clock import utcnow
-from importers.snapshot_import.rows import Group, _row_values
-from importers.snapshot_import.sql import (
+from directory.registry.recording.bulk_sql import (
     _FACT_INDEX,
     _NO_FACT_VALUES,
     _RAW_STATUS_INDEX,
@@ -41,22 +44,18 @@ from importers.snapshot_import.sql import (
     _Statements,
     _stored_facts,
 )
-
-# --- pass 2: applying ---------------------------------------------------------------------
+from directory.registry.signals import announce
+from directory.registry.statuses import Outcome
+from directory.util.clock import utcnow
 
 
 def _comparable(rows: list[dict[str, Any]]) -> tuple:
     return tuple(sorted((r["position"], r["category"], r["raw_status"], r["status"]) for r in rows))
 
 
-def _digest_of(group: Group) -> str:
-    text = "\x1e".join(["\x1f".join([v or "" for v in _row_values(r)]) for r in group.rows])
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-class GroupOutcome(NamedTuple):
-    """What applying one group did, for the summary and the warnings (sent back from the
-    worker processes, one per number)."""
+class AppliedAnswer(NamedTuple):
+    """What applying one answer of a batch did, for the caller's summary and warnings (a
+    named tuple: one per number, sent back from worker processes)."""
 
     effect: str
     event_due: bool
@@ -65,7 +64,6 @@ class GroupOutcome(NamedTuple):
 
 @dataclass(slots=True)
 class _Planned:
-    group: Group
     result: LookupResult
     decision: Decision
     row: Any  # the stored belief the decision rests on, or None for a new number
@@ -81,13 +79,16 @@ class _Planned:
 
 
 class BatchWriter:
-    """Decides and writes one batch of groups; works the same in a worker process.
+    """Decides and writes batches of register answers; works the same in a worker process.
 
     The rules run outside the write transaction (so two workers overlap); the write
     transaction then checks, cheaply, that no other writer (a live verify, the recheck job)
     checked any of these numbers meanwhile, and decides those again on what is stored now.
     On SQLite the write transaction is ``BEGIN IMMEDIATE``: it waits for the write lock
     instead of failing when another connection committed since this one last read.
+
+    ``write_lock`` is shared by writers that take turns on SQLite (the snapshot import's
+    forked workers); each answer carries its own date, ``undated`` mark and source.
     """
 
     def __init__(
@@ -95,64 +96,66 @@ class BatchWriter:
         session: Session,
         policy: RegistryPolicy,
         *,
-        as_of: datetime,
-        undated: bool = False,
-        source: str,
         write_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.session = session
         self.policy = policy
-        self.as_of = as_of
-        self.undated = undated
-        self.source = source
         self.write_lock = write_lock if write_lock is not None else nullcontext()
         self.sqlite = session.get_bind().dialect.name == "sqlite"
         self._driver_statements: _Statements | None = None
 
-    def apply(self, groups: list[Group]) -> list[GroupOutcome]:
-        """Write the groups' answers and announce what changed; returns each group's
-        outcome. Commits; retries once when a concurrent insert collides."""
+    def apply(self, results: list[LookupResult]) -> list[AppliedAnswer]:
+        """Write the answers (one per number) and announce what changed; returns what each
+        did, in order. Commits; retries once when a concurrent insert collides.
+
+        As for one answer, a number the directory does not hold is stored only from an
+        answer that lists it: a not-found or a failure for such a number is refused
+        (``ValueError``, before anything is written; ``apply_answer`` skips it instead).
+        """
+        if not results:
+            return []
         try:
-            return self._apply(groups)
+            return self._apply(results)
         except IntegrityError:
             self.session.rollback()
-            return self._apply(groups)
+            return self._apply(results)
 
-    def _apply(self, groups: list[Group]) -> list[GroupOutcome]:
+    def _apply(self, results: list[LookupResult]) -> list[AppliedAnswer]:
         session = self.session
         now = utcnow()
-        wanted = [g.registration_number for g in groups]
+        wanted = [r.registration_number for r in results]
         stored = self._beliefs(wanted)
         session.commit()  # end the read: the rules below hold no transaction open
         planned = [
-            self._plan(group, stored.get(group.registration_number), now) for group in groups
+            self._plan(result, stored.get(result.registration_number), now) for result in results
         ]
         self._prepare(planned, now)  # the rows as the driver takes them, before the lock
 
-        # SQLite takes one writer at a time. Between this import's own workers a shared
-        # lock hands the turn over at once; SQLite's busy handler alone would sleep (up to
-        # 100 ms at a time) while another worker writes. PostgreSQL needs no such turns.
+        # SQLite takes one writer at a time. Between the batch writers of one import's
+        # workers a shared lock hands the turn over at once; SQLite's busy handler alone
+        # would sleep (up to 100 ms at a time) while another worker writes. PostgreSQL
+        # needs no such turns.
         with self.write_lock if self.sqlite else nullcontext():
             self._begin_write()
             fingerprints = self._statements().fingerprints_of(session, wanted)
             moved = [
-                item.group.registration_number
+                item.result.registration_number
                 for item in planned
-                if _fingerprint(item.row) != fingerprints.get(item.group.registration_number)
+                if _fingerprint(item.row) != fingerprints.get(item.result.registration_number)
             ]
             if moved:  # another writer got there first: decide again on what it wrote
                 fresh = self._beliefs(moved)
                 again = set(moved)
                 planned = [
-                    self._plan(item.group, fresh.get(item.group.registration_number), now)
-                    if item.group.registration_number in again
+                    self._plan(item.result, fresh.get(item.result.registration_number), now)
+                    if item.result.registration_number in again
                     else item
                     for item in planned
                 ]
             self._write(planned, now)
             session.commit()
         return [
-            GroupOutcome(
+            AppliedAnswer(
                 item.decision.effect,
                 item.decision.event_due,
                 tuple(item.decision.unknown_raw_statuses),
@@ -170,18 +173,14 @@ class BatchWriter:
             for row in self._statements().beliefs_of(self.session, wanted)
         }
 
-    def _plan(self, group: Group, row: Any, now: datetime) -> _Planned:
-        result = LookupResult(
-            registration_number=group.registration_number,
-            outcome=Outcome.OK,
-            observed_at=self.as_of,
-            undated=self.undated,
-            source=self.source,
-            rows=group.rows,
-            digest=_digest_of(group),
-        )
+    def _plan(self, result: LookupResult, row: Any, now: datetime) -> _Planned:
+        if row is None and (result.outcome is not Outcome.OK or not result.rows):
+            raise ValueError(
+                f"{result.registration_number} is not in the directory and the answer lists "
+                "no rows: nothing to store"
+            )
         decision = decide(Belief.of(row) if row else None, result, self.policy, now=now)
-        return _Planned(group, result, decision, row)
+        return _Planned(result, decision, row)
 
     def _prepare(self, planned: list[_Planned], now: datetime) -> None:
         """Everything of the written rows that needs no transaction: the values, in
@@ -210,7 +209,7 @@ class BatchWriter:
                     item.comparable = _comparable(wanted)
             belief = _belief_values(decision.after)
             if row is None:
-                number = item.group.registration_number
+                number = item.result.registration_number
                 prefix = numbers.split(number)[0]
                 item.practitioner = (number, prefix, *belief, *facts, now, now)
             else:
@@ -220,12 +219,12 @@ class BatchWriter:
             item.check = values
         new = [item for item in practitioners if item.row is None]
         old = [item for item in practitioners if item.row is not None]
-        for group, statement in (
+        for items, statement in (
             (new, statements.insert_practitioners),
             (old, statements.update_practitioners),
         ):
-            converted = statement.convert([item.practitioner for item in group])
-            for item, values in zip(group, converted, strict=True):
+            converted = statement.convert([item.practitioner for item in items])
+            for item, values in zip(items, converted, strict=True):
                 item.practitioner = values
 
     def _write(self, planned: list[_Planned], now: datetime) -> None:
@@ -267,7 +266,7 @@ class BatchWriter:
         updated: list[int] = []
         for item in planned:
             decision, row = item.decision, item.row
-            number = item.group.registration_number
+            number = item.result.registration_number
             pid = ids[number]
             check_values.append((*item.check, pid))
             if decision.effect == "ignored_stale":
@@ -293,12 +292,31 @@ class BatchWriter:
         statements.insert_checks.execute(session, check_values)
         if event_rows:
             session.execute(insert(EVENTS), event_rows)
-        announce(
-            session,
-            source=self.source,
-            practitioner_ids=updated,
-            event_ids=[row["event_id"] for row in event_rows],
-        )
+        sources = {item.result.source for item in planned}
+        if len(sources) == 1:  # the usual batch: one snapshot's answers, one signal
+            announce(
+                session,
+                source=sources.pop(),
+                practitioner_ids=updated,
+                event_ids=[row["event_id"] for row in event_rows],
+            )
+            return
+        # Answers from several sources: one signal per source, as each says what it changed.
+        source_of = {ids[item.result.registration_number]: item.result.source for item in planned}
+        updated_ids = set(updated)
+        for source in sorted(sources):
+            announce(
+                session,
+                source=source,
+                practitioner_ids=[
+                    pid for pid, of in source_of.items() if of == source and pid in updated_ids
+                ],
+                event_ids=[
+                    row["event_id"]
+                    for row in event_rows
+                    if source_of[row["practitioner_id"]] == source
+                ],
+            )
 
     def _statements(self) -> _Statements:
         if self._driver_statements is None:

@@ -1,4 +1,4 @@
-"""The bulk SQL: the snapshot import's statements for the three large tables.
+"""The bulk SQL: the batch writer's (``bulk.py``) statements for the three large tables.
 
 The practitioners, their category rows and their history rows are written through the
 driver's own ``executemany`` with plain tuples (``_DriverStatement``), and the stored beliefs

@@ -1,4 +1,7 @@
-"""Applying the register's live answers: one answer at a time, to the row as it is now.
+"""One register answer at a time, applied to the row as it is now (``apply_answer``).
+
+The one-answer strategy of the one write path (``directory.registry.recording``; a batch
+goes through ``bulk.py``, with the same rules and signal).
 
 A look-up takes time (up to a few seconds, or minutes with retries), and two look-ups of one
 number can overlap: a ``flask registry verify`` while the recheck job runs, or two operators.
