@@ -25,6 +25,9 @@ def _compare_every_word(backend) -> int:
     words = sorted(
         {w for part_words, _ in backend._index_words(view, state.searcher) for w in part_words}
     )
+    # The generation's document frequencies from each segment's postings (what
+    # GenerationView.scored_matches scores with) give whoosh's idf too.
+    doc_frequency = view.doc_frequency(state.searcher)
     compared = 0
     for leaf, _offset in state.searcher.leaf_searchers():
         postings = impacts.SegmentPostings()
@@ -35,11 +38,12 @@ def _compare_every_word(backend) -> int:
             expected = {d: s for s, d in leaf.search(query, limit=None, terms=False).top_n}
             terms = impacts.plain_terms(query)
             assert terms is not None and impacts.supports(leaf)
-            found = impacts.score_terms(postings, leaf, terms)
-            found = {d: s for d, s in found.items() if d not in deleted}
-            assert set(found) == set(expected), word
-            for docnum, score in expected.items():
-                assert abs(found[docnum] - score) <= 1e-12 * max(1.0, abs(score)), word
+            for counted in (None, doc_frequency):
+                found = impacts.score_terms(postings, leaf, terms, counted)
+                found = {d: s for d, s in found.items() if d not in deleted}
+                assert set(found) == set(expected), word
+                for docnum, score in expected.items():
+                    assert abs(found[docnum] - score) <= 1e-12 * max(1.0, abs(score)), word
             compared += 1
     return compared
 

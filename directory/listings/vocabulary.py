@@ -18,7 +18,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from types import MappingProxyType
 
@@ -70,7 +70,20 @@ def term_key(text: str) -> str:
 
     ``"Hair re-growth"``, ``"hair regrowth"`` and ``"HAIR  REGROWTH!"`` share one key.
     """
-    decomposed = unicodedata.normalize("NFKD", str(text))
+    if type(text) is str:
+        return _term_key(text)
+    return _fold_key(str(text))
+
+
+@lru_cache(maxsize=65536)
+def _term_key(text: str) -> str:
+    # Remembered: every search asks it of the same city and service names many times
+    # (facet labels, places, the vocabulary).
+    return _fold_key(text)
+
+
+def _fold_key(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
     without_marks = "".join(c for c in decomposed if not unicodedata.combining(c))
     return "".join(c for c in without_marks.casefold() if c.isalnum())
 

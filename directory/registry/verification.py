@@ -56,8 +56,6 @@ class Verdict:
         return f"Not verified since {local_date(self.verified_at)}"
 
 
-
-
 class RegistrationState(Protocol):
     """What ``verdict`` reads: a ``Practitioner``, a row of those columns, or the search
     index's copy of them."""
@@ -109,6 +107,12 @@ def verified_window(
     ``max_age_`` (default: the current app's)."""
     now = as_utc(now) if now is not None else utcnow()
     limit = max_age_ if max_age_ is not None else max_age()
+    return _window(now, limit)
+
+
+@lru_cache(maxsize=64)
+def _window(now: datetime, limit: timedelta) -> VerifiedWindow:
+    # Built once per moment: a page of search hits judges every row at the same ``now``.
     return VerifiedWindow(Status.ACTIVE, now - limit, now + CLOCK_SKEW)
 
 

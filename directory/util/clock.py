@@ -3,7 +3,8 @@ African time (SAST, UTC+2 all year) only where a patient reads a date or a time.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime
@@ -31,8 +32,13 @@ def as_local(value: datetime) -> datetime:
 
 def local_date(value: datetime) -> str:
     """``3 March 2026``: the date in South Africa (no platform-specific strftime flags)."""
-    value = as_local(value)
-    return f"{value.day} {value:%B %Y}"
+    return _date_text(as_local(value).date())
+
+
+@lru_cache(maxsize=4096)
+def _date_text(day: date) -> str:
+    # strftime is most of the cost, and a page of badges repeats a few dates.
+    return f"{day.day} {day:%B %Y}"
 
 
 def local_datetime(value: datetime) -> str:

@@ -39,6 +39,9 @@ def _impacts():
     return impacts
 
 
+# Built search hits kept per generation (about 1.5 kB each).
+HIT_CACHE_SIZE = 512
+
 # Documents whose stored fields a segment's cache keeps.
 STORED_CACHE_DOCS = 512
 
@@ -160,16 +163,19 @@ class SegmentCache:
             self.strengths[slug] = found
         return found
 
-    def scores(self, leaf, key: tuple, query: Query) -> dict[int, float]:
+    def scores(
+        self, leaf, key: tuple, query: Query, doc_frequency: Callable | None = None
+    ) -> dict[int, float]:
         """docnum -> whoosh's score of ``query`` (one free word or phrase) in this segment.
         A word (an OR of single terms) is scored from the term's postings as arrays, with
-        whoosh's own BM25F formula and statistics (``impacts.py``); anything else (a
-        phrase) by whoosh's searcher."""
+        whoosh's own BM25F formula and statistics (``impacts.py``; ``doc_frequency``: the
+        generation's, see ``GenerationView.doc_frequency``); anything else (a phrase) by
+        whoosh's searcher."""
         found = self.scored.get_(key)
         if found is None:
             terms = _impacts().plain_terms(query)
             if terms is not None and _impacts().supports(leaf):
-                found = _impacts().score_terms(self.postings, leaf, terms)
+                found = _impacts().score_terms(self.postings, leaf, terms, doc_frequency)
             else:
                 results = leaf.search(query, limit=None, terms=False)
                 found = {docnum: score for score, docnum in results.top_n}
@@ -261,6 +267,7 @@ class GenerationView:
     matches: LRU = field(init=False)
     results: LRU = field(init=False)
     scored: LRU = field(init=False)
+    hits: LRU = field(init=False)
 
     def __post_init__(self) -> None:
         self.plans = LRU(self.size)
@@ -268,6 +275,9 @@ class GenerationView:
         # free-word scores are (a quiet directory keeps one generation for hours).
         self.matches = LRU(self.size, budget=self.score_budget)
         self.results = LRU(self.size)
+        # Built hits: a page's practitioners are often the next search's too (the named-
+        # practitioner look-up of the same words, the everyone view, the next page).
+        self.hits = LRU(min(self.size, HIT_CACHE_SIZE))
         self.scored = LRU(100_000, budget=self.score_budget)
 
     @staticmethod
@@ -319,6 +329,30 @@ class GenerationView:
                     part.cache.per_doc[fieldname] = local
                 found.extend(local)
             self.per_doc[fieldname] = found
+        return found
+
+    def doc_keys(
+        self, searcher, fieldname: str, name: str, key_of: Callable[[str], str]
+    ) -> list[tuple[str, ...]]:
+        """docnum -> the distinct ``key_of(value)`` of the document's values (the city
+        groups of its clinics), computed once per segment (``key_of`` never changes its
+        answer) and only concatenated per generation: a commit does not recompute them for
+        every document."""
+        found = self.per_doc.get(name)
+        if found is None:
+            self.doc_values(searcher, fieldname)  # each segment's values per document
+            keys = {value: key_of(value) for value in self.field_values(searcher, fieldname)}
+            found = []
+            for part in self.parts:
+                local = part.cache.per_doc.get(name)
+                if local is None:
+                    local = [
+                        tuple(dict.fromkeys(keys[v] for v in values))
+                        for values in part.cache.per_doc[fieldname]
+                    ]
+                    part.cache.per_doc[name] = local
+                found.extend(local)
+            self.per_doc[name] = found
         return found
 
     def column(self, searcher, fieldname: str) -> list:
@@ -415,11 +449,22 @@ class GenerationView:
         found = self.scored.get_(key)
         if found is None:
             scores: dict[int, float] = {}
+            doc_frequency = self.doc_frequency(searcher)
             for part, leaf in self._each(searcher):
-                part.compose(scores, part.cache.scores(leaf, key, query))
+                part.compose(scores, part.cache.scores(leaf, key, query, doc_frequency))
             found = Scored(key, scores)
             self.scored.put(key, found, weight=len(scores) + 1)
         return found
+
+    def doc_frequency(self, searcher) -> Callable[[str, bytes], int]:
+        """A term's document frequency in this generation as whoosh counts it (its postings
+        in every segment, deleted documents included), from each segment's postings, read
+        once per segment: after a commit only the new segment is looked up, where whoosh's
+        ``idf`` would look the term up again in every segment."""
+        readers = [(part.cache.postings, leaf.reader()) for part, leaf in self._each(searcher)]
+        return lambda fieldname, btext: sum(
+            len(postings.term(reader, fieldname, btext)[0]) for postings, reader in readers
+        )
 
     def scored_order(self, searcher, scored: Scored, query: Query) -> Iterator[int]:
         scores = scored.scores

@@ -15,6 +15,8 @@ the fields. The scores are whoosh's, to the last bit or two of a float sum;
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from math import log
 
 import numpy as np
 from whoosh.query import Or, Term
@@ -120,8 +122,18 @@ def _lengths_column():
     return LENGTHS_COLUMN
 
 
-def score_terms(postings: SegmentPostings, leaf, terms) -> dict[int, float]:
-    """docnum -> the OR of ``terms`` scored as whoosh's BM25F scores it in ``leaf``."""
+def score_terms(
+    postings: SegmentPostings,
+    leaf,
+    terms,
+    doc_frequency: Callable[[str, bytes], int] | None = None,
+) -> dict[int, float]:
+    """docnum -> the OR of ``terms`` scored as whoosh's BM25F scores it in ``leaf``.
+
+    ``doc_frequency`` (the generation's, ``GenerationView.doc_frequency``): a term's
+    document frequency counted from each segment's postings already read, for whoosh's
+    ``idf`` formula; without it, whoosh's searcher looks the term up in every segment,
+    again for each new generation."""
     reader = leaf.reader()
     parent = leaf.get_parent()
     weighting = leaf.weighting
@@ -140,7 +152,10 @@ def score_terms(postings: SegmentPostings, leaf, terms) -> dict[int, float]:
         else:
             b = weighting._field_B.get(fieldname, weighting.B)
             k1 = weighting.K1
-            idf = parent.idf(fieldname, btext)
+            if doc_frequency is None:
+                idf = parent.idf(fieldname, btext)
+            else:  # whoosh's WeightingModel.idf, with the same counts
+                idf = log(parent.doc_count_all() / (doc_frequency(fieldname, btext) + 1)) + 1
             avgfl = parent.avg_field_length(fieldname) or 1
             fl = postings.field_lengths(reader, fieldname)[ids]
             # bm25(idf, tf, fl, avgfl, B, K1), element-wise, in whoosh's order of operations

@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
@@ -324,7 +324,8 @@ class WhooshSearch:
             marks = self._highlight_terms(plan)
             # Exact to cache: a hit's "verified" depends on time only through the cut.
             hits = [
-                self._hit(view, searcher, d, score, marks, now, plan.origin) for d, score in ranked
+                self._page_hit(view, searcher, d, score, marks, now, plan.origin, cut)
+                for d, score in ranked
             ]
             total, facets = len(matches.docs), matches.facets
             view.results.put(result_key, (hits, total, facets))
@@ -343,14 +344,16 @@ class WhooshSearch:
 
     def _plan(self, query: SearchQuery, view, searcher) -> Plan:
         vocab = self.vocab()
-        reader = searcher.reader()
 
         def known_service(term: str) -> str | None:
             slug = vocabulary.resolve_slug(term) or term.strip().lower()
             return slug if slug in vocab.services else None
 
         def known_word(word: str) -> bool:
-            return all(("words", w) in reader for w in word.split())
+            # Each segment's "did you mean" words (read once per segment): a dictionary
+            # look-up, where asking the reader looks the term up in every segment's files.
+            segments = self._index_words(view, searcher)
+            return all(any(w in freq for _, freq in segments) for w in word.split())
 
         def suggest_word(word: str) -> str | None:
             """The closest index word (fewest edits, then most documents, then first in
@@ -438,21 +441,10 @@ class WhooshSearch:
         return found
 
     def _city_doc_groups(self, view, searcher) -> list[tuple[str, ...]]:
-        """docnum -> the city groups of its clinics (each once), once per generation: city
-        facets count as fast as service facets."""
-        found = view.per_doc.get("city~")
-        if found is None:
-            group_of = {
-                value: group
-                for group, values in self._city_groups(view, searcher).items()
-                for value in values
-            }
-            found = [
-                tuple(dict.fromkeys(group_of[v] for v in values))
-                for values in view.doc_values(searcher, "city")
-            ]
-            view.per_doc["city~"] = found
-        return found
+        """docnum -> the city groups of its clinics (each once; a group is ``city_key`` of a
+        city value, as in ``_city_groups``), once per segment: city facets count as fast as
+        service facets, and a commit does not recompute them for every document."""
+        return view.doc_keys(searcher, "city", "city~", city_key)
 
     @staticmethod
     def _city_groups(view, searcher) -> dict[str, tuple[str, ...]]:
@@ -591,6 +583,29 @@ class WhooshSearch:
         totals = {d: score(d) for d in docs}
         top = heapq.nsmallest(end, docs, key=lambda d: (-totals[d], *recency(d)))
         return [(d, totals[d]) for d in top[start:end]]
+
+    def _page_hit(
+        self,
+        view,
+        searcher,
+        docnum: int,
+        score: float,
+        marks: frozenset[str],
+        now: datetime,
+        origin: Origin | None,
+        cut: tuple,
+    ) -> SearchHit:
+        """``_hit``, kept per generation: a hit depends on the document, the marked words,
+        the origin and, for ``verified``, on time only through the verified cut (as the
+        result cache); only its score is the query's own."""
+        key = (docnum, marks, origin, cut)
+        hit = view.hits.get_(key)
+        if hit is None:
+            hit = self._hit(view, searcher, docnum, score, marks, now, origin)
+            view.hits.put(key, hit)
+        elif hit.score != float(score):
+            hit = replace(hit, score=float(score))
+        return hit
 
     def _hit(
         self,
