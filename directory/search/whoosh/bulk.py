@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import struct
 import threading
 import zlib
@@ -63,6 +62,8 @@ from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3FieldWriter, W
 from whoosh.fields import FieldType
 from whoosh.system import pack_int, pack_long, pack_uint, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
+
+from directory.search.whoosh import forked
 
 # Filters that transform each token on its own (no look at the tokens around it).
 _PER_TOKEN_FILTERS = (LowercaseFilter, CharsetFilter, StopFilter, StemFilter, StripFilter)
@@ -474,43 +475,13 @@ def _encoded_beside(fields: dict[str, _Field], names: set[str], ids: dict[str, i
     if not names:
         yield dict
         return
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        code = 1
-        try:
-            os.close(read_end)
-            out = os.fdopen(write_end, "wb")
-            try:
-                compress = _Compressor()
-                done = {name: fields[name].encode(ids[name], how, compress) for name in names}
-                pickle.dump(("fields", done), out, pickle.HIGHEST_PROTOCOL)
-                code = 0
-            except BaseException as exc:  # reported to the parent (unless it has gone)
-                with contextlib.suppress(BaseException):
-                    pickle.dump(("error", f"{type(exc).__name__}: {exc}"), out)
-            with contextlib.suppress(BaseException):
-                out.close()
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    incoming = os.fdopen(read_end, "rb")
 
-    def receive() -> dict[str, tuple[bytes, list]]:
-        try:
-            kind, body = pickle.load(incoming)
-        except EOFError:
-            raise RuntimeError("the process encoding postings died") from None
-        if kind != "fields":
-            raise RuntimeError(f"encoding postings failed: {body}")
-        return body
+    def encode(send) -> None:
+        compress = _Compressor()
+        send({name: fields[name].encode(ids[name], how, compress) for name in names})
 
-    try:
-        yield receive
-    finally:
-        incoming.close()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)  # the pipe is closed: a child still writing stops
+    with forked.beside(encode, "encoding postings") as receive:
+        yield lambda: next(receive())
 
 
 class _Compressor:

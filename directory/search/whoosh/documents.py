@@ -9,11 +9,9 @@ against the current time: the index never goes stale silently as time passes.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import pickle
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -34,6 +32,7 @@ from directory.listings.scope import within_services
 from directory.registry.models import Practitioner
 from directory.search import text
 from directory.search.outbox import INDEXED_PRACTITIONER_COLUMNS
+from directory.search.whoosh import forked
 from directory.util.clock import as_utc
 
 # Joins the values of one text field (services, clinics, descriptions): a token no query
@@ -206,48 +205,21 @@ def documents_read_beside(
         with engine.connect() as conn:
             yield from read(conn)
         return
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        code = 1
-        try:
-            os.close(read_end)
-            out = os.fdopen(write_end, "wb")
-            try:
-                engine.dispose(close=False)  # the parent's pooled connections stay its own
-                with engine.connect() as conn:
-                    batch: list[dict[str, Any]] = []
-                    for doc in read(conn):
-                        batch.append(doc)
-                        if len(batch) == 500:
-                            pickle.dump(("documents", batch), out, pickle.HIGHEST_PROTOCOL)
-                            batch = []
-                    pickle.dump(("documents", batch), out, pickle.HIGHEST_PROTOCOL)
-                pickle.dump(("done", None), out)
-                code = 0
-            except BaseException as exc:  # reported to the parent (unless it has gone)
-                with contextlib.suppress(BaseException):
-                    pickle.dump(("error", f"{type(exc).__name__}: {exc}"), out)
-            with contextlib.suppress(BaseException):
-                out.close()
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    try:
-        with os.fdopen(read_end, "rb") as incoming:
-            while True:
-                try:
-                    kind, body = pickle.load(incoming)
-                except EOFError:
-                    raise RuntimeError("the process reading the documents died") from None
-                if kind == "done":
-                    break
-                if kind == "error":
-                    raise RuntimeError(f"reading the documents failed: {body}")
-                yield from body
-    finally:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)  # the pipe is closed: a child still writing stops
+
+    def read_all(send) -> None:
+        engine.dispose(close=False)  # the parent's pooled connections stay its own
+        with engine.connect() as conn:
+            batch: list[dict[str, Any]] = []
+            for doc in read(conn):
+                batch.append(doc)
+                if len(batch) == 500:
+                    send(batch)
+                    batch = []
+            send(batch)
+
+    with forked.beside(read_all, "reading the documents") as receive:
+        for batch in receive():
+            yield from batch
 
 
 def _in_memory(engine: Engine) -> bool:
