@@ -288,7 +288,8 @@ def understand(
     place_raw, _ = clean(query.place)
     if place_raw:
         origins.append(_understand_place(place_raw, places, cities, provinces, postcodes, plan))
-    _locate(query, plan, cities, [o for o in origins if o is not None])
+    located = [o for o in origins if o is not None]  # places the gazetteer does not know: none
+    _locate(query, plan, cities, located)
 
     understood_something = bool(services or cities or provinces or plan.number)
     free = [k for k in keys if k and k not in STOP_WORDS]
@@ -304,7 +305,7 @@ def understand(
     if plan.services:
         plan.understood["service"] = ",".join(plan.services)
     if plan.cities:
-        plan.understood["city"] = ",".join(_city_label(c, places, origins) for c in plan.cities)
+        plan.understood["city"] = ",".join(_city_label(c, places, located) for c in plan.cities)
     if plan.provinces:
         plan.understood["province"] = ",".join(places.provinces.get(p, p) for p in plan.provinces)
     if corrections:
