@@ -14,18 +14,17 @@ from flask import abort, request
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import IntegerConverter
 
-from directory.util.controls import CONTROLS as _CONTROLS
-from directory.util.controls import one_line as without_controls
+from directory.util.controls import CONTROLS, one_line
 from directory.web.views import web
 
 
 @web.before_request
 def _drop_control_characters() -> None:
     args = request.args
-    if not any(_CONTROLS.search(key) or _CONTROLS.search(value) for key, value in args.items(True)):
+    if not any(CONTROLS.search(key) or CONTROLS.search(value) for key, value in args.items(True)):
         return
     request.args = ImmutableMultiDict(
-        [(without_controls(key), without_controls(value)) for key, value in args.items(True)]
+        [(one_line(key), one_line(value)) for key, value in args.items(True)]
     )
 
 
