@@ -18,8 +18,9 @@ _json_logs = os.environ.get("DIRECTORY_LOG_FORMAT", "").strip('"') == "json"
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", None if _json_logs else "-")
 errorlog = "-"
 # The path without the query string (%(U)s, not %(r)s): a signed link carries its token
-# there, and no log may hold one. No referrer either (it is another page's full URL).
-access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s" %(L)ss'
+# there, and no log may hold one. No referrer either (it is another page's full URL). Last,
+# the answering worker's <pid>: which one is stuck, or how requests spread over them.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s" %(L)ss %(p)s'
 # Bounded, as nginx in front is (deploy/nginx.conf): a request line of 8,190 bytes at most
 # (gunicorn's ceiling) is far above the app's own 1,000-character search limit, so a long
 # query still gets the app's friendly "cut to 1,000 characters"; longer lines get a 400 at
