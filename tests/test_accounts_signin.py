@@ -119,6 +119,22 @@ def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(client, accou
     assert answers[0][1] == answers[1][1]
 
 
+def test_an_unknown_email_is_checked_against_a_hash_as_costly_as_a_real_one():  # no database
+    """A sign-in for an address with no account verifies against the stand-in hash: it must
+    carry the parameters new passwords are hashed with, or the two cases would differ in time
+    (a library upgrade that changes them fails here: hash a new stand-in)."""
+    from argon2 import extract_parameters
+    from argon2.exceptions import VerifyMismatchError
+
+    from directory.accounts import services
+
+    real = services.hash_password("a password of a real clinic")
+    assert extract_parameters(services.DUMMY_HASH) == extract_parameters(real)
+    assert not services._hasher.check_needs_rehash(services.DUMMY_HASH)
+    with pytest.raises(VerifyMismatchError):  # a well-formed hash that no password matches
+        services._hasher.verify(services.DUMMY_HASH, "not-a-password-anyone-has")
+
+
 def test_sign_in_without_a_csrf_token_is_refused(client, accounts):
     response = client.post("/account/login", data={"email": accounts.admin, "password": PASSWORD})
     assert response.status_code == 400

@@ -70,8 +70,12 @@ MAX_SESSIONS_PER_USER = 20
 PROFILE_FIELDS = tuple(key for key in CLINIC_KEYS if key != "slug")
 _hasher = PasswordHasher()
 # Stands in for the hash of an account that does not exist (a sign-in verifies against it,
-# a reset request makes its link from it), so that both cases take as long.
-DUMMY_HASH = _hasher.hash("not-a-password-anyone-has")
+# a reset request makes its link from it), so that both cases take as long: the hash of a
+# random password nobody kept, with the hasher's parameters (a test checks they still are;
+# hashing it at import cost every process and `flask` command a quarter of a second).
+DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$XE719xi6yaVA0X/aGet3Ew$YBNMpDTMw9a7UYM0Epdxvyh49Ybrtb8LIh39DCQvrew"
+)
 
 
 class AccountError(Exception):
