@@ -177,9 +177,7 @@ def test_a_treatment_search_shows_by_default_only_the_verified_within_scope(db_a
     cards = cards_of(page)
     assert list(cards) == [people["active"]]
     assert 'data-scope="within"' in cards[people["active"]]
-    assert "Within what a medical doctor may do." in words(
-        cards[people["active"]]
-    )
+    assert "Within what a medical doctor may do." in words(cards[people["active"]])
     assert "Medical doctor" in words(cards[people["active"]])
     assert "confirms as active, within their profession's scope." in words(page)
     assert "Show everyone, with their status and scope" in words(page)

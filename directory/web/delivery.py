@@ -102,9 +102,7 @@ def asset_url(filename: str, *, external: bool = False) -> str:
     if found is None:  # a template naming a missing file is a bug: fail loudly in tests
         raise FileNotFoundError(f"no static file {filename!r}")
     stem, _, ext = filename.rpartition(".")
-    return url_for(
-        "web.fingerprinted", stem=stem, digest=found[1], ext=ext, _external=external
-    )
+    return url_for("web.fingerprinted", stem=stem, digest=found[1], ext=ext, _external=external)
 
 
 web.add_app_template_global(asset_url, "asset_url")

@@ -80,9 +80,7 @@ def person_ld(practitioner: Practitioner, *, with_context: bool = False) -> dict
     data: dict = {}
     if with_context:
         data["@context"] = "https://schema.org"
-    physician = (
-        practitioner.prefix in PHYSICIAN_PREFIXES and practitioner.status not in NOT_LISTED
-    )
+    physician = practitioner.prefix in PHYSICIAN_PREFIXES and practitioner.status not in NOT_LISTED
     data["@type"] = "Physician" if physician else "Person"
     data["name"] = practitioner.display_name or practitioner.registration_number
     data["identifier"] = registration_identifier(practitioner.registration_number)
