@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from whoosh import index as whoosh_index
+from whoosh.query import Phrase
 
 from directory.extensions import db
 from directory.registry.models import Practitioner
@@ -118,6 +119,27 @@ def test_the_bulk_writer_writes_whooshs_own_files(app, tmp_path, fork):
     # The common words really went past one block of postings.
     reader = whoosh_index.open_dir(str(tmp_path / "bulk")).reader()
     assert reader.doc_frequency("services", b"botox") > 128
+
+
+def test_every_position_written_is_read_back(tmp_path):
+    """Phrase searches read positions back: every gap between a word's repeats must survive
+    the index's encoding. (whoosh-ng 5.4 read a value ending in the byte 0x2E, a gap of 46,
+    as a pickle and failed: docs/benchmarks.md, "whoosh-reloaded or whoosh-ng".)"""
+    field = make_schema()["description"]
+    for gap in range(1, 1025):
+        for poslist in ([gap], [0, gap], [3, 3 + gap, 3 + 2 * gap]):
+            assert field.format.decode_positions(field.format.encode(poslist)) == poslist
+    # The same through a written index: a word repeated 46 words apart, found as a phrase.
+    filler = " ".join(f"w{i}" for i in range(45))
+    docs = [{**doc, "description": text} for doc, text in zip(
+        _tricky_documents(2, first_pid=200_000),
+        [f"peels {filler} chemical peels", "chemical peels"], strict=True,
+    )]  # fmt: skip
+    _write(tmp_path / "bulk", docs, bulk=True)
+    with whoosh_index.open_dir(str(tmp_path / "bulk")).searcher() as searcher:
+        words = [token.text for token in field.analyzer("chemical peels")]
+        found = searcher.search(Phrase("description", words), limit=None)
+        assert sorted(hit["pid"] for hit in found) == ["200000", "200001"]
 
 
 def test_a_failure_in_the_process_encoding_postings_is_raised_in_the_commit(tmp_path):
