@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pathlib import Path
 
+    from config.settings import DefaultConfig
     from directory import create_app
     from directory.extensions import db
     from directory.registry.policy import RegistryPolicy
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             run("warm-up", backend.search, mix[:50])
             report.append(run("backend, no per-word score cache, no result cache",
                               backend.search, mix))  # fmt: skip
-            app.config["SEARCH_SCORE_CACHE_DOCS"] = 300_000
+            app.config["SEARCH_SCORE_CACHE_DOCS"] = DefaultConfig.SEARCH_SCORE_CACHE_DOCS
         if "backend" in modes:
             app.config["SEARCH_CACHE_SIZE"] = 0
             backend, _keeper = whoosh.create(app)

@@ -53,9 +53,9 @@ class DefaultConfig:
     # A worker looks for index changes made by other processes at most this often (seconds);
     # its own changes it sees at once.
     SEARCH_REFRESH_SECONDS = 1.0
-    # Free-word match lists kept per index generation and process, counted in documents
-    # (and, separately, match sets).
-    SEARCH_SCORE_CACHE_DOCS = 300_000
+    # Free-word match lists (and their orders) kept per index segment, per generation and
+    # per process, counted in documents; match sets are bounded by it separately.
+    SEARCH_SCORE_CACHE_DOCS = 100_000
 
     # --- The register ----------------------------------------------------------------
     # The public iRegister report endpoint. Only an operator's explicit command calls it.

@@ -5,7 +5,7 @@ stored documents per segment (docs/benchmarks.md, "Issue 11: worker memory")."""
 from __future__ import annotations
 
 from directory.extensions import db
-from directory.search import SearchQuery, get_index_keeper, get_search_backend
+from directory.search import SearchQuery, get_index_keeper, get_search_backend, whoosh
 from directory.search.whoosh import caches, search
 from tests.test_search_support import register_says, seed
 
@@ -40,6 +40,34 @@ def test_match_sets_are_bounded_in_documents(app):
         assert view.matches.budget == backend.score_budget
         assert view.matches.weight == sum(len(m.docs) + 1 for m in view.matches.values()) > 1
         assert caches.SegmentCache(("g", "s"), 2048, 10).stored.size == caches.STORED_CACHE_DOCS
+
+
+def test_word_scores_and_their_orders_are_bounded_in_documents(app):
+    """Each word searched leaves, in every segment, its scores and its order by score:
+    both kept within SEARCH_SCORE_CACHE_DOCS documents; a word evicted is scored again the
+    same."""
+    words = ["mesotherapy", "fat", "hair", "aesthetic", "family", "weight", "injected"]
+    with app.app_context():
+        seed()
+        get_index_keeper().rebuild()
+        roomy, _ = whoosh.create(app)
+        expected = [roomy.search(SearchQuery(text=w, include_unverified=True)) for w in words]
+        assert sum(r.total for r in expected) > 10
+        app.config["SEARCH_SCORE_CACHE_DOCS"] = 2  # fewer than most words' matches
+        app.config["SEARCH_CACHE_SIZE"] = 0  # no result pages: every search scores
+        tight, _ = whoosh.create(app)
+        for _ in range(2):  # the second time, most words were evicted: scored again
+            for word, want in zip(words, expected, strict=True):
+                got = tight.search(SearchQuery(text=word, include_unverified=True))
+                assert [h.registration_number for h in got.hits] == [
+                    h.registration_number for h in want.hits
+                ]
+                assert [h.score for h in got.hits] == [h.score for h in want.hits]
+        for segment in tight._segments.values():
+            for kept in (segment.scored, segment.word_orders):
+                assert len(kept) >= 1  # the last word's is kept even past the budget
+                assert kept.weight <= 2 or len(kept) == 1
+                assert kept.weight == sum(len(v) + 1 for v in kept.values())
 
 
 def test_lru_budget_evicts_the_oldest():

@@ -95,6 +95,9 @@ class SegmentCache:
         self.strengths: dict[str, dict[int, int]] = {}
         self.orders: dict[Any, list[int]] = {}
         self.scored = LRU(100_000, budget=score_budget)
+        # Orders of one word's matches by score: one per word ever searched, so bounded as
+        # the scores are (the other orders are a few per segment: by name, by recency...).
+        self.word_orders = LRU(100_000, budget=score_budget)
         self.postings = _impacts().SegmentPostings()
         # Hits' stored fields (3-4 KB each): a first-time page reads a dozen, and reading
         # one from the mapped segment is cheap; before, up to 50,000 per segment (every
@@ -193,6 +196,14 @@ class SegmentCache:
         if found is None:
             found = sorted(docs(), key=key)
             self.orders[name] = found
+        return found
+
+    def word_order(self, name: Any, docs: Callable[[], Any], key: Callable[[int], Any]) -> list:
+        """As ``order``, for the matches of one searched word (kept while the budget lasts)."""
+        found = self.word_orders.get_(name)
+        if found is None:
+            found = sorted(docs(), key=key)
+            self.word_orders.put(name, found, weight=len(found) + 1)
         return found
 
     def verified_lists(self, leaf, status: str) -> tuple[list[int], list[int]]:
@@ -383,10 +394,12 @@ class GenerationView:
 
     # --- orders: each segment sorted once, merged lazily per generation ----------------
 
-    def _merged(self, searcher, name, local_docs, local_key, global_key) -> Iterator[int]:
+    def _merged(
+        self, searcher, name, local_docs, local_key, global_key, *, per_word: bool = False
+    ) -> Iterator[int]:
         streams = [
-            part.live(part.cache.order(name, lambda p=part, lf=leaf: local_docs(p, lf),
-                                       local_key(part, leaf)))
+            part.live((part.cache.word_order if per_word else part.cache.order)(
+                name, lambda p=part, lf=leaf: local_docs(p, lf), local_key(part, leaf)))
             for part, leaf in self._each(searcher)
         ]  # fmt: skip
         return streams[0] if len(streams) == 1 else heapq.merge(*streams, key=global_key)
@@ -480,6 +493,7 @@ class GenerationView:
             lambda part, leaf: part.cache.scores(leaf, scored.key, query),
             local_key,
             lambda d: (-scores[d], *recency(d)),
+            per_word=True,
         )
 
     # --- the verified window -------------------------------------------------------------
